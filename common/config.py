@@ -1,0 +1,173 @@
+"""Configuration as data: frozen structs from ``CORRAL_*`` variables and TOML.
+
+Precedence, lowest first: defaults, the TOML file (``CORRAL_CONFIG`` or
+``--config``), environment variables, command-line flags (passed in as
+``overrides``). ``environ`` is always a parameter, so tests never touch
+``os.environ``. Reading the TOML file is the only I/O, and only when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from common.targets import parse_labels
+
+SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
+
+
+class ConfigError(ValueError):
+    """A setting that is missing or malformed; the message names it."""
+
+
+class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
+    """An API key as stored: its SHA-256 hex digest, never the key itself."""
+
+    name: str
+    sha256: str
+    scopes: frozenset[str]
+
+
+class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    name: str = "controller"
+    api_keys: tuple[ApiKey, ...] = ()
+    signing_key: str = ""  # path to the Ed25519 private key (PEM)
+    retention: float = 7 * 24 * 3600.0
+    default_timeout: float = 30.0
+    max_timeout: float = 24 * 3600.0
+    sweep_interval: float = 1.0
+    heartbeat_timeout: float = 15.0
+    fetch_batch: int = 256
+    max_body_bytes: int = 1024 * 1024
+    log_format: str = "console"
+    log_level: str = "info"
+
+
+class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
+    nats_url: str = "nats://127.0.0.1:4222"
+    hostname: str = ""
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    allow: tuple[str, ...] = ()  # empty: every built-in operation
+    max_concurrency: int = 8
+    heartbeat_interval: float = 5.0
+    public_key: str = ""  # path to the controller's Ed25519 public key (PEM)
+    journal_dir: str = ""
+    max_output_bytes: int = 64 * 1024
+    log_format: str = "console"
+    log_level: str = "info"
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def admin_key(key: str) -> ApiKey:
+    """An all-scopes key from a plain secret (``CORRAL_API_KEY``)."""
+    return ApiKey(name="admin", sha256=hash_key(key), scopes=SCOPES)
+
+
+_CONTROLLER_ENV = {
+    "CORRAL_NATS_URL": "nats_url",
+    "CORRAL_REDIS_URL": "redis_url",
+    "CORRAL_HOST": "host",
+    "CORRAL_PORT": "port",
+    "CORRAL_NAME": "name",
+    "CORRAL_SIGNING_KEY": "signing_key",
+    "CORRAL_RETENTION": "retention",
+    "CORRAL_DEFAULT_TIMEOUT": "default_timeout",
+    "CORRAL_SWEEP_INTERVAL": "sweep_interval",
+    "CORRAL_HEARTBEAT_TIMEOUT": "heartbeat_timeout",
+    "CORRAL_LOG_FORMAT": "log_format",
+    "CORRAL_LOG_LEVEL": "log_level",
+}
+_AGENT_ENV = {
+    "CORRAL_NATS_URL": "nats_url",
+    "CORRAL_HOSTNAME": "hostname",
+    "CORRAL_LABELS": "labels",
+    "CORRAL_ALLOW": "allow",
+    "CORRAL_MAX_CONCURRENCY": "max_concurrency",
+    "CORRAL_HEARTBEAT_INTERVAL": "heartbeat_interval",
+    "CORRAL_PUBLIC_KEY": "public_key",
+    "CORRAL_JOURNAL_DIR": "journal_dir",
+    "CORRAL_MAX_OUTPUT_BYTES": "max_output_bytes",
+    "CORRAL_LOG_FORMAT": "log_format",
+    "CORRAL_LOG_LEVEL": "log_level",
+}
+
+T = TypeVar("T", ControllerConfig, AgentConfig)
+
+
+def _from_env(environ: Mapping[str, str], names: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for var, field in names.items():
+        if var not in environ:
+            continue
+        raw = environ[var]
+        if field == "labels":
+            values[field] = parse_labels(p for p in raw.split(",") if p)
+        elif field == "allow":
+            values[field] = [p.strip() for p in raw.split(",") if p.strip()]
+        else:
+            values[field] = raw
+    return values
+
+
+def _read_toml(path: str | None, section: str) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{section}] in {path} must be a table")
+    return table
+
+
+def _build(kind: type[T], values: dict[str, Any]) -> T:
+    try:
+        return msgspec.convert(values, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid {kind.__name__}: {exc}") from exc
+
+
+def load_controller(
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    config_file: str | None = None,
+) -> ControllerConfig:
+    values = _read_toml(config_file or environ.get("CORRAL_CONFIG"), "controller")
+    values.update(_from_env(environ, _CONTROLLER_ENV))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    keys = list(values.pop("api_keys", []))
+    if environ.get("CORRAL_API_KEY"):
+        keys.append(msgspec.to_builtins(admin_key(environ["CORRAL_API_KEY"])))
+    config = _build(ControllerConfig, {**values, "api_keys": keys})
+    unknown = {s for key in config.api_keys for s in key.scopes} - SCOPES
+    if unknown:
+        raise ConfigError(f"unknown API key scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
+    return config
+
+
+def load_agent(
+    environ: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+    config_file: str | None = None,
+) -> AgentConfig:
+    values = _read_toml(config_file or environ.get("CORRAL_CONFIG"), "agent")
+    values.update(_from_env(environ, _AGENT_ENV))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    config = _build(AgentConfig, values)
+    if not config.hostname:
+        raise ConfigError("the agent needs a hostname (--hostname or CORRAL_HOSTNAME)")
+    return config

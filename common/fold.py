@@ -1,0 +1,191 @@
+"""The fold: a pure merge of job events into a job record. No I/O, no clock.
+
+Delivery is at-least-once and events arrive in any order, so the record must
+not depend on either. Every part of the record is a join in a lattice:
+
+- ``seen`` is a set union: an event id counts once, whatever the redeliveries;
+- ``timeline`` is the seen events sorted by (timestamp, hostname, event id);
+- each agent's state keeps the *head* event with the greatest order key
+  (terminal beats non-terminal, real terminals beat the controller's timeout,
+  then higher attempt, then progress), plus min/max/or accumulators.
+
+Joins are idempotent, commutative and associative, so :func:`fold` over any
+permutation or duplication of an event list gives the same record; the tests
+check that with hypothesis. :func:`fold_all` is the fast bulk form used on
+the read path and is checked against the one-by-one fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+
+from common.job import CONTROLLER, AgentStatus
+from common.messages import (
+    Cancelled,
+    Completed,
+    Event,
+    Failed,
+    TimedOut,
+    event_kind,
+)
+
+# (tier, attempt, rank, timestamp, event_id): the greatest key is the head.
+OrderKey = tuple[int, int, int, float, str]
+
+_RANK = {"retried": 0, "acknowledged": 1, "started": 2, "failed": 0, "cancelled": 1,
+         "completed": 2, "timeout": 0}
+_TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
+
+
+class AgentState(msgspec.Struct, frozen=True, kw_only=True):
+    hostname: str
+    status: AgentStatus
+    head: OrderKey
+    attempt: int
+    error: str | None = None
+    data: Any = None
+    changed: bool | None = None
+    duration: float | None = None
+    acknowledged_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    timed_out: bool = False
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.head[0] > 0
+
+    @property
+    def late(self) -> bool:
+        """A real answer that arrived after the controller had given up on it."""
+        return self.timed_out and self.head[0] == 2
+
+
+class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
+    timestamp: float
+    event: str
+    hostname: str
+    message: str
+    error: str | None
+    event_id: str
+
+
+class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
+    agents: dict[str, AgentState] = msgspec.field(default_factory=dict)
+    timeline: tuple[TimelineEntry, ...] = ()
+    seen: frozenset[str] = frozenset()
+    updated_at: float | None = None
+
+
+EMPTY = JobRecord()
+
+
+def order_key(event: Event) -> OrderKey:
+    kind = event_kind(event)
+    return (_TIER.get(kind, 0), event.attempt, _RANK.get(kind, 0), event.timestamp, event.event_id)
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _head_fields(event: Event) -> dict[str, Any]:
+    kind = event_kind(event)
+    fields: dict[str, Any] = {"status": kind, "error": None, "data": None, "changed": None,
+                              "duration": None, "finished_at": None}
+    if isinstance(event, Completed):
+        fields.update(data=event.result, changed=event.changed, duration=event.duration)
+    elif isinstance(event, Failed):
+        fields.update(error=event.error, duration=event.duration)
+    elif isinstance(event, Cancelled | TimedOut):
+        fields.update(error=event.error)
+    if kind in _TIER:
+        fields["finished_at"] = event.timestamp
+    return fields
+
+
+def merge_agent(state: AgentState | None, event: Event) -> AgentState:
+    """Join one agent event into that agent's state."""
+    kind = event_kind(event)
+    key = order_key(event)
+    ack = event.timestamp if kind == "acknowledged" else None
+    started = event.timestamp if kind == "started" else None
+    timed_out = kind == "timeout"
+    if state is None:
+        return AgentState(hostname=event.hostname, head=key, attempt=event.attempt,
+                          acknowledged_at=ack, started_at=started, timed_out=timed_out,
+                          **_head_fields(event))
+    head = _head_fields(event) if key > state.head else {}
+    return msgspec.structs.replace(
+        state,
+        head=max(key, state.head),
+        attempt=max(state.attempt, event.attempt),
+        acknowledged_at=_min(state.acknowledged_at, ack),
+        started_at=_min(state.started_at, started),
+        timed_out=state.timed_out or timed_out,
+        **head,
+    )
+
+
+def timeline_entry(event: Event) -> TimelineEntry:
+    kind = event_kind(event)
+    error = getattr(event, "error", None) or None
+    return TimelineEntry(timestamp=event.timestamp, event=kind, hostname=event.hostname,
+                         message=event.message or default_message(kind, event.hostname),
+                         error=error, event_id=event.event_id)
+
+
+def _timeline_key(entry: TimelineEntry) -> tuple[float, str, str]:
+    return (entry.timestamp, entry.hostname, entry.event_id)
+
+
+def fold(record: JobRecord, event: Event) -> JobRecord:
+    """Merge one event into a record. Idempotent and order-insensitive."""
+    if event.event_id in record.seen:
+        return record
+    agents = record.agents
+    if event.hostname != CONTROLLER:
+        agents = {**agents, event.hostname: merge_agent(agents.get(event.hostname), event)}
+    timeline = tuple(sorted((*record.timeline, timeline_entry(event)), key=_timeline_key))
+    updated = event.timestamp if record.updated_at is None else max(record.updated_at,
+                                                                     event.timestamp)
+    return JobRecord(agents=agents, timeline=timeline, seen=record.seen | {event.event_id},
+                     updated_at=updated)
+
+
+def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
+    """Fold many events at once: the same record as folding them one by one."""
+    fresh: dict[str, Event] = {}
+    for event in events:
+        if event.event_id not in record.seen:
+            fresh.setdefault(event.event_id, event)
+    if not fresh:
+        return record
+    agents = dict(record.agents)
+    for event in fresh.values():
+        if event.hostname != CONTROLLER:
+            agents[event.hostname] = merge_agent(agents.get(event.hostname), event)
+    entries = [*record.timeline, *(timeline_entry(e) for e in fresh.values())]
+    newest = max(e.timestamp for e in fresh.values())
+    updated = newest if record.updated_at is None else max(record.updated_at, newest)
+    return JobRecord(agents=agents, timeline=tuple(sorted(entries, key=_timeline_key)),
+                     seen=record.seen | fresh.keys(), updated_at=updated)
+
+
+_MESSAGES = {
+    "submitted": "job submitted",
+    "acknowledged": "agent received the job",
+    "started": "agent started the operation",
+    "completed": "operation completed",
+    "failed": "operation failed",
+    "retried": "job delivered again",
+    "cancelled": "operation cancelled",
+    "timeout": "no answer before the deadline",
+}
+
+
+def default_message(kind: str, hostname: str) -> str:
+    return _MESSAGES.get(kind, kind)

@@ -1,0 +1,64 @@
+"""The job record's stored parts and the status vocabulary. No I/O."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from common.messages import Operation
+
+JobStatus = Literal["submitted", "processing", "completed", "failed", "partial_failure", "cancelled"]
+AgentStatus = Literal[
+    "pending", "acknowledged", "started", "retried", "completed", "failed", "cancelled", "timeout"
+]
+JOB_STATUSES: tuple[JobStatus, ...] = (
+    "submitted",
+    "processing",
+    "completed",
+    "failed",
+    "partial_failure",
+    "cancelled",
+)
+FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "partial_failure", "cancelled"})
+# Statuses only move forward; the store refuses to move a job backwards.
+STATUS_RANK: dict[str, int] = {
+    "submitted": 0,
+    "processing": 1,
+    "completed": 2,
+    "failed": 2,
+    "partial_failure": 2,
+    "cancelled": 2,
+}
+CONTROLLER = "controller"
+
+
+class JobMeta(msgspec.Struct, frozen=True, kw_only=True):
+    """What the controller knows of a job at submit; never changes afterwards.
+
+    ``expected`` is the set of agents a broadcast or label job waits for,
+    resolved from the registry at submit; ``None`` for ``_any``, where the
+    agent is whichever takes it.
+    """
+
+    id: str
+    operation: Operation
+    target: str
+    created: float
+    deadline: float
+    timeout: float
+    expected: list[str] | None
+    single: bool
+    retry_of: str | None = None
+
+
+def final_status(expected: int, completed: int) -> JobStatus:
+    """Status of a finished job from how many expected agents completed."""
+    if expected > 0 and completed >= expected:
+        return "completed"
+    if completed == 0:
+        return "failed"
+    return "partial_failure"
+
+
+META_DECODER = msgspec.msgpack.Decoder(JobMeta)

@@ -1,0 +1,152 @@
+"""Wire messages between controller and agents: msgspec Structs. No I/O.
+
+Everything on NATS is MessagePack. Structs are frozen and keyword-only; new
+fields get defaults and unknown fields are ignored on decode, so an old agent
+can read a newer controller's message and the other way round.
+Timestamps on the wire are float seconds since the epoch (UTC); the API
+renders them as RFC 3339.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+
+class Operation(msgspec.Struct, frozen=True, kw_only=True):
+    """What to do: an operation type such as ``node.hostname.get`` and its params."""
+
+    type: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """The part of a job the controller signs and an agent verifies."""
+
+    job_id: str
+    operation: Operation
+    target: str
+    issued_at: float
+    deadline: float
+    timeout: float
+
+
+class SignedJob(msgspec.Struct, frozen=True, kw_only=True):
+    """A job as published: the encoded spec, and an Ed25519 signature over it."""
+
+    payload: bytes
+    signature: bytes = b""
+    key_id: str = ""
+
+
+class EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
+    """Fields every job event carries.
+
+    ``event_id`` is deterministic (:func:`event_id`), so an event re-sent after
+    a crash has the same id and is counted once for the whole life of the job.
+    """
+
+    event_id: str
+    job_id: str
+    hostname: str
+    timestamp: float
+    attempt: int = 1
+    message: str = ""
+
+
+class Submitted(EventBase, frozen=True, kw_only=True, tag="submitted"):
+    """Written by the controller when it accepts a job."""
+
+
+class Acknowledged(EventBase, frozen=True, kw_only=True, tag="acknowledged"):
+    """The agent received and verified the job."""
+
+
+class Started(EventBase, frozen=True, kw_only=True, tag="started"):
+    """The agent started the operation's handler."""
+
+
+class Completed(EventBase, frozen=True, kw_only=True, tag="completed"):
+    result: Any = None
+    changed: bool = False
+    duration: float = 0.0
+
+
+class Failed(EventBase, frozen=True, kw_only=True, tag="failed"):
+    error: str = ""
+    duration: float = 0.0
+
+
+class Retried(EventBase, frozen=True, kw_only=True, tag="retried"):
+    """The job was delivered again (``attempt`` > 1) after a crash or timeout."""
+
+
+class Cancelled(EventBase, frozen=True, kw_only=True, tag="cancelled"):
+    error: str = ""
+
+
+class TimedOut(EventBase, frozen=True, kw_only=True, tag="timeout"):
+    """Written by the controller for an expected agent silent at the deadline."""
+
+    error: str = ""
+
+
+Event = Submitted | Acknowledged | Started | Completed | Failed | Retried | Cancelled | TimedOut
+TERMINAL_EVENTS = ("completed", "failed", "cancelled", "timeout")
+
+
+def event_id(job_id: str, hostname: str, attempt: int, kind: str) -> str:
+    """The stable identity of an event: one per job, agent, attempt and kind."""
+    return f"{job_id}:{hostname}:{attempt}:{kind}"
+
+
+def event_kind(event: Event) -> str:
+    return type(event).__struct_config__.tag  # type: ignore[return-value]
+
+
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What an agent says about its host in every heartbeat."""
+
+    os: str = ""
+    os_release: str = ""
+    kernel: str = ""
+    arch: str = ""
+    cpu_count: int = 0
+    memory_total: int = 0
+    boot_time: float = 0.0
+    agent_version: str = ""
+    python: str = ""
+    operations: list[str] = msgspec.field(default_factory=list)
+    max_concurrency: int = 0
+
+
+class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
+    """Sent on core NATS every ``interval`` seconds; ``state`` is ``offline`` on shutdown."""
+
+    hostname: str
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    facts: Facts = msgspec.field(default_factory=Facts)
+    sent_at: float
+    interval: float
+    state: str = "online"
+    running: int = 0
+
+
+class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
+    job_id: str
+    requested_at: float
+
+
+# One encoder and one decoder per type, reused: building them per message is slow.
+ENCODER = msgspec.msgpack.Encoder()
+SIGNED_JOB_DECODER = msgspec.msgpack.Decoder(SignedJob)
+JOB_SPEC_DECODER = msgspec.msgpack.Decoder(JobSpec)
+EVENT_DECODER = msgspec.msgpack.Decoder(Event)
+EVENTS_DECODER = msgspec.msgpack.Decoder(list[Event])
+HEARTBEAT_DECODER = msgspec.msgpack.Decoder(Heartbeat)
+CANCEL_DECODER = msgspec.msgpack.Decoder(CancelRequest)
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return ENCODER.encode(message)

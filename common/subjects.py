@@ -1,0 +1,104 @@
+"""NATS subject and stream names: the one place they are built. No I/O.
+
+Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
+
+    corral.job.any                          job for exactly one live agent (_any)
+    corral.job.all                          job for every live agent (_all)
+    corral.job.host.<host>                  job for one agent
+    corral.job.label.<key>.<seg>[.<seg>]*   job for agents whose label key has
+                                            the value seg1.seg2... or a child of it
+    corral.event.<host>                     events an agent emits about jobs
+    corral.heartbeat.<host>                 core NATS heartbeats with facts
+    corral.control.cancel                   core NATS cancel requests (broadcast)
+
+Hostnames and label values contain dots, which separate NATS tokens, so each
+token is escaped: ``~`` introduces two hex digits for any byte outside
+``[A-Za-z0-9_-]``. ``web-1.dev.local`` becomes ``web-1~2Edev~2Elocal``.
+"""
+
+from __future__ import annotations
+
+import re
+
+JOBS_STREAM = "CORRAL_JOBS"
+EVENTS_STREAM = "CORRAL_EVENTS"
+JOBS_SUBJECTS = "corral.job.>"
+EVENTS_SUBJECTS = "corral.event.>"
+ANY_CONSUMER = "corral-any"
+COLLECTOR_CONSUMER = "corral-collector"
+JOB_ANY = "corral.job.any"
+JOB_ALL = "corral.job.all"
+HEARTBEATS = "corral.heartbeat.>"
+CANCEL = "corral.control.cancel"
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+
+
+def encode_token(text: str) -> str:
+    """Escape ``text`` into one NATS subject token (also a valid consumer name)."""
+    if not text:
+        raise ValueError("a subject token cannot be empty")
+    out: list[str] = []
+    for char in text:
+        if _SAFE.fullmatch(char):
+            out.append(char)
+        else:
+            out.extend(f"~{byte:02X}" for byte in char.encode())
+    return "".join(out)
+
+
+def decode_token(token: str) -> str:
+    """Invert :func:`encode_token`."""
+    out = bytearray()
+    index = 0
+    while index < len(token):
+        if token[index] == "~":
+            out.append(int(token[index + 1 : index + 3], 16))
+            index += 3
+        else:
+            out.extend(token[index].encode())
+            index += 1
+    return out.decode()
+
+
+def job_for_host(hostname: str) -> str:
+    return f"corral.job.host.{encode_token(hostname)}"
+
+
+def job_for_label(key: str, value: str) -> str:
+    segments = ".".join(encode_token(seg) for seg in value.split("."))
+    return f"corral.job.label.{encode_token(key)}.{segments}"
+
+
+def label_subjects(key: str, value: str) -> list[str]:
+    """Subjects an agent labelled ``key=value`` listens on: every ancestor value.
+
+    ``group=web.prod`` hears jobs for ``group:web`` and ``group:web.prod``.
+    """
+    segments = value.split(".")
+    return [job_for_label(key, ".".join(segments[:n])) for n in range(1, len(segments) + 1)]
+
+
+def agent_job_subjects(hostname: str, labels: dict[str, str]) -> list[str]:
+    """Every job subject one agent consumes through its own durable consumer."""
+    subjects = [JOB_ALL, job_for_host(hostname)]
+    for key, value in sorted(labels.items()):
+        subjects.extend(label_subjects(key, value))
+    return subjects
+
+
+def agent_consumer(hostname: str) -> str:
+    return f"agent-{encode_token(hostname)}"
+
+
+def events_of(hostname: str) -> str:
+    return f"corral.event.{encode_token(hostname)}"
+
+
+def heartbeat_of(hostname: str) -> str:
+    return f"corral.heartbeat.{encode_token(hostname)}"
+
+
+def hostname_of_subject(subject: str) -> str:
+    """The hostname encoded in the last token of an event or heartbeat subject."""
+    return decode_token(subject.rsplit(".", 1)[-1])
