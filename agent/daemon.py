@@ -1,0 +1,152 @@
+"""One agent: its consumers, pull loops, concurrency limit and heartbeats. I/O: NATS.
+
+The agent owns a durable consumer over its own subjects (``_all``, its
+hostname, its label prefixes) and pulls from the shared ``corral-any``
+consumer. Each loop fetches only as many messages as
+there are free slots, and running jobs share one pool of ``max_concurrency``
+slots, so JetStream never piles up work this agent cannot start soon. A swarm runs many of these on one
+connection (``agent/swarm.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from agent.runtime import Runtime, keep_in_progress
+from common import subjects
+from common.messages import ENCODER, Facts, Heartbeat
+
+log = structlog.get_logger("corral.agent")
+PULL_WAIT = 5.0
+ACK_WAIT = 30.0
+MAX_DELIVER = 5
+
+
+def own_consumer_config(hostname: str, labels: dict[str, str], slots: int) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=subjects.agent_consumer(hostname),
+        filter_subjects=subjects.agent_job_subjects(hostname, labels),
+        ack_policy=AckPolicy.EXPLICIT,
+        # A new agent starts from now: it must not replay last week's broadcasts.
+        deliver_policy=DeliverPolicy.NEW,
+        ack_wait=ACK_WAIT,
+        max_deliver=MAX_DELIVER,
+        max_ack_pending=max(slots * 4, 16),
+        # Consumers of decommissioned agents go away on their own.
+        inactive_threshold=7 * 24 * 3600.0,
+    )
+
+
+class Agent:
+    def __init__(self, nc: NATS, runtime: Runtime, facts: Facts, *, max_concurrency: int,
+                 heartbeat_interval: float) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.runtime = runtime
+        self.facts = facts
+        self.max_concurrency = max_concurrency
+        self.heartbeat_interval = heartbeat_interval
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.running = 0
+        self.inflight = 0
+        self._room = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    @property
+    def hostname(self) -> str:
+        return self.runtime.hostname
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then finish running jobs and say goodbye."""
+        own, shared = await self._subscribe()
+        async with asyncio.TaskGroup() as jobs:
+            pullers = [asyncio.create_task(self._pull(sub, jobs)) for sub in (own, shared)]
+            beats = asyncio.create_task(self._heartbeats())
+            self.ready.set()
+            log.info("agent_ready", hostname=self.hostname)
+            try:
+                await stop.wait()
+            finally:
+                for task in (*pullers, beats):
+                    task.cancel()
+                await asyncio.gather(*pullers, beats, return_exceptions=True)
+        # Every running job has reported by now (the TaskGroup waited for them).
+        await self._heartbeat("offline")
+        log.info("agent_stopped", hostname=self.hostname)
+
+    async def _subscribe(self) -> tuple[Any, Any]:
+        config = own_consumer_config(self.hostname, self.runtime.labels, self.max_concurrency)
+        delay = 0.2
+        while True:
+            try:
+                await self.js.add_consumer(subjects.JOBS_STREAM, config)
+                own = await self.js.pull_subscribe_bind(config.durable_name or "",
+                                                        stream=subjects.JOBS_STREAM)
+                shared = await self.js.pull_subscribe_bind(subjects.ANY_CONSUMER,
+                                                           stream=subjects.JOBS_STREAM)
+                await self._heartbeat("online")
+                return own, shared
+            except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
+                # The controller creates the streams; wait for it rather than fail.
+                log.info("agent_waiting_for_streams", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _pull(self, sub: Any, jobs: asyncio.TaskGroup) -> None:
+        while True:
+            while self.inflight >= self.max_concurrency:
+                self._room.clear()
+                await self._room.wait()
+            try:
+                msgs = await sub.fetch(self.max_concurrency - self.inflight, timeout=PULL_WAIT)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # noqa: BLE001 - broker hiccup: back off, keep pulling
+                log.warning("job_fetch_failed", error=str(exc) or type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            self.inflight += len(msgs)
+            for msg in msgs:
+                jobs.create_task(self._run_one(msg))
+
+    async def _run_one(self, msg: Any) -> None:
+        # Both pull loops may fetch at once, so a message can wait for a slot;
+        # keep its ack timer fresh meanwhile so it is not redelivered.
+        keepalive = asyncio.create_task(keep_in_progress(msg))
+        try:
+            async with self.slots:
+                self.running += 1
+                try:
+                    await self.runtime.handle(msg)
+                finally:
+                    self.running -= 1
+        except Exception as exc:  # noqa: BLE001 - one bad job must not stop the agent
+            log.error("job_crashed", error=repr(exc))
+        finally:
+            keepalive.cancel()
+            self.inflight -= 1
+            self._room.set()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            try:
+                await self._heartbeat("online")
+            except Exception as exc:  # noqa: BLE001 - keep beating through reconnects
+                log.warning("heartbeat_failed", error=str(exc))
+
+    async def _heartbeat(self, state: str) -> None:
+        beat = Heartbeat(hostname=self.hostname, labels=self.runtime.labels, facts=self.facts,
+                         sent_at=time.time(), interval=self.heartbeat_interval, state=state,
+                         running=self.running)
+        await self.nc.publish(subjects.heartbeat_of(self.hostname), ENCODER.encode(beat))
+        await self.nc.flush()

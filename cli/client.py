@@ -1,0 +1,76 @@
+"""A small HTTP client for the corral API (httpx). I/O: HTTP."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
+
+
+class ApiError(Exception):
+    """An error body from the API: ``{error, details, code}``."""
+
+    def __init__(self, code: int, error: str, details: str) -> None:
+        super().__init__(f"{code} {error}: {details}")
+        self.code, self.error, self.details = code, error, details
+
+
+class Client:
+    def __init__(self, url: str, api_key: str, timeout: float = 10.0) -> None:
+        self.http = httpx.Client(base_url=url, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {api_key}"})
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ApiError(response.status_code, body.get("error", ""),
+                               body.get("details", ""))
+            except ValueError:
+                raise ApiError(response.status_code, response.reason_phrase,
+                               response.text[:200]) from None
+        return response.json() if response.content else None
+
+    def submit(self, operation: str, data: dict[str, Any] | None = None, target: str = "_any",
+               timeout: float | None = None) -> str:
+        body: dict[str, Any] = {"operation": {"type": operation, "data": data or {}},
+                                "target": target}
+        if timeout is not None:
+            body["timeout"] = timeout
+        return str(self._call("POST", "/job", json=body)["job_id"])
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/job/{job_id}")
+        return result
+
+    def jobs(self, status: str | None = None, limit: int = 20, offset: int = 0) -> Any:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return self._call("GET", "/job", params=params)
+
+    def delete(self, job_id: str) -> None:
+        self._call("DELETE", f"/job/{job_id}")
+
+    def retry(self, job_id: str, target: str | None = None) -> str:
+        body = {"target": target} if target else {}
+        return str(self._call("POST", f"/job/{job_id}/retry", json=body)["job_id"])
+
+    def agents(self) -> Any:
+        return self._call("GET", "/agent")
+
+    def wait(self, job_id: str, timeout: float = 60.0, every: float = 0.05) -> dict[str, Any]:
+        """Poll the job detail until its status is final or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            detail = self.job(job_id)
+            if detail["status"] in FINAL or time.monotonic() > deadline:
+                return detail
+            time.sleep(every)

@@ -1,0 +1,140 @@
+"""``corral dev up``: the whole system on one machine. I/O: processes, HTTP.
+
+Starts nats-server and redis-server from the pip-installed binaries (unless
+URLs of running ones are given), throwaway signing keys, a controller and
+N agents, each its own process; prints where everything is; optionally runs
+a demo broadcast; on Ctrl-C stops exactly the processes it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from rich.console import Console
+
+from cli.client import Client
+from common.signing import write_keypair
+from controller.embedded import EmbeddedServers
+
+console = Console(stderr=False)
+AGENT_PLAN = [("web-1.dev.local", "group=web.dev"), ("web-2.dev.local", "group=web.dev"),
+              ("db-1.dev.local", "group=db.dev")]
+
+
+def agent_identity(index: int) -> tuple[str, str]:
+    """Hostname and label of the index-th dev agent: web-1, web-2, db-1, web-3, ..."""
+    if index < len(AGENT_PLAN):
+        return AGENT_PLAN[index]
+    return f"web-{index}.dev.local", "group=web.dev"
+
+
+def wait_until(check: object, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if check():  # type: ignore[operator]
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class DevStack:
+    def __init__(self, *, agent_count: int, port: int, nats_url: str | None,
+                 redis_url: str | None, api_key: str | None) -> None:
+        self.agent_count = agent_count
+        self.port = port
+        self.nats_url = nats_url
+        self.redis_url = redis_url
+        self.api_key = api_key or secrets.token_urlsafe(24)
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.stopping = threading.Event()
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        env = {**os.environ, "CORRAL_API_KEY": self.api_key,
+               "CORRAL_LOG_LEVEL": os.environ.get("CORRAL_LOG_LEVEL", "warning")}
+        child = subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env)
+        self.children.append(child)
+        return child
+
+    def run(self, *, demo: bool, exit_after_demo: bool) -> int:
+        with contextlib.ExitStack() as stack:
+            if not (self.nats_url and self.redis_url):
+                servers = stack.enter_context(EmbeddedServers())
+                self.nats_url = self.nats_url or servers.nats.url
+                self.redis_url = self.redis_url or servers.redis.url
+            keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="corral-keys-")))
+            private, public = write_keypair(keys)
+            stack.callback(self.stop_children)
+            self.start(private, public)
+            if demo:
+                self.demo()
+            if exit_after_demo:
+                return 0
+            console.print("[bold]serving; Ctrl-C stops everything[/bold]")
+            self.wait_for_signal()
+        return 0
+
+    def start(self, private: Path, public: Path) -> None:
+        url = f"http://127.0.0.1:{self.port}"
+        self.spawn("controller", "--nats-url", str(self.nats_url), "--redis-url",
+                   str(self.redis_url), "--port", str(self.port), "--signing-key", str(private))
+        client = Client(url, self.api_key)
+        wait_until(lambda: client.http.get("/health/ready").status_code == 200,
+                   "the controller")
+        for index in range(self.agent_count):
+            hostname, label = agent_identity(index)
+            self.spawn("agent", "--hostname", hostname, "--label", label, "--nats-url",
+                       str(self.nats_url), "--public-key", str(public))
+        wait_until(lambda: sum(a["state"] == "online" for a in client.agents()["items"])
+                   >= self.agent_count, "the agents")
+        console.print(f"[bold green]corral is up[/bold green]\n"
+                      f"  API:      {url}\n  NATS:     {self.nats_url}\n"
+                      f"  Redis:    {self.redis_url}\n  API key:  {self.api_key}\n"
+                      f"  agents:   {self.agent_count}\n"
+                      f"  try:      CORRAL_API_KEY={self.api_key} corral job submit "
+                      f"node.hostname.get --target _all --wait")
+        client.close()
+
+    def demo(self) -> None:
+        client = Client(f"http://127.0.0.1:{self.port}", self.api_key)
+        job_id = client.submit("node.status.get", target="_all", timeout=30)
+        console.print(f"submitted broadcast node.status.get as job {job_id}")
+        detail = client.wait(job_id, timeout=40)
+        console.print_json(json.dumps(detail))
+        console.print(f"[bold]job {job_id}: {detail['status']}[/bold]")
+        client.close()
+
+    def wait_for_signal(self) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while not self.stopping.wait(1.0):
+            if any(child.poll() is not None for child in self.children):
+                console.print("[red]a corral process exited; stopping[/red]")
+                return
+
+    def stop_children(self) -> None:
+        """SIGTERM what we started (agents first), then SIGKILL stragglers."""
+        for child in reversed(self.children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(self.children):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()

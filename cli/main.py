@@ -1,0 +1,230 @@
+"""The ``corral`` command: daemons, the dev stack and a client. I/O: all kinds.
+
+Heavy imports happen inside each command, so ``corral job get`` does not load
+uvicorn and the agent never imports the controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.client import ApiError, Client
+from cli.render import print_agents, print_detail, print_jobs
+from common.config import ConfigError, load_agent, load_controller
+from common.log import configure
+from common.targets import TargetError, parse_labels
+
+CLIENT_OPTIONS = [
+    click.option("--url", envvar="CORRAL_URL", default="http://127.0.0.1:8080",
+                 show_default=True, help="Controller API address."),
+    click.option("--api-key", envvar="CORRAL_API_KEY", default="", help="API key (bearer)."),
+]
+
+
+def client_options(func: Any) -> Any:
+    for option in reversed(CLIENT_OPTIONS):
+        func = option(func)
+    return func
+
+
+def make_client(url: str, api_key: str) -> Client:
+    if not api_key:
+        raise click.UsageError("an API key is required: --api-key or CORRAL_API_KEY")
+    return Client(url, api_key)
+
+
+@click.group()
+def main() -> None:
+    """corral: run operations on fleets of hosts."""
+
+
+@main.command("controller")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--nats-url")
+@click.option("--redis-url")
+@click.option("--host")
+@click.option("--port", type=int)
+@click.option("--signing-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--log-format", type=click.Choice(["console", "json"]))
+def controller_command(config_file: str | None, **flags: Any) -> None:
+    """Run the controller: HTTP API, event collector, sweeper."""
+    from controller.server import main as run_controller
+
+    try:
+        config = load_controller(os.environ, flags, config_file)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    configure(config.log_format, config.log_level)
+    asyncio.run(run_controller(config))
+
+
+@main.group("agent", invoke_without_command=True)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--hostname")
+@click.option("--label", "labels", multiple=True, help="key=value; repeatable.")
+@click.option("--nats-url")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--allow", multiple=True, help="Operation this agent may run; repeatable.")
+@click.option("--max-concurrency", type=int)
+@click.option("--log-format", type=click.Choice(["console", "json"]))
+@click.pass_context
+def agent_group(ctx: click.Context, config_file: str | None, labels: tuple[str, ...],
+                allow: tuple[str, ...], **flags: Any) -> None:
+    """Run an agent daemon (or: corral agent list)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from agent.server import serve as run_agent
+
+    try:
+        overrides = dict(flags)
+        overrides["labels"] = parse_labels(labels) if labels else None
+        overrides["allow"] = list(allow) if allow else None
+        config = load_agent(os.environ, overrides, config_file)
+    except (ConfigError, TargetError) as exc:
+        raise click.UsageError(str(exc)) from None
+    configure(config.log_format, config.log_level)
+    asyncio.run(run_agent(config))
+
+
+@agent_group.command("list")
+@client_options
+def agent_list(url: str, api_key: str) -> None:
+    """List registered agents."""
+    with_client(url, api_key, lambda c: print_agents(c.agents()))
+
+
+@main.group("job")
+def job_group() -> None:
+    """Submit and inspect jobs."""
+
+
+@job_group.command("submit")
+@click.argument("operation")
+@click.option("--data", default="{}", help="Operation params as a JSON object.")
+@click.option("--target", default="_any", show_default=True)
+@click.option("--timeout", type=float, default=None, help="Seconds; default from the server.")
+@click.option("--wait", is_flag=True, help="Wait for the final status and print the detail.")
+@client_options
+def job_submit(operation: str, data: str, target: str, timeout: float | None, wait: bool,
+               url: str, api_key: str) -> None:
+    """Submit OPERATION (e.g. node.status.get) to TARGET."""
+    try:
+        params = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
+
+    def run(client: Client) -> None:
+        job_id = client.submit(operation, params, target, timeout)
+        if not wait:
+            click.echo(job_id)
+            return
+        detail = client.wait(job_id, timeout=(timeout or 30) + 10)
+        print_detail(detail)
+        if detail["status"] != "completed":
+            sys.exit(1)
+
+    with_client(url, api_key, run)
+
+
+@job_group.command("get")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON detail.")
+@client_options
+def job_get(job_id: str, as_json: bool, url: str, api_key: str) -> None:
+    """Show one job's detail."""
+    def run(client: Client) -> None:
+        detail = client.job(job_id)
+        click.echo(json.dumps(detail, indent=2)) if as_json else print_detail(detail)
+
+    with_client(url, api_key, run)
+
+
+@job_group.command("list")
+@click.option("--status", default=None)
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--offset", type=int, default=0)
+@client_options
+def job_list(status: str | None, limit: int, offset: int, url: str, api_key: str) -> None:
+    """List jobs, newest first."""
+    with_client(url, api_key, lambda c: print_jobs(c.jobs(status, limit, offset)))
+
+
+@job_group.command("delete")
+@click.argument("job_id")
+@client_options
+def job_delete(job_id: str, url: str, api_key: str) -> None:
+    """Delete a job record."""
+    with_client(url, api_key, lambda c: c.delete(job_id))
+
+
+@job_group.command("retry")
+@click.argument("job_id")
+@click.option("--target", default=None, help="Override the original target.")
+@client_options
+def job_retry(job_id: str, target: str | None, url: str, api_key: str) -> None:
+    """Submit a job again (same operation, same target unless overridden)."""
+    with_client(url, api_key, lambda c: click.echo(c.retry(job_id, target)))
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage the controller's Ed25519 signing keys."""
+
+
+@keys_group.command("generate")
+@click.option("--out", type=click.Path(file_okay=False), required=True)
+@click.option("--name", default="controller", show_default=True)
+def keys_generate(out: str, name: str) -> None:
+    """Write NAME.key (private, 0600: controllers only) and NAME.pub (agents)."""
+    from common.signing import write_keypair
+
+    key, pub = write_keypair(Path(out), name)
+    click.echo(f"private key: {key}\npublic key:  {pub}")
+
+
+@main.group("dev")
+def dev_group() -> None:
+    """The embedded development system."""
+
+
+@dev_group.command("up")
+@click.option("--agents", "agent_count", type=int, default=3, show_default=True)
+@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--nats-url", default=None, help="Use a running nats-server instead.")
+@click.option("--redis-url", default=None, help="Use a running redis-server instead.")
+@click.option("--demo", is_flag=True, help="Submit a broadcast job and print its detail.")
+@click.option("--exit-after-demo", is_flag=True, help="Stop after the demo (for scripts).")
+def dev_up(agent_count: int, port: int, nats_url: str | None, redis_url: str | None,
+           demo: bool, exit_after_demo: bool) -> None:
+    """Start nats-server, redis-server, a controller and agents on this machine."""
+    from cli.dev import DevStack
+
+    configure("console", "warning")
+    stack = DevStack(agent_count=agent_count, port=port, nats_url=nats_url,
+                     redis_url=redis_url, api_key=os.environ.get("CORRAL_API_KEY"))
+    sys.exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
+
+
+def with_client(url: str, api_key: str, action: Any) -> None:
+    client = make_client(url, api_key)
+    try:
+        action(client)
+    except ApiError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        click.echo(f"error: cannot reach {url}: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Terminal rendering of API answers with rich. I/O: stdout."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def print_detail(detail: dict[str, Any]) -> None:
+    console.print(f"[bold]job[/bold] {detail['id']}  [bold]{detail['status']}[/bold]  "
+                  f"{detail['operation']['type']}  changed={detail['changed']}")
+    if detail.get("error"):
+        console.print(f"[red]error:[/red] {detail['error']}")
+    table = Table("agent", "status", "attempt", "duration", "error / result")
+    for host, state in sorted(detail["agent_states"].items()):
+        response = detail["responses"].get(host, {})
+        summary = state.get("error") or json.dumps(response.get("data"))[:80]
+        duration = state.get("duration")
+        table.add_row(host, state["status"], str(state["attempt"]),
+                      "" if duration is None else f"{duration * 1000:.1f} ms", summary or "")
+    console.print(table)
+
+
+def print_jobs(listing: dict[str, Any]) -> None:
+    counts = ", ".join(f"{k}={v}" for k, v in listing["status_counts"].items() if v)
+    console.print(f"{listing['total_items']} jobs ({counts})")
+    table = Table("id", "status", "operation", "target", "agents", "created")
+    for item in listing["items"]:
+        table.add_row(item["id"], item["status"], item["operation"]["type"], item["target"],
+                      f"{item['finished_agents']}/{item['expected_agents']}", item["created"])
+    console.print(table)
+
+
+def print_agents(listing: dict[str, Any]) -> None:
+    table = Table("hostname", "state", "labels", "os", "cpus", "last seen")
+    for agent in listing["items"]:
+        labels = ",".join(f"{k}={v}" for k, v in agent["labels"].items())
+        facts = agent["facts"]
+        table.add_row(agent["hostname"], agent["state"], labels,
+                      facts.get("os_release") or facts.get("os", ""),
+                      str(facts.get("cpu_count", "")), agent["last_seen"])
+    console.print(table)

@@ -1,0 +1,159 @@
+"""The job detail served by ``GET /job/{id}``: its shape and how a record renders. Pure.
+
+The field set is the seed's, exactly: ``id, status, created, operation,
+result, changed, error, hostname, updated_at, responses, agent_states,
+timeline``. Timestamps render as RFC 3339 UTC; durations are seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from common.fold import AgentState, JobRecord
+from common.job import JobMeta
+from common.messages import Operation
+from common.timefmt import rfc3339
+
+RESPONSE_STATUSES = frozenset({"completed", "failed", "cancelled"})
+
+
+class TimelineItem(msgspec.Struct, frozen=True, kw_only=True):
+    timestamp: str | None
+    event: str
+    hostname: str
+    message: str
+    error: str | None
+
+
+class Response(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    data: Any
+    changed: bool | None
+    error: str | None
+    hostname: str
+
+
+class AgentStateView(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+    error: str | None
+    duration: float | None
+    attempt: int
+    acknowledged_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    late: bool
+    expected: bool
+
+
+class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: str
+    created: str | None
+    operation: Operation
+    result: Any
+    changed: bool | None
+    error: str | None
+    hostname: str | None
+    updated_at: str | None
+    responses: dict[str, Response]
+    agent_states: dict[str, AgentStateView]
+    timeline: list[TimelineItem]
+
+
+def single_agent(meta: JobMeta, record: JobRecord) -> AgentState | None:
+    """The agent whose answer is the job's answer, for single-target jobs."""
+    if not meta.single or not record.agents:
+        return None
+    if meta.expected:
+        return record.agents.get(meta.expected[0])
+    return max(record.agents.values(), key=lambda state: state.head)
+
+
+def job_changed(meta: JobMeta, record: JobRecord, status: str) -> bool | None:
+    """``null`` unless completed; for broadcast, true if any agent changed."""
+    if status not in ("completed", "partial_failure"):
+        return None
+    done = [s for s in record.agents.values() if s.status == "completed"]
+    return any(bool(s.changed) for s in done)
+
+
+def job_error(meta: JobMeta, record: JobRecord, status: str) -> str | None:
+    if status not in ("failed", "partial_failure", "cancelled"):
+        return None
+    if meta.single:
+        agent = single_agent(meta, record)
+        if agent is None:
+            return "no agent answered before the deadline"
+        return agent.error
+    expected = meta.expected or []
+    missed = [h for h in expected if getattr(record.agents.get(h), "status", "") != "completed"]
+    first = "; ".join(
+        f"{h}: {getattr(record.agents.get(h), 'error', None) or 'no answer'}" for h in missed[:3]
+    )
+    more = f" (and {len(missed) - 3} more)" if len(missed) > 3 else ""
+    return f"{len(missed)} of {len(expected)} agents did not complete: {first}{more}"
+
+
+def _state_view(state: AgentState, expected: bool) -> AgentStateView:
+    return AgentStateView(
+        status=state.status,
+        error=state.error,
+        duration=state.duration,
+        attempt=state.attempt,
+        acknowledged_at=rfc3339(state.acknowledged_at),
+        started_at=rfc3339(state.started_at),
+        finished_at=rfc3339(state.finished_at),
+        late=state.late,
+        expected=expected,
+    )
+
+
+def _pending_view() -> AgentStateView:
+    return AgentStateView(status="pending", error=None, duration=None, attempt=0,
+                          acknowledged_at=None, started_at=None, finished_at=None,
+                          late=False, expected=True)
+
+
+def agent_states(meta: JobMeta, record: JobRecord) -> dict[str, AgentStateView]:
+    expected = set(meta.expected or ())
+    views = {host: _pending_view() for host in sorted(expected)}
+    for host, state in record.agents.items():
+        views[host] = _state_view(state, host in expected or not meta.expected)
+    return views
+
+
+def responses(record: JobRecord) -> dict[str, Response]:
+    return {
+        host: Response(status=s.status, data=s.data, changed=s.changed, error=s.error,
+                       hostname=host)
+        for host, s in record.agents.items()
+        if s.status in RESPONSE_STATUSES
+    }
+
+
+def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
+    agent = single_agent(meta, record)
+    updated = max(meta.created, record.updated_at or meta.created)
+    return JobDetail(
+        id=meta.id,
+        status=status,
+        created=rfc3339(meta.created),
+        operation=meta.operation,
+        result=agent.data if agent is not None and status == "completed" else None,
+        changed=job_changed(meta, record, status),
+        error=job_error(meta, record, status),
+        hostname=agent.hostname if agent is not None else None,
+        updated_at=rfc3339(updated),
+        responses=responses(record),
+        agent_states=agent_states(meta, record),
+        timeline=[
+            TimelineItem(timestamp=rfc3339(e.timestamp), event=e.event, hostname=e.hostname,
+                         message=e.message, error=e.error)
+            for e in record.timeline
+        ],
+    )
+
+
+DETAIL_ENCODER = msgspec.json.Encoder()

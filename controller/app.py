@@ -1,0 +1,222 @@
+"""The HTTP API: a Starlette app from :func:`create_app`. Routes are thin.
+
+Every body is JSON; every error is ``{"error", "details", "code"}`` with
+400 bad input, 401 no or bad key, 403 missing scope, 404 unknown, 413 body
+too large, 503 Redis or NATS unreachable, 500 anything else (never a trace).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import redis.exceptions
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Lifespan
+
+from common.config import ControllerConfig
+from common.errors import (
+    CorralError,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    StoreUnavailable,
+)
+from common.job import JOB_STATUSES
+from controller.auth import Authenticator
+from controller.dispatch import Dispatcher
+from controller.registry import Registry
+from controller.requests import RetryBody, Submission, check_target, check_timeout, decode_body
+from controller.requests import validate_submit
+from controller.store import JobStore
+from controller.views import JobList, agent_view, job_item
+
+log = structlog.get_logger("corral.api")
+_JSON = msgspec.json.Encoder()
+
+
+@dataclass
+class Services:
+    config: ControllerConfig
+    store: JobStore
+    registry: Registry
+    dispatcher: Dispatcher
+    broker_ready: Callable[[], bool]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(_JSON.encode(body), status_code=status, media_type="application/json")
+
+
+def error_response(title: str, details: str, code: int) -> Response:
+    return json_response({"error": title, "details": details, "code": code}, code)
+
+
+def job_id_param(request: Request) -> str:
+    raw = request.path_params["job_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise InvalidRequest(f"job id {raw[:80]!r} is not a UUID") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) before buffering more than ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidRequest(f"{name}: must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def create_app(services: Services, lifespan: Lifespan[Any] | None = None) -> Starlette:
+    store, registry, dispatcher = services.store, services.registry, services.dispatcher
+    config = services.config
+    auth = Authenticator(config.api_keys)
+
+    async def submit_job(request: Request) -> Response:
+        auth.require(request, "job:write")
+        body = await read_body(request, config.max_body_bytes)
+        submission = validate_submit(body, config.default_timeout, config.max_timeout)
+        meta = await dispatcher.submit(submission)
+        return json_response({"job_id": meta.id, "status": "submitted"}, 201)
+
+    async def list_jobs(request: Request) -> Response:
+        auth.require(request, "job:read")
+        status = request.query_params.get("status") or None
+        if status is not None and status not in JOB_STATUSES:
+            raise InvalidRequest(f"status: must be one of {', '.join(JOB_STATUSES)}")
+        limit = int_param(request, "limit", 20, 1, 100)
+        offset = int_param(request, "offset", 0, 0, 10_000_000)
+        total, counts, items = await store.listing(status, limit, offset)
+        return json_response(JobList(total_items=total, status_counts=counts,
+                                     items=[job_item(i) for i in items]))
+
+    async def get_job(request: Request) -> Response:
+        auth.require(request, "job:read")
+        job_id = job_id_param(request)
+        detail = await store.detail(job_id)
+        if detail is None:
+            raise NotFound(f"no job with id {job_id}")
+        return json_response(detail)
+
+    async def delete_job(request: Request) -> Response:
+        auth.require(request, "job:write")
+        job_id = job_id_param(request)
+        if not await store.delete(job_id):
+            raise NotFound(f"no job with id {job_id}")
+        return Response(status_code=204)
+
+    async def retry_job(request: Request) -> Response:
+        auth.require(request, "job:write")
+        job_id = job_id_param(request)
+        raw = await read_body(request, config.max_body_bytes)
+        body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
+        meta = await store.meta(job_id)
+        if meta is None:
+            raise NotFound(f"no job with id {job_id}")
+        submission = Submission(
+            operation=meta.operation,
+            target=check_target(body.target or meta.target),
+            timeout=check_timeout(body.timeout or meta.timeout, config.default_timeout,
+                                  config.max_timeout),
+        )
+        new = await dispatcher.submit(submission, retry_of=job_id)
+        return json_response({"job_id": new.id, "status": "submitted", "retry_of": job_id}, 201)
+
+    async def list_agents(request: Request) -> Response:
+        auth.require(request, "agent:read")
+        now = time.time()
+        agents = sorted(registry.agents.values(), key=lambda r: r.hostname)
+        items = [agent_view(r, registry.state_of(r, now)) for r in agents]
+        return json_response({"total_items": len(items), "items": items})
+
+    async def get_agent(request: Request) -> Response:
+        auth.require(request, "agent:read")
+        hostname = request.path_params["hostname"]
+        record = registry.agents.get(hostname)
+        if record is None:
+            raise NotFound(f"no agent named {hostname[:253]!r}", title="Agent not found.")
+        return json_response(agent_view(record, registry.state_of(record, time.time())))
+
+    async def health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        checks = {"nats": "ok" if services.broker_ready() else "unreachable"}
+        try:
+            await store.ping()
+            checks["redis"] = "ok"
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            checks["redis"] = "unreachable"
+        healthy = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
+                             200 if healthy else 503)
+
+    routes = [
+        Route("/job", submit_job, methods=["POST"]),
+        Route("/job", list_jobs, methods=["GET"]),
+        Route("/job/{job_id}", get_job, methods=["GET"]),
+        Route("/job/{job_id}", delete_job, methods=["DELETE"]),
+        Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
+        Route("/agent", list_agents, methods=["GET"]),
+        Route("/agent/{hostname}", get_agent, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers=_handlers(), lifespan=lifespan)
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _handlers() -> dict[Any, Handler]:
+    async def corral_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, CorralError)
+        return error_response(exc.title, exc.details or exc.title, exc.code)
+
+    async def store_down(request: Request, exc: Exception) -> Response:
+        log.warning("store_unreachable", error=str(exc))
+        down = StoreUnavailable()
+        return error_response(down.title, "Redis is unreachable; retry later", down.code)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error_response(exc.detail, f"{request.method} {request.url.path}",
+                              exc.status_code)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("request_failed", path=request.url.path, error=repr(exc))
+        return error_response("Internal error.", "the controller failed; see its log", 500)
+
+    return {
+        CorralError: corral_error,
+        redis.exceptions.ConnectionError: store_down,
+        redis.exceptions.TimeoutError: store_down,
+        HTTPException: http_error,
+        Exception: unexpected,
+    }

@@ -1,0 +1,100 @@
+"""Events -> store: fetch in batches, group by job, one pipeline, then ack. I/O: NATS, Redis.
+
+An event is acked only after its batch is written, so a controller that dies
+mid-batch loses nothing: JetStream redelivers and the store's first-copy-wins
+write makes the replay harmless. Messages that do not decode, or that claim
+to come from an agent other than the one whose subject they were sent on,
+are logged (``message_rejected``), terminated and never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import nats.errors
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+
+from common import subjects
+from common.messages import EVENT_DECODER, Event
+from controller.store import JobStore
+
+log = structlog.get_logger("corral.collector")
+
+Grouped = dict[str, list[tuple[Event, bytes]]]
+
+
+def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list[Msg]]:
+    """Split a batch into events grouped by job, and messages to drop."""
+    grouped: Grouped = {}
+    bad: list[Msg] = []
+    for msg in msgs:
+        try:
+            event = EVENT_DECODER.decode(msg.data)
+        except Exception as exc:  # noqa: BLE001 - anything undecodable is dropped, not fatal
+            rejected["malformed"] += 1
+            log.warning("message_rejected", subject=msg.subject, reason=str(exc)[:200])
+            bad.append(msg)
+            continue
+        if subjects.hostname_of_subject(msg.subject) != event.hostname:
+            rejected["wrong_agent"] += 1
+            log.warning("message_rejected", subject=msg.subject, job_id=event.job_id,
+                        reason=f"event for {event.hostname!r} sent on another agent's subject")
+            bad.append(msg)
+            continue
+        grouped.setdefault(event.job_id, []).append((event, msg.data))
+    return grouped, bad
+
+
+class Collector:
+    def __init__(self, js: JetStreamContext, store: JobStore, batch: int = 256,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.js = js
+        self.store = store
+        self.batch = batch
+        self.clock = clock
+        self.rejected: Counter[str] = Counter()
+        self.folded = 0
+
+    async def run(self) -> None:
+        sub = await self.js.pull_subscribe_bind(subjects.COLLECTOR_CONSUMER,
+                                                stream=subjects.EVENTS_STREAM)
+        while True:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # noqa: BLE001 - broker hiccup: retry, never die
+                log.warning("events_fetch_failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            await self.handle(msgs)
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        grouped, bad = decode_batch(msgs, self.rejected)
+        for msg in bad:
+            await msg.term()
+        try:
+            outcomes = await self.store.apply(grouped)
+            for job_id, outcome in outcomes.items():
+                if outcome.unknown:
+                    self.rejected["unknown_job"] += 1
+                    log.warning("message_rejected", job_id=job_id, reason="unknown job")
+                elif outcome.ready_to_finalize:
+                    status = await self.store.finalize(job_id, self.clock(),
+                                                       deadline_passed=False)
+                    log.info("job_finished", job_id=job_id, status=status)
+        except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
+            log.warning("events_store_failed", error=str(exc), events=len(msgs) - len(bad))
+            for msg in msgs:
+                if msg not in bad:
+                    await msg.nak(delay=1.0)
+            return
+        for msg in msgs:
+            if msg not in bad:
+                await msg.ack()
+        self.folded += len(msgs) - len(bad)

@@ -1,0 +1,90 @@
+"""The agent registry: who is out there, fed by heartbeats. I/O: NATS and Redis.
+
+Every controller replica subscribes to all heartbeats and keeps the registry
+in memory, so resolving a target at submit costs no round trip; Redis holds
+a copy (flushed once a second, one HSET for all changes) for restarts and for
+replicas that just started. An agent is ``online`` while its last heartbeat
+is younger than ``heartbeat_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from common import subjects
+from common.messages import HEARTBEAT_DECODER, Heartbeat
+from common.targets import Target, resolve_expected
+from controller.store import AgentRecord, JobStore
+
+log = structlog.get_logger("corral.registry")
+
+
+class Registry:
+    def __init__(self, store: JobStore, heartbeat_timeout: float) -> None:
+        self.store = store
+        self.heartbeat_timeout = heartbeat_timeout
+        self.agents: dict[str, AgentRecord] = {}
+        self._dirty: dict[str, AgentRecord] = {}
+        self._changed = asyncio.Event()
+
+    async def load(self) -> None:
+        for record in await self.store.load_agents():
+            self.agents.setdefault(record.hostname, record)
+
+    def is_online(self, record: AgentRecord, now: float) -> bool:
+        return record.state == "online" and now - record.last_seen <= self.heartbeat_timeout
+
+    def state_of(self, record: AgentRecord, now: float) -> str:
+        return "online" if self.is_online(record, now) else "offline"
+
+    def live(self, now: float) -> list[AgentRecord]:
+        return [r for r in self.agents.values() if self.is_online(r, now)]
+
+    def expected_for(self, target: Target, now: float) -> list[str]:
+        return resolve_expected(target, ((r.hostname, r.labels) for r in self.live(now)))
+
+    def observe(self, beat: Heartbeat, now: float) -> None:
+        previous = self.agents.get(beat.hostname)
+        record = AgentRecord(
+            hostname=beat.hostname, labels=beat.labels, facts=beat.facts, last_seen=now,
+            first_seen=previous.first_seen if previous else now, state=beat.state,
+            running=beat.running,
+        )
+        if previous is None or previous.state != beat.state:
+            log.info("agent_seen", hostname=beat.hostname, state=beat.state)
+        self.agents[beat.hostname] = record
+        self._dirty[beat.hostname] = record
+        self._changed.set()
+
+    async def on_heartbeat(self, msg: Msg) -> None:
+        try:
+            beat = HEARTBEAT_DECODER.decode(msg.data)
+        except Exception as exc:  # noqa: BLE001 - any undecodable message is dropped
+            log.warning("message_rejected", subject=msg.subject, reason=str(exc))
+            return
+        if subjects.hostname_of_subject(msg.subject) != beat.hostname:
+            log.warning("message_rejected", subject=msg.subject, reason="hostname mismatch")
+            return
+        self.observe(beat, time.time())
+
+    async def subscribe(self, nc: NATS) -> None:
+        await nc.subscribe(subjects.HEARTBEATS, cb=self.on_heartbeat)
+
+    async def flush_forever(self, interval: float = 1.0) -> None:
+        """Write changed agents to Redis, batched; keeps trying while Redis is down."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            pending, self._dirty = self._dirty, {}
+            try:
+                await self.store.save_agents(pending.values())
+            except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
+                log.warning("registry_flush_failed", error=str(exc))
+                self._dirty = {**pending, **self._dirty}
+                self._changed.set()
+            await asyncio.sleep(interval)

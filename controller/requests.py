@@ -1,0 +1,89 @@
+"""API request bodies and their validation. Pure: no I/O.
+
+Bodies are decoded strictly (no unknown fields, no "5" for 5) so a typo is
+a 400 that names the field, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from common.errors import InvalidRequest
+from common.messages import Operation
+from common.operations import OperationError, validate_params
+from common.targets import Target, TargetError, parse_target
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+class OperationBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    type: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    operation: OperationBody
+    target: str = "_any"
+    timeout: float | None = None
+
+
+class RetryBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    target: str | None = None
+    timeout: float | None = None
+
+
+class Submission(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated submit: what the dispatcher needs."""
+
+    operation: Operation
+    target: Target
+    timeout: float
+
+
+def field_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
+    """``Expected `int`, got `str` - at `$.timeout``` -> ``timeout: Expected ...``."""
+    text = str(exc)
+    match = _PATH.search(text)
+    if match is None:
+        return text
+    path = match.group("path").lstrip(".") or "body"
+    return f"{path}: {text[: match.start()]}"
+
+
+def decode_body(raw: bytes, kind: type[msgspec.Struct]) -> Any:
+    if not raw.strip():
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return msgspec.json.decode(raw, type=kind)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise InvalidRequest(field_error(exc)) from None
+
+
+def check_timeout(timeout: float | None, default: float, maximum: float) -> float:
+    value = default if timeout is None else timeout
+    if not 0 < value <= maximum:
+        raise InvalidRequest(f"timeout: must be > 0 and <= {maximum:g} seconds")
+    return value
+
+
+def check_target(text: str) -> Target:
+    try:
+        return parse_target(text)
+    except TargetError as exc:
+        raise InvalidRequest(f"target: {exc}") from None
+
+
+def validate_submit(raw: bytes, default_timeout: float, max_timeout: float) -> Submission:
+    body: SubmitBody = decode_body(raw, SubmitBody)
+    try:
+        validate_params(body.operation.type, body.operation.data)
+    except OperationError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return Submission(
+        operation=Operation(type=body.operation.type, data=body.operation.data),
+        target=check_target(body.target),
+        timeout=check_timeout(body.timeout, default_timeout, max_timeout),
+    )

@@ -1,0 +1,114 @@
+"""The controller process, the composition root: connect, wire, serve. I/O: all of it.
+
+One TaskGroup runs the HTTP server, the event collector, the sweeper and
+the registry flusher. The first SIGTERM/SIGINT stops accepting requests and
+ends the loops (unacked events are redelivered to another replica or to
+the next start); a second one exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+
+import nats
+import structlog
+import uvicorn
+from nats.aio.client import Client as NATS
+from redis.asyncio import Redis
+
+from common.config import ControllerConfig
+from common.signing import Signer, load_private
+from controller.app import Services, create_app
+from controller.collector import Collector
+from controller.dispatch import Dispatcher
+from controller.registry import Registry
+from controller.store import JobStore
+from controller.streams import ensure_streams
+from controller.sweeper import Sweeper
+
+log = structlog.get_logger("corral.controller")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the controller owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def connect_nats(url: str, name: str) -> NATS:
+    """Connect and reconnect forever; the API answers 503 while NATS is away."""
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1,
+                              reconnect_time_wait=1.0, allow_reconnect=True)
+
+
+def install_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            os._exit(1)
+        log.info("shutdown_requested")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+
+
+@contextlib.asynccontextmanager
+async def controller_services(config: ControllerConfig) -> Iterator[Services]:  # type: ignore[misc]
+    nc = await connect_nats(config.nats_url, f"corral-{config.name}")
+    redis = Redis.from_url(config.redis_url, health_check_interval=10, socket_timeout=5,
+                           socket_connect_timeout=5)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js)
+        store = JobStore(redis, config.retention)
+        registry = Registry(store, config.heartbeat_timeout)
+        await registry.load()
+        await registry.subscribe(nc)
+        dispatcher = Dispatcher(store, js, Signer(load_private(config.signing_key)), registry)
+        yield Services(config=config, store=store, registry=registry, dispatcher=dispatcher,
+                       broker_ready=lambda: nc.is_connected)
+    finally:
+        await nc.drain()
+        await redis.aclose()
+
+
+async def serve(config: ControllerConfig, stop: asyncio.Event,
+                ready: asyncio.Event | None = None) -> None:
+    if not config.signing_key:
+        raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
+    async with controller_services(config) as services:
+        js = services.dispatcher.js
+        server = _Server(uvicorn.Config(create_app(services), host=config.host,
+                                        port=config.port, log_config=None, access_log=False,
+                                        lifespan="off"))
+        collector = Collector(js, services.store, config.fetch_batch)
+        sweeper = Sweeper(services.store, config.sweep_interval)
+        async with asyncio.TaskGroup() as group:
+            loops = [group.create_task(collector.run()), group.create_task(sweeper.run()),
+                     group.create_task(services.registry.flush_forever())]
+            http = group.create_task(server.serve())
+            # uvicorn exposes only a flag, no event, for "listening".
+            while not server.started and not http.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            log.info("controller_ready", url=f"http://{config.host}:{config.port}")
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            server.should_exit = True
+            await http
+            for task in loops:
+                task.cancel()
+
+
+async def main(config: ControllerConfig) -> None:
+    stop = asyncio.Event()
+    install_signals(stop)
+    await serve(config, stop)

@@ -1,0 +1,71 @@
+"""JetStream streams and the controller's consumers: created idempotently. I/O: NATS.
+
+- ``CORRAL_JOBS`` (``corral.job.>``, limits retention): signed jobs. Agents
+  each own a durable consumer over their subjects; ``corral-any`` is one
+  shared durable consumer that load-balances ``_any`` jobs.
+- ``CORRAL_EVENTS`` (``corral.event.>``, work-queue retention): agent events;
+  the ``corral-collector`` consumer is shared by every controller replica and
+  an event leaves the stream once a controller acked it after its write.
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from common import subjects
+
+ACK_WAIT = 30.0
+ANY_MAX_DELIVER = 5
+
+
+def any_consumer_config() -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=subjects.ANY_CONSUMER,
+        filter_subject=subjects.JOB_ANY,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ACK_WAIT,
+        max_deliver=ANY_MAX_DELIVER,
+        max_ack_pending=10_000,
+        max_waiting=10_000,
+    )
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update both streams and the shared consumers."""
+    configs = [
+        StreamConfig(
+            name=subjects.JOBS_STREAM, subjects=[subjects.JOBS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+            max_age=2 * 24 * 3600.0, duplicate_window=120.0, num_replicas=replicas,
+        ),
+        StreamConfig(
+            name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
+            max_age=7 * 24 * 3600.0, duplicate_window=120.0, num_replicas=replicas,
+        ),
+    ]
+    for config in configs:
+        try:
+            await js.stream_info(config.name or "")
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+    await js.add_consumer(subjects.JOBS_STREAM, any_consumer_config())
+    await js.add_consumer(
+        subjects.EVENTS_STREAM,
+        ConsumerConfig(
+            durable_name=subjects.COLLECTOR_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT, max_ack_pending=20_000,
+            max_waiting=512,
+        ),
+    )

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.config import ConfigError, hash_key, load_agent, load_controller
+
+
+def test_env_overrides_file_and_flags_override_env(tmp_path: Path) -> None:
+    file = tmp_path / "corral.toml"
+    file.write_text('[controller]\nport = 9000\nname = "from-file"\n')
+    env = {"CORRAL_CONFIG": str(file), "CORRAL_PORT": "9100"}
+    assert load_controller(env).port == 9100
+    assert load_controller(env).name == "from-file"
+    assert load_controller(env, {"port": 9200}).port == 9200
+
+
+def test_api_key_env_becomes_an_admin_digest_never_the_secret() -> None:
+    config = load_controller({"CORRAL_API_KEY": "s3cret"})
+    (key,) = config.api_keys
+    assert key.sha256 == hash_key("s3cret")
+    assert "admin" in key.scopes
+    assert "s3cret" not in repr(config)
+
+
+def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
+    file = tmp_path / "c.toml"
+    file.write_text('[[controller.api_keys]]\nname = "x"\nsha256 = "ab"\nscopes = ["job:nuke"]\n')
+    with pytest.raises(ConfigError, match="job:nuke"):
+        load_controller({}, config_file=str(file))
+    with pytest.raises(ConfigError, match="port"):
+        load_controller({"CORRAL_PORT": "eighty"})
+
+
+def test_agent_needs_a_hostname_and_parses_labels() -> None:
+    with pytest.raises(ConfigError, match="hostname"):
+        load_agent({})
+    config = load_agent({"CORRAL_HOSTNAME": "web-1", "CORRAL_LABELS": "group=web.dev,env=x"})
+    assert config.labels == {"group": "web.dev", "env": "x"}

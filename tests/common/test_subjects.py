@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from common import subjects
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_encode_token_round_trips_and_is_one_safe_token(text: str) -> None:
+    token = subjects.encode_token(text)
+    assert subjects.decode_token(token) == text
+    assert not set(token) & set(". *>\t\r\n/\\")
+
+
+def test_dotted_hostname_becomes_one_token() -> None:
+    assert subjects.job_for_host("web-1.dev.local") == "corral.job.host.web-1~2Edev~2Elocal"
+    assert subjects.hostname_of_subject("corral.event.web-1~2Edev~2Elocal") == "web-1.dev.local"
+
+
+def test_label_subjects_cover_every_ancestor_value() -> None:
+    assert subjects.label_subjects("group", "web.prod.eu") == [
+        "corral.job.label.group.web",
+        "corral.job.label.group.web.prod",
+        "corral.job.label.group.web.prod.eu",
+    ]
+
+
+def test_agent_listens_on_all_its_own_host_and_its_labels() -> None:
+    found = subjects.agent_job_subjects("db-1.dev.local", {"group": "db.dev"})
+    assert found == [
+        subjects.JOB_ALL,
+        "corral.job.host.db-1~2Edev~2Elocal",
+        "corral.job.label.group.db",
+        "corral.job.label.group.db.dev",
+    ]
+
+
+def test_agent_consumer_name_has_no_dots() -> None:
+    assert "." not in subjects.agent_consumer("web-1.dev.local")
