@@ -70,4 +70,4 @@ async def serve(config: AgentConfig) -> None:
     try:
         await build_agent(config, nc, verifier).run(stop)
     finally:
-        await nc.drain()
+        await nc.close()

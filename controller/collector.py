@@ -60,10 +60,11 @@ class Collector:
         self.rejected: Counter[str] = Counter()
         self.folded = 0
 
-    async def run(self) -> None:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fold until ``stop`` is set; a batch in hand is finished first."""
         sub = await self.js.pull_subscribe_bind(subjects.COLLECTOR_CONSUMER,
                                                 stream=subjects.EVENTS_STREAM)
-        while True:
+        while not stop.is_set():
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):

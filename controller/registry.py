@@ -10,6 +10,7 @@ is younger than ``heartbeat_timeout``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
@@ -75,10 +76,13 @@ class Registry:
     async def subscribe(self, nc: NATS) -> None:
         await nc.subscribe(subjects.HEARTBEATS, cb=self.on_heartbeat)
 
-    async def flush_forever(self, interval: float = 1.0) -> None:
+    async def flush_until(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Write changed agents to Redis, batched; keeps trying while Redis is down."""
-        while True:
-            await self._changed.wait()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), interval)
+            if not self._changed.is_set():
+                continue
             self._changed.clear()
             pending, self._dirty = self._dirty, {}
             try:
@@ -87,4 +91,5 @@ class Registry:
                 log.warning("registry_flush_failed", error=str(exc))
                 self._dirty = {**pending, **self._dirty}
                 self._changed.set()
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)

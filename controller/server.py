@@ -76,7 +76,9 @@ async def controller_services(config: ControllerConfig) -> Iterator[Services]:  
         yield Services(config=config, store=store, registry=registry, dispatcher=dispatcher,
                        broker_ready=lambda: nc.is_connected)
     finally:
-        await nc.drain()
+        # close, not drain: pull subscriptions keep status messages queued
+        # that nobody reads, and drain would wait for them forever.
+        await nc.close()
         await redis.aclose()
 
 
@@ -91,9 +93,13 @@ async def serve(config: ControllerConfig, stop: asyncio.Event,
                                         lifespan="off"))
         collector = Collector(js, services.store, config.fetch_batch)
         sweeper = Sweeper(services.store, config.sweep_interval)
+        # Loops stop on their own event, not by cancellation: redis-py can
+        # swallow a CancelledError that lands inside a command.
+        loops_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            loops = [group.create_task(collector.run()), group.create_task(sweeper.run()),
-                     group.create_task(services.registry.flush_forever())]
+            group.create_task(collector.run(loops_stop))
+            group.create_task(sweeper.run(loops_stop))
+            group.create_task(services.registry.flush_until(loops_stop))
             http = group.create_task(server.serve())
             # uvicorn exposes only a flag, no event, for "listening".
             while not server.started and not http.done():  # noqa: ASYNC110
@@ -104,8 +110,7 @@ async def serve(config: ControllerConfig, stop: asyncio.Event,
             await stop.wait()
             server.should_exit = True
             await http
-            for task in loops:
-                task.cancel()
+            loops_stop.set()
 
 
 async def main(config: ControllerConfig) -> None:

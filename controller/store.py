@@ -153,11 +153,11 @@ class JobStore:
             pipe.expireat(events_key(meta.id), expire_at)
             pipe.zadd(INDEX_ALL, {meta.id: meta.created})
             pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
-            self._index_call(pipe, meta.id, "submitted", meta.created)
+            await self._index_call(pipe, meta.id, "submitted", meta.created)
             await pipe.execute()
 
-    def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
-        self._index(keys=INDEX_KEYS, args=[job_id, JOB_STATUSES.index(status) + 1,
+    async def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
+        await self._index(keys=INDEX_KEYS, args=[job_id, JOB_STATUSES.index(status) + 1,
                                            STATUS_RANK[status], created], client=pipe)
 
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
@@ -167,7 +167,7 @@ class JobStore:
         job_ids = list(batch)
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                self._apply(keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
+                await self._apply(keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
                             args=_job_args(batch[job_id]), client=pipe)
             replies = await pipe.execute()
         outcomes: dict[str, Applied] = {}
@@ -176,7 +176,7 @@ class JobStore:
                 outcome = Applied(_text(reply[0]), int(reply[1]), int(reply[2]), int(reply[3]))
                 outcomes[job_id] = outcome
                 if outcome.status == "processing" and outcome.new_events:
-                    self._index_call(pipe, job_id, "processing", 0)
+                    await self._index_call(pipe, job_id, "processing", 0)
             if len(pipe):
                 await pipe.execute()
         return outcomes
@@ -199,9 +199,9 @@ class JobStore:
                 record = fold_all(timeouts, record)
         final = decide_status(meta, record)
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._set_final(keys=[job_key(job_id)], args=[final, STATUS_RANK[final], _RANKS_ARG],
+            await self._set_final(keys=[job_key(job_id)], args=[final, STATUS_RANK[final], _RANKS_ARG],
                             client=pipe)
-            self._index_call(pipe, job_id, final, meta.created)
+            await self._index_call(pipe, job_id, final, meta.created)
             pipe.zrem(INDEX_OPEN, job_id)
             reply = await pipe.execute()
         return _text(reply[0]) if reply[0] else final

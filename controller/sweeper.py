@@ -9,6 +9,7 @@ index entries of jobs older than the retention.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -40,10 +41,11 @@ class Sweeper:
             await self.store.trim_index(now)
         return finished
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 await self.sweep_once()
             except Exception as exc:  # noqa: BLE001 - a Redis outage must not end the sweeper
                 log.warning("sweep_failed", error=str(exc))
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
