@@ -1,0 +1,135 @@
+"""Tests for common/operations.py: the operation table and parameter validation."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from common import operations
+from common.operations import (
+    OPERATIONS,
+    DiskParams,
+    EchoParams,
+    ExecParams,
+    NoParams,
+    OperationError,
+    OperationResult,
+    SleepParams,
+    validate_params,
+)
+
+
+def test_every_spec_is_filed_under_its_own_name() -> None:
+    assert all(spec.name == name for name, spec in OPERATIONS.items())
+
+
+def test_only_command_exec_changes_the_host() -> None:
+    assert {name for name, spec in OPERATIONS.items() if not spec.read_only} == {"command.exec"}
+
+
+def test_the_module_imports_only_msgspec_and_the_standard_library() -> None:
+    tree = ast.parse(Path(operations.__file__).read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported - {"msgspec"} <= set(sys.stdlib_module_names)
+
+
+def test_valid_params_become_the_operation_struct() -> None:
+    params = validate_params("command.exec", {"argv": ["ls", "-l"], "cwd": "/tmp", "timeout": 5})
+    assert params == ExecParams(argv=["ls", "-l"], cwd="/tmp", timeout=5.0)
+    assert validate_params("test.sleep", {"seconds": 2}) == SleepParams(seconds=2.0)
+    assert validate_params("node.disk.get", {}) == DiskParams()
+    assert validate_params("node.uptime.get", {}) == NoParams()
+
+
+def test_a_string_is_not_taken_for_a_number() -> None:
+    with pytest.raises(OperationError) as info:
+        validate_params("test.sleep", {"seconds": "5"})
+    assert str(info.value) == "operation.data.seconds: Expected `float`, got `str`"
+
+
+def test_a_bool_is_not_taken_for_a_number() -> None:
+    with pytest.raises(OperationError, match=r"^operation\.data\.seconds: Expected `float`"):
+        validate_params("test.sleep", {"seconds": True})
+
+
+@pytest.mark.parametrize("seconds", [-1, 3600.5, float("nan")])
+def test_sleep_seconds_are_bounded(seconds: float) -> None:
+    with pytest.raises(OperationError, match=r"^operation\.data\.seconds: "):
+        validate_params("test.sleep", {"seconds": seconds})
+
+
+def test_a_missing_required_field_is_named() -> None:
+    with pytest.raises(OperationError, match="missing required field `seconds`"):
+        validate_params("test.sleep", {})
+
+
+def test_a_misspelt_field_is_rejected_by_name() -> None:
+    with pytest.raises(OperationError, match="unknown field `secnods`"):
+        validate_params("test.sleep", {"secnods": 1})
+
+
+def test_operations_without_params_accept_only_empty_data() -> None:
+    with pytest.raises(OperationError, match="unknown field `verbose`"):
+        validate_params("node.status.get", {"verbose": True})
+
+
+def test_an_unknown_type_lists_the_known_ones() -> None:
+    with pytest.raises(OperationError) as info:
+        validate_params("node.reboot", {})
+    message = str(info.value)
+    assert "'node.reboot'" in message
+    assert all(name in message for name in OPERATIONS)
+
+
+def test_operation_error_is_a_value_error() -> None:
+    assert issubclass(OperationError, ValueError)
+
+
+@pytest.mark.parametrize("data", [None, [1, 2], {"nested": {"a": [1.5, "x"]}}, "text"])
+def test_echo_takes_any_data(data: Any) -> None:
+    assert validate_params("test.echo", {"data": data}) == EchoParams(data=data)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({}, "operation.data: Object missing required field `argv`"),
+        ({"argv": []}, "operation.data.argv: Expected `array` of length >= 1"),
+        ({"argv": ["ls", ""]}, "operation.data.argv[1]: Expected `str` of length >= 1"),
+        ({"argv": "ls -l"}, "operation.data.argv: Expected `array`, got `str`"),
+        ({"argv": ["ls"], "timeout": 0}, "operation.data.timeout: Expected `float` > 0.0"),
+        ({"argv": ["ls"], "env": {"A": 1}}, "operation.data.env[...]: Expected `str`, got `int`"),
+        ({"argv": ["ls"], "cwd": "tmp"}, "operation.data: cwd must be an absolute path"),
+        ({"argv": ["ls"], "env": {"A=B": "x"}}, "operation.data: env name 'A=B' must be"),
+        ({"argv": ["ls", "a\0b"]}, "operation.data: argv[1] contains a NUL character"),
+    ],
+)
+def test_bad_command_params_name_the_field(data: dict[str, Any], expected: str) -> None:
+    with pytest.raises(OperationError) as info:
+        validate_params("command.exec", data)
+    assert str(info.value).startswith(expected)
+
+
+def test_disk_path_must_be_absolute() -> None:
+    with pytest.raises(OperationError, match="path must be an absolute path"):
+        validate_params("node.disk.get", {"path": "var"})
+
+
+def test_operation_result_defaults_to_unchanged_and_encodes() -> None:
+    result = OperationResult(data={"a": 1})
+    assert result.changed is False
+    assert msgspec.json.decode(msgspec.json.encode(result)) == {"data": {"a": 1}, "changed": False}
