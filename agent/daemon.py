@@ -2,10 +2,10 @@
 
 The agent owns a durable consumer over its own subjects (``_all``, its
 hostname, its label prefixes) and pulls from the shared ``corral-any``
-consumer. Each loop fetches only as many messages as
-there are free slots, and running jobs share one pool of ``max_concurrency``
-slots, so JetStream never piles up work this agent cannot start soon. A swarm runs many of these on one
-connection (``agent/swarm.py``).
+consumer. Each loop fetches only as many messages as there are free slots,
+and running jobs share one pool of ``max_concurrency`` slots, so JetStream
+never piles up work this agent cannot start soon. A swarm runs many of these
+on one connection (``agent/swarm.py``).
 """
 
 from __future__ import annotations
@@ -47,8 +47,15 @@ def own_consumer_config(hostname: str, labels: dict[str, str], slots: int) -> Co
 
 
 class Agent:
-    def __init__(self, nc: NATS, runtime: Runtime, facts: Facts, *, max_concurrency: int,
-                 heartbeat_interval: float) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        runtime: Runtime,
+        facts: Facts,
+        *,
+        max_concurrency: int,
+        heartbeat_interval: float,
+    ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime
@@ -89,10 +96,12 @@ class Agent:
         while True:
             try:
                 await self.js.add_consumer(subjects.JOBS_STREAM, config)
-                own = await self.js.pull_subscribe_bind(config.durable_name or "",
-                                                        stream=subjects.JOBS_STREAM)
-                shared = await self.js.pull_subscribe_bind(subjects.ANY_CONSUMER,
-                                                           stream=subjects.JOBS_STREAM)
+                own = await self.js.pull_subscribe_bind(
+                    config.durable_name or "", stream=subjects.JOBS_STREAM
+                )
+                shared = await self.js.pull_subscribe_bind(
+                    subjects.ANY_CONSUMER, stream=subjects.JOBS_STREAM
+                )
                 await self._heartbeat("online")
                 return own, shared
             except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
@@ -145,8 +154,14 @@ class Agent:
                 log.warning("heartbeat_failed", error=str(exc))
 
     async def _heartbeat(self, state: str) -> None:
-        beat = Heartbeat(hostname=self.hostname, labels=self.runtime.labels, facts=self.facts,
-                         sent_at=time.time(), interval=self.heartbeat_interval, state=state,
-                         running=self.running)
+        beat = Heartbeat(
+            hostname=self.hostname,
+            labels=self.runtime.labels,
+            facts=self.facts,
+            sent_at=time.time(),
+            interval=self.heartbeat_interval,
+            state=state,
+            running=self.running,
+        )
         await self.nc.publish(subjects.heartbeat_of(self.hostname), ENCODER.encode(beat))
         await self.nc.flush()

@@ -27,8 +27,9 @@ class EventPublisher:
 
     async def send(self, event: Event) -> None:
         """Pipeline a progress event; JetStream's answer is not awaited."""
-        await self.js.publish_async(self.subject, ENCODER.encode(event),
-                                    headers={"Nats-Msg-Id": event.event_id})
+        await self.js.publish_async(
+            self.subject, ENCODER.encode(event), headers={"Nats-Msg-Id": event.event_id}
+        )
 
     async def store(self, event: Event, attempts: int = 5) -> bool:
         """Publish and wait until JetStream stored the event; retry with backoff."""
@@ -36,12 +37,17 @@ class EventPublisher:
         delay = 0.2
         for attempt in range(1, attempts + 1):
             try:
-                await self.js.publish(self.subject, payload, timeout=5.0,
-                                      headers={"Nats-Msg-Id": event.event_id})
+                await self.js.publish(
+                    self.subject, payload, timeout=5.0, headers={"Nats-Msg-Id": event.event_id}
+                )
                 return True
             except Exception as exc:  # noqa: BLE001 - any broker failure: back off and retry
-                log.warning("event_publish_failed", job_id=event.job_id, attempt=attempt,
-                            error=str(exc) or type(exc).__name__)
+                log.warning(
+                    "event_publish_failed",
+                    job_id=event.job_id,
+                    attempt=attempt,
+                    error=str(exc) or type(exc).__name__,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         return False

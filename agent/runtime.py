@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
@@ -81,11 +82,15 @@ class Runtime:
             raise Refused("not_addressed", f"job for {spec.target} is not for {self.hostname}")
         return spec
 
-    def event(self, spec: JobSpec, kind: type[Event], attempt: int, **fields: object) -> Event:
-        return kind(event_id=event_id(spec.job_id, self.hostname, attempt,
-                                      kind.__struct_config__.tag),  # type: ignore[arg-type]
-                    job_id=spec.job_id, hostname=self.hostname, timestamp=self.clock(),
-                    attempt=attempt, **fields)
+    def event(self, spec: JobSpec, kind: type[Event], attempt: int, **fields: Any) -> Event:
+        return kind(
+            event_id=event_id(spec.job_id, self.hostname, attempt, kind.__struct_config__.tag),  # type: ignore[arg-type]
+            job_id=spec.job_id,
+            hostname=self.hostname,
+            timestamp=self.clock(),
+            attempt=attempt,
+            **fields,
+        )
 
     async def handle(self, msg: Msg) -> None:
         try:
@@ -96,8 +101,9 @@ class Runtime:
             await msg.term()
             return
         attempt = msg.metadata.num_delivered or 1
-        with structlog.contextvars.bound_contextvars(job_id=spec.job_id,
-                                                     operation=spec.operation.type):
+        with structlog.contextvars.bound_contextvars(
+            job_id=spec.job_id, operation=spec.operation.type
+        ):
             terminal = await self.execute(spec, attempt)
             if await self.publisher.store(terminal):
                 await msg.ack()
@@ -109,26 +115,42 @@ class Runtime:
         remaining = spec.deadline - self.clock()
         if remaining <= 0:
             self.refused["expired"] += 1
-            return self.event(spec, Failed, attempt,
-                              error=f"job expired {-remaining:.1f}s before this agent ran it")
+            return self.event(
+                spec,
+                Failed,
+                attempt,
+                error=f"job expired {-remaining:.1f}s before this agent ran it",
+            )
         if attempt > 1:
-            await self.publisher.send(self.event(spec, Retried, attempt,
-                                                 message=f"delivery attempt {attempt}"))
+            await self.publisher.send(
+                self.event(spec, Retried, attempt, message=f"delivery attempt {attempt}")
+            )
         await self.publisher.send(self.event(spec, Acknowledged, attempt))
         await self.publisher.send(self.event(spec, Started, attempt))
-        context = OperationContext(hostname=self.hostname, timeout=min(spec.timeout, remaining),
-                                   max_output_bytes=self.max_output_bytes)
+        context = OperationContext(
+            hostname=self.hostname,
+            timeout=min(spec.timeout, remaining),
+            max_output_bytes=self.max_output_bytes,
+        )
         started = time.monotonic()
         try:
-            result = await run_operation(spec.operation.type, spec.operation.data, context,
-                                         self.allowed)
+            result = await run_operation(
+                spec.operation.type, spec.operation.data, context, self.allowed
+            )
         except OperationFailed as exc:
             log.info("job_failed", error=exc.message)
-            return self.event(spec, Failed, attempt, error=exc.message,
-                              duration=time.monotonic() - started)
+            return self.event(
+                spec, Failed, attempt, error=exc.message, duration=time.monotonic() - started
+            )
         log.info("job_completed", changed=result.changed)
-        return self.event(spec, Completed, attempt, result=result.data, changed=result.changed,
-                          duration=time.monotonic() - started)
+        return self.event(
+            spec,
+            Completed,
+            attempt,
+            result=result.data,
+            changed=result.changed,
+            duration=time.monotonic() - started,
+        )
 
 
 async def keep_in_progress(msg: Msg) -> None:

@@ -28,22 +28,32 @@ log = structlog.get_logger("corral.agent")
 
 async def connect(url: str, name: str) -> NATS:
     """Connect and keep reconnecting forever: agents run unattended for months."""
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1,
-                              reconnect_time_wait=1.0, allow_reconnect=True)
+    return await nats.connect(
+        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1.0, allow_reconnect=True
+    )
 
 
 def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
-    return Runtime(hostname=config.hostname, labels=dict(config.labels),
-                   allowed=allowed_operations(config.allow), verifier=verifier,
-                   publisher=EventPublisher(nc.jetstream(), config.hostname),
-                   max_output_bytes=config.max_output_bytes)
+    return Runtime(
+        hostname=config.hostname,
+        labels=dict(config.labels),
+        allowed=allowed_operations(config.allow),
+        verifier=verifier,
+        publisher=EventPublisher(nc.jetstream(), config.hostname),
+        max_output_bytes=config.max_output_bytes,
+    )
 
 
 def build_agent(config: AgentConfig, nc: NATS, verifier: Verifier) -> Agent:
     runtime = build_runtime(config, nc, verifier)
     facts = collect_facts(sorted(runtime.allowed), config.max_concurrency, VERSION)
-    return Agent(nc, runtime, facts, max_concurrency=config.max_concurrency,
-                 heartbeat_interval=config.heartbeat_interval)
+    return Agent(
+        nc,
+        runtime,
+        facts,
+        max_concurrency=config.max_concurrency,
+        heartbeat_interval=config.heartbeat_interval,
+    )
 
 
 def install_signals(stop: asyncio.Event) -> None:

@@ -20,8 +20,9 @@ class ApiError(Exception):
 
 class Client:
     def __init__(self, url: str, api_key: str, timeout: float = 10.0) -> None:
-        self.http = httpx.Client(base_url=url, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {api_key}"})
+        self.http = httpx.Client(
+            base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -31,17 +32,24 @@ class Client:
         if response.status_code >= 400:
             try:
                 body = response.json()
-                raise ApiError(response.status_code, body.get("error", ""),
-                               body.get("details", ""))
+                raise ApiError(response.status_code, body.get("error", ""), body.get("details", ""))
             except ValueError:
-                raise ApiError(response.status_code, response.reason_phrase,
-                               response.text[:200]) from None
+                raise ApiError(
+                    response.status_code, response.reason_phrase, response.text[:200]
+                ) from None
         return response.json() if response.content else None
 
-    def submit(self, operation: str, data: dict[str, Any] | None = None, target: str = "_any",
-               timeout: float | None = None) -> str:
-        body: dict[str, Any] = {"operation": {"type": operation, "data": data or {}},
-                                "target": target}
+    def submit(
+        self,
+        operation: str,
+        data: dict[str, Any] | None = None,
+        target: str = "_any",
+        timeout: float | None = None,
+    ) -> str:
+        body: dict[str, Any] = {
+            "operation": {"type": operation, "data": data or {}},
+            "target": target,
+        }
         if timeout is not None:
             body["timeout"] = timeout
         return str(self._call("POST", "/job", json=body)["job_id"])

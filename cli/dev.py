@@ -29,8 +29,11 @@ from common.signing import write_keypair
 from controller.embedded import EmbeddedServers
 
 console = Console(stderr=False)
-AGENT_PLAN = [("web-1.dev.local", "group=web.dev"), ("web-2.dev.local", "group=web.dev"),
-              ("db-1.dev.local", "group=db.dev")]
+AGENT_PLAN = [
+    ("web-1.dev.local", "group=web.dev"),
+    ("web-2.dev.local", "group=web.dev"),
+    ("db-1.dev.local", "group=db.dev"),
+]
 
 
 def agent_identity(index: int) -> tuple[str, str]:
@@ -51,8 +54,15 @@ def wait_until(check: object, what: str, timeout: float = 30.0) -> None:
 
 
 class DevStack:
-    def __init__(self, *, agent_count: int, port: int, nats_url: str | None,
-                 redis_url: str | None, api_key: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        agent_count: int,
+        port: int,
+        nats_url: str | None,
+        redis_url: str | None,
+        api_key: str | None,
+    ) -> None:
         self.agent_count = agent_count
         self.port = port
         self.nats_url = nats_url
@@ -62,8 +72,11 @@ class DevStack:
         self.stopping = threading.Event()
 
     def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, "CORRAL_API_KEY": self.api_key,
-               "CORRAL_LOG_LEVEL": os.environ.get("CORRAL_LOG_LEVEL", "warning")}
+        env = {
+            **os.environ,
+            "CORRAL_API_KEY": self.api_key,
+            "CORRAL_LOG_LEVEL": os.environ.get("CORRAL_LOG_LEVEL", "warning"),
+        }
         child = subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env)
         self.children.append(child)
         return child
@@ -88,23 +101,46 @@ class DevStack:
 
     def start(self, private: Path, public: Path) -> None:
         url = f"http://127.0.0.1:{self.port}"
-        self.spawn("controller", "--nats-url", str(self.nats_url), "--redis-url",
-                   str(self.redis_url), "--port", str(self.port), "--signing-key", str(private))
+        self.spawn(
+            "controller",
+            "--nats-url",
+            str(self.nats_url),
+            "--redis-url",
+            str(self.redis_url),
+            "--port",
+            str(self.port),
+            "--signing-key",
+            str(private),
+        )
         client = Client(url, self.api_key)
-        wait_until(lambda: client.http.get("/health/ready").status_code == 200,
-                   "the controller")
+        wait_until(lambda: client.http.get("/health/ready").status_code == 200, "the controller")
         for index in range(self.agent_count):
             hostname, label = agent_identity(index)
-            self.spawn("agent", "--hostname", hostname, "--label", label, "--nats-url",
-                       str(self.nats_url), "--public-key", str(public))
-        wait_until(lambda: sum(a["state"] == "online" for a in client.agents()["items"])
-                   >= self.agent_count, "the agents")
-        console.print(f"[bold green]corral is up[/bold green]\n"
-                      f"  API:      {url}\n  NATS:     {self.nats_url}\n"
-                      f"  Redis:    {self.redis_url}\n  API key:  {self.api_key}\n"
-                      f"  agents:   {self.agent_count}\n"
-                      f"  try:      CORRAL_API_KEY={self.api_key} corral job submit "
-                      f"node.hostname.get --target _all --wait")
+            self.spawn(
+                "agent",
+                "--hostname",
+                hostname,
+                "--label",
+                label,
+                "--nats-url",
+                str(self.nats_url),
+                "--public-key",
+                str(public),
+            )
+        wait_until(
+            lambda: (
+                sum(a["state"] == "online" for a in client.agents()["items"]) >= self.agent_count
+            ),
+            "the agents",
+        )
+        console.print(
+            f"[bold green]corral is up[/bold green]\n"
+            f"  API:      {url}\n  NATS:     {self.nats_url}\n"
+            f"  Redis:    {self.redis_url}\n  API key:  {self.api_key}\n"
+            f"  agents:   {self.agent_count}\n"
+            f"  try:      CORRAL_API_KEY={self.api_key} corral job submit "
+            f"node.hostname.get --target _all --wait"
+        )
         client.close()
 
     def demo(self) -> None:

@@ -22,8 +22,13 @@ from common.log import configure
 from common.targets import TargetError, parse_labels
 
 CLIENT_OPTIONS = [
-    click.option("--url", envvar="CORRAL_URL", default="http://127.0.0.1:8080",
-                 show_default=True, help="Controller API address."),
+    click.option(
+        "--url",
+        envvar="CORRAL_URL",
+        default="http://127.0.0.1:8080",
+        show_default=True,
+        help="Controller API address.",
+    ),
     click.option("--api-key", envvar="CORRAL_API_KEY", default="", help="API key (bearer)."),
 ]
 
@@ -75,8 +80,14 @@ def controller_command(config_file: str | None, **flags: Any) -> None:
 @click.option("--max-concurrency", type=int)
 @click.option("--log-format", type=click.Choice(["console", "json"]))
 @click.pass_context
-def agent_group(ctx: click.Context, config_file: str | None, labels: tuple[str, ...],
-                allow: tuple[str, ...], **flags: Any) -> None:
+def agent_group(
+    ctx: click.Context,
+    /,
+    config_file: str | None,
+    labels: tuple[str, ...],
+    allow: tuple[str, ...],
+    **flags: Any,
+) -> None:
     """Run an agent daemon (or: corral agent list)."""
     if ctx.invoked_subcommand is not None:
         return
@@ -112,8 +123,15 @@ def job_group() -> None:
 @click.option("--timeout", type=float, default=None, help="Seconds; default from the server.")
 @click.option("--wait", is_flag=True, help="Wait for the final status and print the detail.")
 @client_options
-def job_submit(operation: str, data: str, target: str, timeout: float | None, wait: bool,
-               url: str, api_key: str) -> None:
+def job_submit(
+    operation: str,
+    data: str,
+    target: str,
+    timeout: float | None,
+    wait: bool,
+    url: str,
+    api_key: str,
+) -> None:
     """Submit OPERATION (e.g. node.status.get) to TARGET."""
     try:
         params = json.loads(data)
@@ -139,6 +157,7 @@ def job_submit(operation: str, data: str, target: str, timeout: float | None, wa
 @client_options
 def job_get(job_id: str, as_json: bool, url: str, api_key: str) -> None:
     """Show one job's detail."""
+
     def run(client: Client) -> None:
         detail = client.job(job_id)
         click.echo(json.dumps(detail, indent=2)) if as_json else print_detail(detail)
@@ -201,14 +220,25 @@ def dev_group() -> None:
 @click.option("--redis-url", default=None, help="Use a running redis-server instead.")
 @click.option("--demo", is_flag=True, help="Submit a broadcast job and print its detail.")
 @click.option("--exit-after-demo", is_flag=True, help="Stop after the demo (for scripts).")
-def dev_up(agent_count: int, port: int, nats_url: str | None, redis_url: str | None,
-           demo: bool, exit_after_demo: bool) -> None:
+def dev_up(
+    agent_count: int,
+    port: int,
+    nats_url: str | None,
+    redis_url: str | None,
+    demo: bool,
+    exit_after_demo: bool,
+) -> None:
     """Start nats-server, redis-server, a controller and agents on this machine."""
     from cli.dev import DevStack
 
     configure("console", "warning")
-    stack = DevStack(agent_count=agent_count, port=port, nats_url=nats_url,
-                     redis_url=redis_url, api_key=os.environ.get("CORRAL_API_KEY"))
+    stack = DevStack(
+        agent_count=agent_count,
+        port=port,
+        nats_url=nats_url,
+        redis_url=redis_url,
+        api_key=os.environ.get("CORRAL_API_KEY"),
+    )
     sys.exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
 
 

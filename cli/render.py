@@ -12,8 +12,10 @@ console = Console()
 
 
 def print_detail(detail: dict[str, Any]) -> None:
-    console.print(f"[bold]job[/bold] {detail['id']}  [bold]{detail['status']}[/bold]  "
-                  f"{detail['operation']['type']}  changed={detail['changed']}")
+    console.print(
+        f"[bold]job[/bold] {detail['id']}  [bold]{detail['status']}[/bold]  "
+        f"{detail['operation']['type']}  changed={detail['changed']}"
+    )
     if detail.get("error"):
         console.print(f"[red]error:[/red] {detail['error']}")
     table = Table("agent", "status", "attempt", "duration", "error / result")
@@ -21,8 +23,13 @@ def print_detail(detail: dict[str, Any]) -> None:
         response = detail["responses"].get(host, {})
         summary = state.get("error") or json.dumps(response.get("data"))[:80]
         duration = state.get("duration")
-        table.add_row(host, state["status"], str(state["attempt"]),
-                      "" if duration is None else f"{duration * 1000:.1f} ms", summary or "")
+        table.add_row(
+            host,
+            state["status"],
+            str(state["attempt"]),
+            "" if duration is None else f"{duration * 1000:.1f} ms",
+            summary or "",
+        )
     console.print(table)
 
 
@@ -31,8 +38,14 @@ def print_jobs(listing: dict[str, Any]) -> None:
     console.print(f"{listing['total_items']} jobs ({counts})")
     table = Table("id", "status", "operation", "target", "agents", "created")
     for item in listing["items"]:
-        table.add_row(item["id"], item["status"], item["operation"]["type"], item["target"],
-                      f"{item['finished_agents']}/{item['expected_agents']}", item["created"])
+        table.add_row(
+            item["id"],
+            item["status"],
+            item["operation"]["type"],
+            item["target"],
+            f"{item['finished_agents']}/{item['expected_agents']}",
+            item["created"],
+        )
     console.print(table)
 
 
@@ -41,7 +54,12 @@ def print_agents(listing: dict[str, Any]) -> None:
     for agent in listing["items"]:
         labels = ",".join(f"{k}={v}" for k, v in agent["labels"].items())
         facts = agent["facts"]
-        table.add_row(agent["hostname"], agent["state"], labels,
-                      facts.get("os_release") or facts.get("os", ""),
-                      str(facts.get("cpu_count", "")), agent["last_seen"])
+        table.add_row(
+            agent["hostname"],
+            agent["state"],
+            labels,
+            facts.get("os_release") or facts.get("os", ""),
+            str(facts.get("cpu_count", "")),
+            agent["last_seen"],
+        )
     console.print(table)

@@ -111,9 +111,17 @@ def _state_view(state: AgentState, expected: bool) -> AgentStateView:
 
 
 def _pending_view() -> AgentStateView:
-    return AgentStateView(status="pending", error=None, duration=None, attempt=0,
-                          acknowledged_at=None, started_at=None, finished_at=None,
-                          late=False, expected=True)
+    return AgentStateView(
+        status="pending",
+        error=None,
+        duration=None,
+        attempt=0,
+        acknowledged_at=None,
+        started_at=None,
+        finished_at=None,
+        late=False,
+        expected=True,
+    )
 
 
 def agent_states(meta: JobMeta, record: JobRecord) -> dict[str, AgentStateView]:
@@ -126,8 +134,9 @@ def agent_states(meta: JobMeta, record: JobRecord) -> dict[str, AgentStateView]:
 
 def responses(record: JobRecord) -> dict[str, Response]:
     return {
-        host: Response(status=s.status, data=s.data, changed=s.changed, error=s.error,
-                       hostname=host)
+        host: Response(
+            status=s.status, data=s.data, changed=s.changed, error=s.error, hostname=host
+        )
         for host, s in record.agents.items()
         if s.status in RESPONSE_STATUSES
     }
@@ -149,8 +158,13 @@ def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
         responses=responses(record),
         agent_states=agent_states(meta, record),
         timeline=[
-            TimelineItem(timestamp=rfc3339(e.timestamp), event=e.event, hostname=e.hostname,
-                         message=e.message, error=e.error)
+            TimelineItem(
+                timestamp=rfc3339(e.timestamp),
+                event=e.event,
+                hostname=e.hostname,
+                message=e.message,
+                error=e.error,
+            )
             for e in record.timeline
         ],
     )

@@ -35,8 +35,15 @@ from common.messages import (
 # (tier, attempt, rank, timestamp, event_id): the greatest key is the head.
 OrderKey = tuple[int, int, int, float, str]
 
-_RANK = {"retried": 0, "acknowledged": 1, "started": 2, "failed": 0, "cancelled": 1,
-         "completed": 2, "timeout": 0}
+_RANK = {
+    "retried": 0,
+    "acknowledged": 1,
+    "started": 2,
+    "failed": 0,
+    "cancelled": 1,
+    "completed": 2,
+    "timeout": 0,
+}
 _TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
 
 
@@ -94,8 +101,14 @@ def _min(a: float | None, b: float | None) -> float | None:
 
 def _head_fields(event: Event) -> dict[str, Any]:
     kind = event_kind(event)
-    fields: dict[str, Any] = {"status": kind, "error": None, "data": None, "changed": None,
-                              "duration": None, "finished_at": None}
+    fields: dict[str, Any] = {
+        "status": kind,
+        "error": None,
+        "data": None,
+        "changed": None,
+        "duration": None,
+        "finished_at": None,
+    }
     if isinstance(event, Completed):
         fields.update(data=event.result, changed=event.changed, duration=event.duration)
     elif isinstance(event, Failed):
@@ -115,9 +128,15 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
     started = event.timestamp if kind == "started" else None
     timed_out = kind == "timeout"
     if state is None:
-        return AgentState(hostname=event.hostname, head=key, attempt=event.attempt,
-                          acknowledged_at=ack, started_at=started, timed_out=timed_out,
-                          **_head_fields(event))
+        return AgentState(
+            hostname=event.hostname,
+            head=key,
+            attempt=event.attempt,
+            acknowledged_at=ack,
+            started_at=started,
+            timed_out=timed_out,
+            **_head_fields(event),
+        )
     head = _head_fields(event) if key > state.head else {}
     return msgspec.structs.replace(
         state,
@@ -133,9 +152,14 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
 def timeline_entry(event: Event) -> TimelineEntry:
     kind = event_kind(event)
     error = getattr(event, "error", None) or None
-    return TimelineEntry(timestamp=event.timestamp, event=kind, hostname=event.hostname,
-                         message=event.message or default_message(kind, event.hostname),
-                         error=error, event_id=event.event_id)
+    return TimelineEntry(
+        timestamp=event.timestamp,
+        event=kind,
+        hostname=event.hostname,
+        message=event.message or default_message(kind, event.hostname),
+        error=error,
+        event_id=event.event_id,
+    )
 
 
 def _timeline_key(entry: TimelineEntry) -> tuple[float, str, str]:
@@ -150,10 +174,12 @@ def fold(record: JobRecord, event: Event) -> JobRecord:
     if event.hostname != CONTROLLER:
         agents = {**agents, event.hostname: merge_agent(agents.get(event.hostname), event)}
     timeline = tuple(sorted((*record.timeline, timeline_entry(event)), key=_timeline_key))
-    updated = event.timestamp if record.updated_at is None else max(record.updated_at,
-                                                                     event.timestamp)
-    return JobRecord(agents=agents, timeline=timeline, seen=record.seen | {event.event_id},
-                     updated_at=updated)
+    updated = (
+        event.timestamp if record.updated_at is None else max(record.updated_at, event.timestamp)
+    )
+    return JobRecord(
+        agents=agents, timeline=timeline, seen=record.seen | {event.event_id}, updated_at=updated
+    )
 
 
 def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
@@ -171,8 +197,12 @@ def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
     entries = [*record.timeline, *(timeline_entry(e) for e in fresh.values())]
     newest = max(e.timestamp for e in fresh.values())
     updated = newest if record.updated_at is None else max(record.updated_at, newest)
-    return JobRecord(agents=agents, timeline=tuple(sorted(entries, key=_timeline_key)),
-                     seen=record.seen | fresh.keys(), updated_at=updated)
+    return JobRecord(
+        agents=agents,
+        timeline=tuple(sorted(entries, key=_timeline_key)),
+        seen=record.seen | fresh.keys(),
+        updated_at=updated,
+    )
 
 
 _MESSAGES = {

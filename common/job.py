@@ -8,7 +8,9 @@ import msgspec
 
 from common.messages import Operation
 
-JobStatus = Literal["submitted", "processing", "completed", "failed", "partial_failure", "cancelled"]
+JobStatus = Literal[
+    "submitted", "processing", "completed", "failed", "partial_failure", "cancelled"
+]
 AgentStatus = Literal[
     "pending", "acknowledged", "started", "retried", "completed", "failed", "cancelled", "timeout"
 ]

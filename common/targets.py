@@ -113,8 +113,6 @@ def parse_labels(pairs: Iterable[str]) -> dict[str, str]:
     return labels
 
 
-def resolve_expected(
-    target: Target, agents: Iterable[tuple[str, Mapping[str, str]]]
-) -> list[str]:
+def resolve_expected(target: Target, agents: Iterable[tuple[str, Mapping[str, str]]]) -> list[str]:
     """Hostnames a broadcast or label target expects, sorted, from live agents."""
     return sorted(host for host, labels in agents if target.matches(host, labels))

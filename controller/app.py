@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -35,8 +35,14 @@ from common.job import JOB_STATUSES
 from controller.auth import Authenticator
 from controller.dispatch import Dispatcher
 from controller.registry import Registry
-from controller.requests import RetryBody, Submission, check_target, check_timeout, decode_body
-from controller.requests import validate_submit
+from controller.requests import (
+    RetryBody,
+    Submission,
+    check_target,
+    check_timeout,
+    decode_body,
+    validate_submit,
+)
 from controller.store import JobStore
 from controller.views import JobList, agent_view, job_item
 
@@ -51,6 +57,10 @@ class Services:
     registry: Registry
     dispatcher: Dispatcher
     broker_ready: Callable[[], bool]
+    auth: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator(self.config.api_keys)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -93,102 +103,127 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     return int(raw)
 
 
+def services_of(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def authorize(request: Request, scope: str) -> Services:
+    """The app's services, once the caller proved it holds ``scope``."""
+    services = services_of(request)
+    services.auth.require(request, scope)
+    return services
+
+
+async def submit_job(request: Request) -> Response:
+    svc = authorize(request, "job:write")
+    body = await read_body(request, svc.config.max_body_bytes)
+    submission = validate_submit(body, svc.config.default_timeout, svc.config.max_timeout)
+    meta = await svc.dispatcher.submit(submission)
+    return json_response({"job_id": meta.id, "status": "submitted"}, 201)
+
+
+async def list_jobs(request: Request) -> Response:
+    svc = authorize(request, "job:read")
+    status = request.query_params.get("status") or None
+    if status is not None and status not in JOB_STATUSES:
+        raise InvalidRequest(f"status: must be one of {', '.join(JOB_STATUSES)}")
+    limit = int_param(request, "limit", 20, 1, 100)
+    offset = int_param(request, "offset", 0, 0, 10_000_000)
+    total, counts, items = await svc.store.listing(status, limit, offset)
+    return json_response(
+        JobList(total_items=total, status_counts=counts, items=[job_item(i) for i in items])
+    )
+
+
+async def get_job(request: Request) -> Response:
+    svc = authorize(request, "job:read")
+    job_id = job_id_param(request)
+    detail = await svc.store.detail(job_id)
+    if detail is None:
+        raise NotFound(f"no job with id {job_id}")
+    return json_response(detail)
+
+
+async def delete_job(request: Request) -> Response:
+    svc = authorize(request, "job:write")
+    job_id = job_id_param(request)
+    if not await svc.store.delete(job_id):
+        raise NotFound(f"no job with id {job_id}")
+    return Response(status_code=204)
+
+
+async def retry_job(request: Request) -> Response:
+    svc = authorize(request, "job:write")
+    job_id = job_id_param(request)
+    raw = await read_body(request, svc.config.max_body_bytes)
+    body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
+    meta = await svc.store.meta(job_id)
+    if meta is None:
+        raise NotFound(f"no job with id {job_id}")
+    submission = Submission(
+        operation=meta.operation,
+        target=check_target(body.target or meta.target),
+        timeout=check_timeout(
+            body.timeout or meta.timeout, svc.config.default_timeout, svc.config.max_timeout
+        ),
+    )
+    new = await svc.dispatcher.submit(submission, retry_of=job_id)
+    return json_response({"job_id": new.id, "status": "submitted", "retry_of": job_id}, 201)
+
+
+async def list_agents(request: Request) -> Response:
+    registry = authorize(request, "agent:read").registry
+    now = time.time()
+    agents = sorted(registry.agents.values(), key=lambda r: r.hostname)
+    items = [agent_view(r, registry.state_of(r, now)) for r in agents]
+    return json_response({"total_items": len(items), "items": items})
+
+
+async def get_agent(request: Request) -> Response:
+    registry = authorize(request, "agent:read").registry
+    hostname = request.path_params["hostname"]
+    record = registry.agents.get(hostname)
+    if record is None:
+        raise NotFound(f"no agent named {hostname[:253]!r}", title="Agent not found.")
+    return json_response(agent_view(record, registry.state_of(record, time.time())))
+
+
+async def health(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    svc = services_of(request)
+    checks = {"nats": "ok" if svc.broker_ready() else "unreachable"}
+    try:
+        await svc.store.ping()
+        checks["redis"] = "ok"
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        checks["redis"] = "unreachable"
+    healthy = all(v == "ok" for v in checks.values())
+    return json_response(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, 200 if healthy else 503
+    )
+
+
+ROUTES = [
+    Route("/job", submit_job, methods=["POST"]),
+    Route("/job", list_jobs, methods=["GET"]),
+    Route("/job/{job_id}", get_job, methods=["GET"]),
+    Route("/job/{job_id}", delete_job, methods=["DELETE"]),
+    Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
+    Route("/agent", list_agents, methods=["GET"]),
+    Route("/agent/{hostname}", get_agent, methods=["GET"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/health/ready", ready, methods=["GET"]),
+]
+
+
 def create_app(services: Services, lifespan: Lifespan[Any] | None = None) -> Starlette:
-    store, registry, dispatcher = services.store, services.registry, services.dispatcher
-    config = services.config
-    auth = Authenticator(config.api_keys)
-
-    async def submit_job(request: Request) -> Response:
-        auth.require(request, "job:write")
-        body = await read_body(request, config.max_body_bytes)
-        submission = validate_submit(body, config.default_timeout, config.max_timeout)
-        meta = await dispatcher.submit(submission)
-        return json_response({"job_id": meta.id, "status": "submitted"}, 201)
-
-    async def list_jobs(request: Request) -> Response:
-        auth.require(request, "job:read")
-        status = request.query_params.get("status") or None
-        if status is not None and status not in JOB_STATUSES:
-            raise InvalidRequest(f"status: must be one of {', '.join(JOB_STATUSES)}")
-        limit = int_param(request, "limit", 20, 1, 100)
-        offset = int_param(request, "offset", 0, 0, 10_000_000)
-        total, counts, items = await store.listing(status, limit, offset)
-        return json_response(JobList(total_items=total, status_counts=counts,
-                                     items=[job_item(i) for i in items]))
-
-    async def get_job(request: Request) -> Response:
-        auth.require(request, "job:read")
-        job_id = job_id_param(request)
-        detail = await store.detail(job_id)
-        if detail is None:
-            raise NotFound(f"no job with id {job_id}")
-        return json_response(detail)
-
-    async def delete_job(request: Request) -> Response:
-        auth.require(request, "job:write")
-        job_id = job_id_param(request)
-        if not await store.delete(job_id):
-            raise NotFound(f"no job with id {job_id}")
-        return Response(status_code=204)
-
-    async def retry_job(request: Request) -> Response:
-        auth.require(request, "job:write")
-        job_id = job_id_param(request)
-        raw = await read_body(request, config.max_body_bytes)
-        body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
-        meta = await store.meta(job_id)
-        if meta is None:
-            raise NotFound(f"no job with id {job_id}")
-        submission = Submission(
-            operation=meta.operation,
-            target=check_target(body.target or meta.target),
-            timeout=check_timeout(body.timeout or meta.timeout, config.default_timeout,
-                                  config.max_timeout),
-        )
-        new = await dispatcher.submit(submission, retry_of=job_id)
-        return json_response({"job_id": new.id, "status": "submitted", "retry_of": job_id}, 201)
-
-    async def list_agents(request: Request) -> Response:
-        auth.require(request, "agent:read")
-        now = time.time()
-        agents = sorted(registry.agents.values(), key=lambda r: r.hostname)
-        items = [agent_view(r, registry.state_of(r, now)) for r in agents]
-        return json_response({"total_items": len(items), "items": items})
-
-    async def get_agent(request: Request) -> Response:
-        auth.require(request, "agent:read")
-        hostname = request.path_params["hostname"]
-        record = registry.agents.get(hostname)
-        if record is None:
-            raise NotFound(f"no agent named {hostname[:253]!r}", title="Agent not found.")
-        return json_response(agent_view(record, registry.state_of(record, time.time())))
-
-    async def health(request: Request) -> Response:
-        return json_response({"status": "ok"})
-
-    async def ready(request: Request) -> Response:
-        checks = {"nats": "ok" if services.broker_ready() else "unreachable"}
-        try:
-            await store.ping()
-            checks["redis"] = "ok"
-        except Exception:  # noqa: BLE001 - any failure means not ready
-            checks["redis"] = "unreachable"
-        healthy = all(v == "ok" for v in checks.values())
-        return json_response({"status": "ok" if healthy else "unavailable", "checks": checks},
-                             200 if healthy else 503)
-
-    routes = [
-        Route("/job", submit_job, methods=["POST"]),
-        Route("/job", list_jobs, methods=["GET"]),
-        Route("/job/{job_id}", get_job, methods=["GET"]),
-        Route("/job/{job_id}", delete_job, methods=["DELETE"]),
-        Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
-        Route("/agent", list_agents, methods=["GET"]),
-        Route("/agent/{hostname}", get_agent, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/health/ready", ready, methods=["GET"]),
-    ]
-    return Starlette(routes=routes, exception_handlers=_handlers(), lifespan=lifespan)
+    app = Starlette(routes=ROUTES, exception_handlers=_handlers(), lifespan=lifespan)
+    app.state.services = services
+    return app
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -206,8 +241,7 @@ def _handlers() -> dict[Any, Handler]:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.detail, f"{request.method} {request.url.path}",
-                              exc.status_code)
+        return error_response(exc.detail, f"{request.method} {request.url.path}", exc.status_code)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("request_failed", path=request.url.path, error=repr(exc))

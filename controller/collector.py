@@ -42,8 +42,12 @@ def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list
             continue
         if subjects.hostname_of_subject(msg.subject) != event.hostname:
             rejected["wrong_agent"] += 1
-            log.warning("message_rejected", subject=msg.subject, job_id=event.job_id,
-                        reason=f"event for {event.hostname!r} sent on another agent's subject")
+            log.warning(
+                "message_rejected",
+                subject=msg.subject,
+                job_id=event.job_id,
+                reason=f"event for {event.hostname!r} sent on another agent's subject",
+            )
             bad.append(msg)
             continue
         grouped.setdefault(event.job_id, []).append((event, msg.data))
@@ -51,8 +55,13 @@ def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list
 
 
 class Collector:
-    def __init__(self, js: JetStreamContext, store: JobStore, batch: int = 256,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        store: JobStore,
+        batch: int = 256,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.js = js
         self.store = store
         self.batch = batch
@@ -62,8 +71,9 @@ class Collector:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold until ``stop`` is set; a batch in hand is finished first."""
-        sub = await self.js.pull_subscribe_bind(subjects.COLLECTOR_CONSUMER,
-                                                stream=subjects.EVENTS_STREAM)
+        sub = await self.js.pull_subscribe_bind(
+            subjects.COLLECTOR_CONSUMER, stream=subjects.EVENTS_STREAM
+        )
         while not stop.is_set():
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
@@ -86,8 +96,7 @@ class Collector:
                     self.rejected["unknown_job"] += 1
                     log.warning("message_rejected", job_id=job_id, reason="unknown job")
                 elif outcome.ready_to_finalize:
-                    status = await self.store.finalize(job_id, self.clock(),
-                                                       deadline_passed=False)
+                    status = await self.store.finalize(job_id, self.clock(), deadline_passed=False)
                     log.info("job_finished", job_id=job_id, status=status)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(msgs) - len(bad))

@@ -53,27 +53,42 @@ class Dispatcher:
         now = time.time()
         target = submission.target
         meta = JobMeta(
-            id=str(uuid.uuid4()), operation=submission.operation, target=str(target),
-            created=now, deadline=now + submission.timeout, timeout=submission.timeout,
-            expected=self.expected_agents(target, now), single=not target.is_broadcast,
+            id=str(uuid.uuid4()),
+            operation=submission.operation,
+            target=str(target),
+            created=now,
+            deadline=now + submission.timeout,
+            timeout=submission.timeout,
+            expected=self.expected_agents(target, now),
+            single=not target.is_broadcast,
             retry_of=retry_of,
         )
-        submitted = Submitted(event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
-                              job_id=meta.id, hostname=CONTROLLER, timestamp=now,
-                              message=f"job submitted for {target}")
+        submitted = Submitted(
+            event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
+            job_id=meta.id,
+            hostname=CONTROLLER,
+            timestamp=now,
+            message=f"job submitted for {target}",
+        )
         await self.store.create(meta, submitted)
         await self.publish(meta, target)
-        log.info("job_submitted", job_id=meta.id, operation=meta.operation.type,
-                 target=meta.target)
+        log.info("job_submitted", job_id=meta.id, operation=meta.operation.type, target=meta.target)
         return meta
 
     async def publish(self, meta: JobMeta, target: Target) -> None:
-        spec = JobSpec(job_id=meta.id, operation=meta.operation, target=meta.target,
-                       issued_at=meta.created, deadline=meta.deadline, timeout=meta.timeout)
+        spec = JobSpec(
+            job_id=meta.id,
+            operation=meta.operation,
+            target=meta.target,
+            issued_at=meta.created,
+            deadline=meta.deadline,
+            timeout=meta.timeout,
+        )
         signed = self.signer.sign(ENCODER.encode(spec))
         try:
-            await self.js.publish(target.subject(), ENCODER.encode(signed),
-                                  headers={"Nats-Msg-Id": meta.id})
+            await self.js.publish(
+                target.subject(), ENCODER.encode(signed), headers={"Nats-Msg-Id": meta.id}
+            )
         except Exception as exc:
             # The record exists; the sweeper fails it at its deadline, so a
             # dropped publish is visible, never silent.

@@ -52,8 +52,12 @@ class Registry:
     def observe(self, beat: Heartbeat, now: float) -> None:
         previous = self.agents.get(beat.hostname)
         record = AgentRecord(
-            hostname=beat.hostname, labels=beat.labels, facts=beat.facts, last_seen=now,
-            first_seen=previous.first_seen if previous else now, state=beat.state,
+            hostname=beat.hostname,
+            labels=beat.labels,
+            facts=beat.facts,
+            last_seen=now,
+            first_seen=previous.first_seen if previous else now,
+            state=beat.state,
             running=beat.running,
         )
         if previous is None or previous.state != beat.state:

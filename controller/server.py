@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import nats
 import structlog
@@ -43,8 +43,9 @@ class _Server(uvicorn.Server):
 
 async def connect_nats(url: str, name: str) -> NATS:
     """Connect and reconnect forever; the API answers 503 while NATS is away."""
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1,
-                              reconnect_time_wait=1.0, allow_reconnect=True)
+    return await nats.connect(
+        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1.0, allow_reconnect=True
+    )
 
 
 def install_signals(stop: asyncio.Event) -> None:
@@ -61,10 +62,11 @@ def install_signals(stop: asyncio.Event) -> None:
 
 
 @contextlib.asynccontextmanager
-async def controller_services(config: ControllerConfig) -> Iterator[Services]:  # type: ignore[misc]
+async def controller_services(config: ControllerConfig) -> AsyncIterator[Services]:
     nc = await connect_nats(config.nats_url, f"corral-{config.name}")
-    redis = Redis.from_url(config.redis_url, health_check_interval=10, socket_timeout=5,
-                           socket_connect_timeout=5)
+    redis = Redis.from_url(
+        config.redis_url, health_check_interval=10, socket_timeout=5, socket_connect_timeout=5
+    )
     try:
         js = nc.jetstream()
         await ensure_streams(js)
@@ -73,8 +75,13 @@ async def controller_services(config: ControllerConfig) -> Iterator[Services]:  
         await registry.load()
         await registry.subscribe(nc)
         dispatcher = Dispatcher(store, js, Signer(load_private(config.signing_key)), registry)
-        yield Services(config=config, store=store, registry=registry, dispatcher=dispatcher,
-                       broker_ready=lambda: nc.is_connected)
+        yield Services(
+            config=config,
+            store=store,
+            registry=registry,
+            dispatcher=dispatcher,
+            broker_ready=lambda: nc.is_connected,
+        )
     finally:
         # close, not drain: pull subscriptions keep status messages queued
         # that nobody reads, and drain would wait for them forever.
@@ -82,15 +89,23 @@ async def controller_services(config: ControllerConfig) -> Iterator[Services]:  
         await redis.aclose()
 
 
-async def serve(config: ControllerConfig, stop: asyncio.Event,
-                ready: asyncio.Event | None = None) -> None:
+async def serve(
+    config: ControllerConfig, stop: asyncio.Event, ready: asyncio.Event | None = None
+) -> None:
     if not config.signing_key:
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
     async with controller_services(config) as services:
         js = services.dispatcher.js
-        server = _Server(uvicorn.Config(create_app(services), host=config.host,
-                                        port=config.port, log_config=None, access_log=False,
-                                        lifespan="off"))
+        server = _Server(
+            uvicorn.Config(
+                create_app(services),
+                host=config.host,
+                port=config.port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+            )
+        )
         collector = Collector(js, services.store, config.fetch_batch)
         sweeper = Sweeper(services.store, config.sweep_interval)
         # Loops stop on their own event, not by cancellation: redis-py can

@@ -83,8 +83,10 @@ class Applied(msgspec.Struct, frozen=True):
 
     @property
     def ready_to_finalize(self) -> bool:
-        return not self.unknown and self.status not in FINAL_STATUSES and (
-            self.done >= self.expected > 0
+        return (
+            not self.unknown
+            and self.status not in FINAL_STATUSES
+            and (self.done >= self.expected > 0)
         )
 
 
@@ -119,8 +121,12 @@ def is_terminal_event(event: Event) -> bool:
 def _job_args(events: Iterable[tuple[Event, bytes]]) -> list[Any]:
     args: list[Any] = []
     for event, blob in events:
-        args += [event.event_id, blob, event.hostname if is_terminal_event(event) else "",
-                 repr(event.timestamp)]
+        args += [
+            event.event_id,
+            blob,
+            event.hostname if is_terminal_event(event) else "",
+            repr(event.timestamp),
+        ]
     return args
 
 
@@ -143,11 +149,17 @@ class JobStore:
         expected_n = len(meta.expected) if meta.expected is not None else 1
         key = job_key(meta.id)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping={
-                "meta": ENCODER.encode(meta), "status": "submitted", "done": 0,
-                "expected_n": expected_n, "updated": repr(meta.created),
-                "expire_at": expire_at,
-            })
+            pipe.hset(
+                key,
+                mapping={
+                    "meta": ENCODER.encode(meta),
+                    "status": "submitted",
+                    "done": 0,
+                    "expected_n": expected_n,
+                    "updated": repr(meta.created),
+                    "expire_at": expire_at,
+                },
+            )
             pipe.expireat(key, expire_at)
             pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
             pipe.expireat(events_key(meta.id), expire_at)
@@ -157,8 +169,11 @@ class JobStore:
             await pipe.execute()
 
     async def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
-        await self._index(keys=INDEX_KEYS, args=[job_id, JOB_STATUSES.index(status) + 1,
-                                           STATUS_RANK[status], created], client=pipe)
+        await self._index(
+            keys=INDEX_KEYS,
+            args=[job_id, JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created],
+            client=pipe,
+        )
 
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
         """Store a batch of events grouped by job, in one pipeline round trip."""
@@ -167,8 +182,11 @@ class JobStore:
         job_ids = list(batch)
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
-                await self._apply(keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
-                            args=_job_args(batch[job_id]), client=pipe)
+                await self._apply(
+                    keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
+                    args=_job_args(batch[job_id]),
+                    client=pipe,
+                )
             replies = await pipe.execute()
         outcomes: dict[str, Applied] = {}
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -199,8 +217,9 @@ class JobStore:
                 record = fold_all(timeouts, record)
         final = decide_status(meta, record)
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self._set_final(keys=[job_key(job_id)], args=[final, STATUS_RANK[final], _RANKS_ARG],
-                            client=pipe)
+            await self._set_final(
+                keys=[job_key(job_id)], args=[final, STATUS_RANK[final], _RANKS_ARG], client=pipe
+            )
             await self._index_call(pipe, job_id, final, meta.created)
             pipe.zrem(INDEX_OPEN, job_id)
             reply = await pipe.execute()
@@ -220,8 +239,9 @@ class JobStore:
 
     async def trim_index(self, now: float, limit: int = 1000) -> int:
         """Drop index entries of jobs past the retention (their keys expired)."""
-        old = await self.redis.zrangebyscore(INDEX_ALL, "-inf", now - self.retention,
-                                             start=0, num=limit)
+        old = await self.redis.zrangebyscore(
+            INDEX_ALL, "-inf", now - self.retention, start=0, num=limit
+        )
         if old:
             async with self.redis.pipeline(transaction=False) as pipe:
                 self._unindex(pipe, [_text(i) for i in old])
@@ -249,7 +269,7 @@ class JobStore:
 
     async def meta(self, job_id: str) -> JobMeta | None:
         blob = await self.redis.hget(job_key(job_id), "meta")
-        return None if blob is None else META_DECODER.decode(blob)
+        return None if blob is None else META_DECODER.decode(_blob(blob))
 
     async def due(self, now: float, limit: int = 100) -> list[str]:
         """Unfinished jobs whose deadline has passed."""
@@ -277,13 +297,13 @@ class JobStore:
     # -- agent registry -------------------------------------------------------
 
     async def save_agents(self, records: Iterable[AgentRecord]) -> None:
-        mapping = {r.hostname: ENCODER.encode(r) for r in records}
+        mapping: dict[Any, Any] = {r.hostname: ENCODER.encode(r) for r in records}
         if mapping:
             await self.redis.hset(AGENTS, mapping=mapping)
 
     async def load_agents(self) -> list[AgentRecord]:
         blobs = await self.redis.hvals(AGENTS)
-        return [AGENT_DECODER.decode(b) for b in blobs]
+        return [AGENT_DECODER.decode(_blob(b)) for b in blobs]
 
 
 def timeout_events(meta: JobMeta, record: JobRecord, now: float) -> list[TimedOut]:
@@ -294,11 +314,17 @@ def timeout_events(meta: JobMeta, record: JobRecord, now: float) -> list[TimedOu
             return []
         hosts = [CONTROLLER]
     else:
-        hosts = [h for h in meta.expected
-                 if h not in record.agents or not record.agents[h].is_terminal]
+        hosts = [
+            h for h in meta.expected if h not in record.agents or not record.agents[h].is_terminal
+        ]
     return [
-        TimedOut(event_id=messages.event_id(meta.id, host, 0, "timeout"), job_id=meta.id,
-                 hostname=host, timestamp=now, error=reason)
+        TimedOut(
+            event_id=messages.event_id(meta.id, host, 0, "timeout"),
+            job_id=meta.id,
+            hostname=host,
+            timestamp=now,
+            error=reason,
+        )
         for host in hosts
     ]
 
@@ -316,11 +342,21 @@ def decide_status(meta: JobMeta, record: JobRecord) -> str:
 
 def _summary(row: list[Any]) -> JobSummary:
     meta = META_DECODER.decode(row[0])
-    return JobSummary(id=meta.id, status=_text(row[1]), created=meta.created,
-                      updated=float(row[2] or meta.created), operation=meta.operation,
-                      target=meta.target,
-                      expected=len(meta.expected) if meta.expected is not None else 1,
-                      done=int(row[3] or 0))
+    return JobSummary(
+        id=meta.id,
+        status=_text(row[1]),
+        created=meta.created,
+        updated=float(row[2] or meta.created),
+        operation=meta.operation,
+        target=meta.target,
+        expected=len(meta.expected) if meta.expected is not None else 1,
+        done=int(row[3] or 0),
+    )
+
+
+def _blob(value: bytes | str) -> bytes:
+    """The client runs with decode_responses off, so values are bytes."""
+    return value.encode() if isinstance(value, str) else value
 
 
 def _text(value: Any) -> str:

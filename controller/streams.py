@@ -44,14 +44,22 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """Create or update both streams and the shared consumers."""
     configs = [
         StreamConfig(
-            name=subjects.JOBS_STREAM, subjects=[subjects.JOBS_SUBJECTS],
-            retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-            max_age=2 * 24 * 3600.0, duplicate_window=120.0, num_replicas=replicas,
+            name=subjects.JOBS_STREAM,
+            subjects=[subjects.JOBS_SUBJECTS],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            max_age=2 * 24 * 3600.0,
+            duplicate_window=120.0,
+            num_replicas=replicas,
         ),
         StreamConfig(
-            name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_SUBJECTS],
-            retention=RetentionPolicy.WORK_QUEUE, storage=StorageType.FILE,
-            max_age=7 * 24 * 3600.0, duplicate_window=120.0, num_replicas=replicas,
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_SUBJECTS],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            max_age=7 * 24 * 3600.0,
+            duplicate_window=120.0,
+            num_replicas=replicas,
         ),
     ]
     for config in configs:
@@ -64,8 +72,11 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     await js.add_consumer(
         subjects.EVENTS_STREAM,
         ConsumerConfig(
-            durable_name=subjects.COLLECTOR_CONSUMER, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL, ack_wait=ACK_WAIT, max_ack_pending=20_000,
+            durable_name=subjects.COLLECTOR_CONSUMER,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=ACK_WAIT,
+            max_ack_pending=20_000,
             max_waiting=512,
         ),
     )

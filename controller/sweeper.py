@@ -21,8 +21,13 @@ log = structlog.get_logger("corral.sweeper")
 
 
 class Sweeper:
-    def __init__(self, store: JobStore, interval: float, grace: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        interval: float,
+        grace: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.interval = interval
         self.grace = grace

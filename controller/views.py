@@ -37,13 +37,25 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def job_item(summary: JobSummary) -> JobListItem:
-    return JobListItem(id=summary.id, status=summary.status, created=rfc3339(summary.created),
-                       updated_at=rfc3339(summary.updated), operation=summary.operation,
-                       target=summary.target, expected_agents=summary.expected,
-                       finished_agents=summary.done)
+    return JobListItem(
+        id=summary.id,
+        status=summary.status,
+        created=rfc3339(summary.created),
+        updated_at=rfc3339(summary.updated),
+        operation=summary.operation,
+        target=summary.target,
+        expected_agents=summary.expected,
+        finished_agents=summary.done,
+    )
 
 
 def agent_view(record: AgentRecord, state: str) -> AgentView:
-    return AgentView(hostname=record.hostname, labels=record.labels, state=state,
-                     last_seen=rfc3339(record.last_seen), first_seen=rfc3339(record.first_seen),
-                     running=record.running, facts=record.facts)
+    return AgentView(
+        hostname=record.hostname,
+        labels=record.labels,
+        state=state,
+        last_seen=rfc3339(record.last_seen),
+        first_seen=rfc3339(record.first_seen),
+        running=record.running,
+        facts=record.facts,
+    )

@@ -16,14 +16,14 @@ def imported_after(module_names: list[str]) -> set[str]:
         + "".join(f"import {name}\n" for name in module_names)
         + "print('\\n'.join(sorted(sys.modules)))"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     return set(out.split())
 
 
 def test_common_imports_no_broker_store_or_web_library() -> None:
-    modules = [f"common.{p.stem}" for p in (ROOT / "common").glob("*.py")
-               if p.stem != "__init__"]
+    modules = [f"common.{p.stem}" for p in (ROOT / "common").glob("*.py") if p.stem != "__init__"]
     loaded = imported_after(modules)
     leaked = {m for m in loaded if m.split(".")[0] in FORBIDDEN}
     assert leaked == set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from common.detail import DETAIL_ENCODER, render
@@ -19,24 +21,44 @@ from common.messages import (
 )
 
 JOB = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
-SEED_FIELDS = {"id", "status", "created", "operation", "result", "changed", "error", "hostname",
-               "updated_at", "responses", "agent_states", "timeline"}
+SEED_FIELDS = {
+    "id",
+    "status",
+    "created",
+    "operation",
+    "result",
+    "changed",
+    "error",
+    "hostname",
+    "updated_at",
+    "responses",
+    "agent_states",
+    "timeline",
+}
 
 
 def meta(target: str, expected: list[str] | None, single: bool) -> JobMeta:
-    return JobMeta(id=JOB, operation=Operation(type="test.echo", data={"data": 1}),
-                   target=target, created=1000.0, deadline=1030.0, timeout=30.0,
-                   expected=expected, single=single)
+    return JobMeta(
+        id=JOB,
+        operation=Operation(type="test.echo", data={"data": 1}),
+        target=target,
+        created=1000.0,
+        deadline=1030.0,
+        timeout=30.0,
+        expected=expected,
+        single=single,
+    )
 
 
-def ev(kind: type[Event], host: str, ts: float, **fields: object) -> Event:
+def ev(kind: type[Event], host: str, ts: float, **fields: Any) -> Event:
     tag = str(kind.__struct_config__.tag)
-    return kind(event_id=event_id(JOB, host, 1, tag), job_id=JOB, hostname=host,
-                timestamp=ts, **fields)  # type: ignore[arg-type]
+    return kind(
+        event_id=event_id(JOB, host, 1, tag), job_id=JOB, hostname=host, timestamp=ts, **fields
+    )
 
 
-def as_json(detail: object) -> dict[str, object]:
-    result: dict[str, object] = msgspec.json.decode(DETAIL_ENCODER.encode(detail))
+def as_json(detail: object) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.json.decode(DETAIL_ENCODER.encode(detail))
     return result
 
 
@@ -48,39 +70,56 @@ def test_detail_has_exactly_the_seed_fields() -> None:
 
 
 def test_single_target_completed_fills_result_hostname_changed() -> None:
-    events = [ev(Submitted, "controller", 1000.0), ev(Acknowledged, "web-1", 1000.1),
-              ev(Completed, "web-1", 1000.2, result={"x": 1}, changed=False)]
+    events = [
+        ev(Submitted, "controller", 1000.0),
+        ev(Acknowledged, "web-1", 1000.1),
+        ev(Completed, "web-1", 1000.2, result={"x": 1}, changed=False),
+    ]
     detail = as_json(render(meta("web-1", ["web-1"], True), fold_all(events), "completed"))
     assert detail["result"] == {"x": 1}
     assert detail["hostname"] == "web-1"
     assert detail["changed"] is False
     assert detail["error"] is None
-    assert detail["responses"] == {"web-1": {"status": "completed", "data": {"x": 1},
-                                             "changed": False, "error": None,
-                                             "hostname": "web-1"}}
+    assert detail["responses"] == {
+        "web-1": {
+            "status": "completed",
+            "data": {"x": 1},
+            "changed": False,
+            "error": None,
+            "hostname": "web-1",
+        }
+    }
     assert [t["event"] for t in detail["timeline"]] == ["submitted", "acknowledged", "completed"]
 
 
 def test_broadcast_partial_failure_reports_timeouts_and_any_changed() -> None:
     hosts = ["a", "b", "c"]
-    events = [ev(Completed, "a", 1001.0, result=1, changed=True),
-              ev(Failed, "b", 1001.0, error="boom"),
-              ev(TimedOut, "c", 1031.0, error="no answer before the deadline")]
+    events = [
+        ev(Completed, "a", 1001.0, result=1, changed=True),
+        ev(Failed, "b", 1001.0, error="boom"),
+        ev(TimedOut, "c", 1031.0, error="no answer before the deadline"),
+    ]
     detail = as_json(render(meta("_all", hosts, False), fold_all(events), "partial_failure"))
     states = detail["agent_states"]
     assert isinstance(states, dict)
-    assert {h: s["status"] for h, s in states.items()} == {"a": "completed", "b": "failed",
-                                                           "c": "timeout"}
+    assert {h: s["status"] for h, s in states.items()} == {
+        "a": "completed",
+        "b": "failed",
+        "c": "timeout",
+    }
     assert detail["changed"] is True
     assert detail["result"] is None
     assert detail["hostname"] is None
     assert "2 of 3 agents did not complete" in str(detail["error"])
-    assert set(detail["responses"]) == {"a", "b"}  # type: ignore[arg-type]
+    assert set(detail["responses"]) == {"a", "b"}
 
 
 def test_pending_expected_agents_show_as_pending() -> None:
-    detail = as_json(render(meta("_all", ["a", "b"], False),
-                            fold_all([ev(Acknowledged, "a", 1000.5)]), "processing"))
+    detail = as_json(
+        render(
+            meta("_all", ["a", "b"], False), fold_all([ev(Acknowledged, "a", 1000.5)]), "processing"
+        )
+    )
     states = detail["agent_states"]
     assert isinstance(states, dict)
     assert states["a"]["status"] == "acknowledged"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import reduce
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -24,10 +25,16 @@ JOB = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 HOSTS = ["web-1.dev.local", "web-2.dev.local", "db-1.dev.local"]
 
 
-def make(kind: type[Event], host: str, attempt: int, ts: float, **fields: object) -> Event:
+def make(kind: type[Event], host: str, attempt: int, ts: float, **fields: Any) -> Event:
     tag = kind.__struct_config__.tag
-    return kind(event_id=event_id(JOB, host, attempt, str(tag)), job_id=JOB, hostname=host,
-                timestamp=ts, attempt=attempt, **fields)  # type: ignore[arg-type]
+    return kind(
+        event_id=event_id(JOB, host, attempt, str(tag)),
+        job_id=JOB,
+        hostname=host,
+        timestamp=ts,
+        attempt=attempt,
+        **fields,
+    )
 
 
 @st.composite
@@ -45,8 +52,17 @@ def agent_histories(draw: st.DrawFn) -> list[Event]:
             ts += 1.0
         ending = draw(st.sampled_from(["completed", "failed", "none", "timeout"]))
         if ending == "completed":
-            events.append(make(Completed, host, attempts, ts, result={"n": attempts},
-                               changed=draw(st.booleans()), duration=0.5))
+            events.append(
+                make(
+                    Completed,
+                    host,
+                    attempts,
+                    ts,
+                    result={"n": attempts},
+                    changed=draw(st.booleans()),
+                    duration=0.5,
+                )
+            )
         elif ending == "failed":
             events.append(make(Failed, host, attempts, ts, error="boom", duration=0.5))
         elif ending == "timeout":
@@ -127,14 +143,21 @@ def test_real_answer_after_timeout_is_kept_and_flagged_late() -> None:
 
 
 def test_timeline_is_sorted_by_timestamp() -> None:
-    events = [make(Started, HOSTS[0], 1, 2.0), make(Submitted, "controller", 0, 0.0),
-              make(Acknowledged, HOSTS[0], 1, 1.0)]
+    events = [
+        make(Started, HOSTS[0], 1, 2.0),
+        make(Submitted, "controller", 0, 0.0),
+        make(Acknowledged, HOSTS[0], 1, 1.0),
+    ]
     kinds = [entry.event for entry in fold_all(events).timeline]
     assert kinds == ["submitted", "acknowledged", "started"]
 
 
 def test_controller_events_do_not_create_agent_state() -> None:
-    record = fold_all([make(Submitted, "controller", 0, 0.0),
-                       make(TimedOut, "controller", 0, 5.0, error="nobody")])
+    record = fold_all(
+        [
+            make(Submitted, "controller", 0, 0.0),
+            make(TimedOut, "controller", 0, 5.0, error="nobody"),
+        ]
+    )
     assert record.agents == {}
     assert [e.event for e in record.timeline] == ["submitted", "timeout"]

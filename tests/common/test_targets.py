@@ -14,8 +14,13 @@ from common.targets import (
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("_any", "any"), ("_all", "all"), ("web-1.dev.local", "host"), ("group:web", "label"),
-     ("group:web.prod", "label")],
+    [
+        ("_any", "any"),
+        ("_all", "all"),
+        ("web-1.dev.local", "host"),
+        ("group:web", "label"),
+        ("group:web.prod", "label"),
+    ],
 )
 def test_parse_target_recognises_each_kind(text: str, kind: str) -> None:
     target = parse_target(text)
@@ -23,8 +28,21 @@ def test_parse_target_recognises_each_kind(text: str, kind: str) -> None:
     assert str(target) == text
 
 
-@pytest.mark.parametrize("text", ["", "_some", "web 1", "group:", ":web", "group:web..prod",
-                                  "a*b", "x>y", "-leading", "group:we b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "_some",
+        "web 1",
+        "group:",
+        ":web",
+        "group:web..prod",
+        "a*b",
+        "x>y",
+        "-leading",
+        "group:we b",
+    ],
+)
 def test_parse_target_rejects_bad_syntax_with_a_reason(text: str) -> None:
     with pytest.raises(TargetError):
         parse_target(text)
@@ -39,8 +57,11 @@ def test_label_match_is_hierarchical_not_prefix() -> None:
 
 
 def test_resolve_expected_picks_matching_agents_sorted() -> None:
-    agents = [("web-2", {"group": "web.dev"}), ("db-1", {"group": "db.dev"}),
-              ("web-1", {"group": "web.prod"})]
+    agents = [
+        ("web-2", {"group": "web.dev"}),
+        ("db-1", {"group": "db.dev"}),
+        ("web-1", {"group": "web.prod"}),
+    ]
     assert resolve_expected(parse_target("group:web"), agents) == ["web-1", "web-2"]
     assert resolve_expected(parse_target("_all"), agents) == ["db-1", "web-1", "web-2"]
     assert resolve_expected(parse_target("group:web.dev"), agents) == ["web-2"]

@@ -18,7 +18,8 @@ def nats_server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture
-async def stack(nats_server: ServerProcess, redis_db_url: str,
-                tmp_path: Path) -> AsyncIterator[Stack]:
+async def stack(
+    nats_server: ServerProcess, redis_db_url: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
     async with running_stack(nats_server.url, redis_db_url, tmp_path) as running:
         yield running

@@ -17,7 +17,7 @@ import httpx
 
 from agent.daemon import Agent
 from agent.server import build_agent, connect
-from common.config import AgentConfig, ControllerConfig, admin_key, ApiKey, hash_key
+from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.signing import Verifier, load_public, write_keypair
 from controller.embedded import free_port
 from controller.server import serve as serve_controller
@@ -55,11 +55,22 @@ class Stack:
     public_key: Path
     agents: dict[str, RunningAgent] = field(default_factory=dict)
 
-    async def start_agent(self, hostname: str, labels: dict[str, str] | None = None,
-                          allow: tuple[str, ...] = (), max_concurrency: int = 4) -> Agent:
-        config = AgentConfig(nats_url=self.nats_url, hostname=hostname, labels=labels or {},
-                             allow=allow, max_concurrency=max_concurrency,
-                             heartbeat_interval=1.0, public_key=str(self.public_key))
+    async def start_agent(
+        self,
+        hostname: str,
+        labels: dict[str, str] | None = None,
+        allow: tuple[str, ...] = (),
+        max_concurrency: int = 4,
+    ) -> Agent:
+        config = AgentConfig(
+            nats_url=self.nats_url,
+            hostname=hostname,
+            labels=labels or {},
+            allow=allow,
+            max_concurrency=max_concurrency,
+            heartbeat_interval=1.0,
+            public_key=str(self.public_key),
+        )
         nc = await connect(config.nats_url, hostname)
         agent = build_agent(config, nc, Verifier(load_public(config.public_key)))
         stop = asyncio.Event()
@@ -73,12 +84,19 @@ class Stack:
         response = await self.api.get(f"/agent/{hostname}")
         return response.status_code == 200 and response.json()["state"] == "online"
 
-    async def submit(self, operation: str, data: dict[str, Any] | None = None,
-                     target: str = "_any", timeout: float | None = None) -> str:
-        body: dict[str, Any] = {"operation": {"type": operation, "data": data or {}},
-                                "target": target}
-        if timeout is not None:
-            body["timeout"] = timeout
+    async def submit(
+        self,
+        operation: str,
+        data: dict[str, Any] | None = None,
+        target: str = "_any",
+        job_timeout: float | None = None,
+    ) -> str:
+        body: dict[str, Any] = {
+            "operation": {"type": operation, "data": data or {}},
+            "target": target,
+        }
+        if job_timeout is not None:
+            body["timeout"] = job_timeout
         response = await self.api.post("/job", json=body)
         assert response.status_code == 201, response.text
         return str(response.json()["job_id"])
@@ -89,7 +107,7 @@ class Stack:
         result: dict[str, Any] = response.json()
         return result
 
-    async def final(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    async def final(self, job_id: str, within: float = 30.0) -> dict[str, Any]:
         """The detail once the job reached a final status."""
         found: dict[str, Any] = {}
 
@@ -97,13 +115,13 @@ class Stack:
             found.update(await self.detail(job_id))
             return found["status"] in FINAL
 
-        await self.until(done, f"job {job_id} final", timeout)
+        await self.until(done, f"job {job_id} final", within)
         return found
 
     @staticmethod
-    async def until(check: Any, what: str, timeout: float = 30.0) -> None:
+    async def until(check: Any, what: str, within: float = 30.0) -> None:
         """Wait for a condition the system will reach; fail loudly if it never does."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while not await check():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
@@ -120,29 +138,40 @@ async def wait_for_event(event: asyncio.Event, task: asyncio.Task[Any]) -> None:
         raise AssertionError("task ended before it was ready")
 
 
-def controller_config(nats_url: str, redis_url: str, signing_key: Path, port: int,
-                      **overrides: Any) -> ControllerConfig:
-    reader = ApiKey(name="reader", sha256=hash_key(READER_KEY),
-                    scopes=frozenset({"job:read", "agent:read"}))
+def controller_config(
+    nats_url: str, redis_url: str, signing_key: Path, port: int, **overrides: Any
+) -> ControllerConfig:
+    reader = ApiKey(
+        name="reader", sha256=hash_key(READER_KEY), scopes=frozenset({"job:read", "agent:read"})
+    )
     values: dict[str, Any] = dict(
-        nats_url=nats_url, redis_url=redis_url, port=port, signing_key=str(signing_key),
-        api_keys=(admin_key(ADMIN_KEY), reader), sweep_interval=0.2, heartbeat_timeout=15.0,
+        nats_url=nats_url,
+        redis_url=redis_url,
+        port=port,
+        signing_key=str(signing_key),
+        api_keys=(admin_key(ADMIN_KEY), reader),
+        sweep_interval=0.2,
+        heartbeat_timeout=15.0,
     )
     values.update(overrides)
     return ControllerConfig(**values)
 
 
 @contextlib.asynccontextmanager
-async def running_stack(nats_url: str, redis_url: str, workdir: Path,
-                        **overrides: Any) -> AsyncIterator[Stack]:
+async def running_stack(
+    nats_url: str, redis_url: str, workdir: Path, **overrides: Any
+) -> AsyncIterator[Stack]:
     private, public = write_keypair(workdir / "keys")
     port = free_port()
     config = controller_config(nats_url, redis_url, private, port, **overrides)
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve_controller(config, stop, ready))
     await wait_for_event(ready, task)
-    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
-                            headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10.0)
+    api = httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+        timeout=10.0,
+    )
     stack = Stack(nats_url=nats_url, redis_url=redis_url, api=api, public_key=public)
     try:
         yield stack

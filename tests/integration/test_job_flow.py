@@ -19,8 +19,9 @@ async def three_agents(stack: Stack) -> None:
 
 async def test_single_host_job_completes_with_result_and_timeline(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", WEB)
-    job_id = await stack.submit("test.echo", {"data": {"hello": "corral"}},
-                                target="web-1.dev.local")
+    job_id = await stack.submit(
+        "test.echo", {"data": {"hello": "corral"}}, target="web-1.dev.local"
+    )
     detail = await stack.final(job_id)
     assert detail["status"] == "completed"
     assert detail["result"] == {"hello": "corral"}
@@ -36,8 +37,9 @@ async def test_single_host_job_completes_with_result_and_timeline(stack: Stack) 
 
 async def test_any_runs_each_job_exactly_once_across_agents(stack: Stack) -> None:
     await three_agents(stack)
-    job_ids = await asyncio.gather(*(stack.submit("test.sleep", {"seconds": 0.05})
-                                     for _ in range(30)))
+    job_ids = await asyncio.gather(
+        *(stack.submit("test.sleep", {"seconds": 0.05}) for _ in range(30))
+    )
     details = [await stack.final(job_id) for job_id in job_ids]
     assert all(d["status"] == "completed" for d in details)
     runners = Counter(d["hostname"] for d in details)
@@ -56,7 +58,8 @@ async def test_broadcast_reports_every_agent_field_by_field(stack: Stack) -> Non
     detail = await stack.final(job_id)
     hosts = {"web-1.dev.local", "web-2.dev.local", "db-1.dev.local"}
     assert detail["status"] == "completed"
-    assert detail["result"] is None and detail["hostname"] is None
+    assert detail["result"] is None
+    assert detail["hostname"] is None
     assert detail["changed"] is False
     assert set(detail["responses"]) == hosts
     for host in hosts:
@@ -91,21 +94,23 @@ async def test_label_target_reaches_only_matching_agents(stack: Stack) -> None:
 async def test_crashed_agent_ends_timeout_and_job_partial_failure(stack: Stack) -> None:
     await three_agents(stack)
     await stack.agents["db-1.dev.local"].crash()
-    job_id = await stack.submit("test.ping", target="_all", timeout=2)
+    job_id = await stack.submit("test.ping", target="_all", job_timeout=2)
     detail = await stack.final(job_id)
     assert detail["status"] == "partial_failure"
     assert detail["agent_states"]["db-1.dev.local"]["status"] == "timeout"
     assert detail["agent_states"]["web-1.dev.local"]["status"] == "completed"
     assert "db-1.dev.local" not in detail["responses"]
     assert "1 of 3 agents did not complete" in detail["error"]
-    assert ("timeout", "db-1.dev.local") in {(e["event"], e["hostname"])
-                                             for e in detail["timeline"]}
+    assert ("timeout", "db-1.dev.local") in {
+        (e["event"], e["hostname"]) for e in detail["timeline"]
+    }
 
 
 async def test_failing_operation_fails_the_job_with_its_error(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", WEB)
-    detail = await stack.final(await stack.submit("test.fail", {"message": "disk on fire"},
-                                                  target="web-1.dev.local"))
+    detail = await stack.final(
+        await stack.submit("test.fail", {"message": "disk on fire"}, target="web-1.dev.local")
+    )
     assert detail["status"] == "failed"
     assert detail["error"] == "disk on fire"
     assert detail["changed"] is None
@@ -115,8 +120,9 @@ async def test_failing_operation_fails_the_job_with_its_error(stack: Stack) -> N
 async def test_changed_is_true_only_when_an_operation_changed_state(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", WEB)
     await stack.start_agent("web-2.dev.local", WEB)
-    detail = await stack.final(await stack.submit("command.exec", {"argv": ["true"]},
-                                                  target="_all"))
+    detail = await stack.final(
+        await stack.submit("command.exec", {"argv": ["true"]}, target="_all")
+    )
     assert detail["status"] == "completed"
     assert detail["changed"] is True
     detail = await stack.final(await stack.submit("node.uptime.get", target="_all"))
@@ -125,8 +131,9 @@ async def test_changed_is_true_only_when_an_operation_changed_state(stack: Stack
 
 async def test_agent_refuses_an_operation_off_its_allow_list(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", WEB, allow=("test.ping",))
-    detail = await stack.final(await stack.submit("command.exec", {"argv": ["id"]},
-                                                  target="web-1.dev.local"))
+    detail = await stack.final(
+        await stack.submit("command.exec", {"argv": ["id"]}, target="web-1.dev.local")
+    )
     assert detail["status"] == "failed"
     assert "allow-list" in detail["error"]
     ok = await stack.final(await stack.submit("test.ping", target="web-1.dev.local"))
@@ -136,7 +143,7 @@ async def test_agent_refuses_an_operation_off_its_allow_list(stack: Stack) -> No
 async def test_host_target_waits_for_a_briefly_offline_agent(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", WEB)
     await stack.agents.pop("web-1.dev.local").crash()
-    job_id = await stack.submit("test.ping", target="web-1.dev.local", timeout=30)
+    job_id = await stack.submit("test.ping", target="web-1.dev.local", job_timeout=30)
     assert (await stack.detail(job_id))["status"] == "submitted"
     await stack.start_agent("web-1.dev.local", WEB)
     detail = await stack.final(job_id)
