@@ -12,7 +12,7 @@ import hashlib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -29,7 +29,7 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     """An API key as stored: its SHA-256 hex digest, never the key itself."""
 
     name: str
-    sha256: str
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
     scopes: frozenset[str]
 
 
@@ -47,6 +47,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     sweep_interval: float = 1.0
     heartbeat_timeout: float = 15.0
     fetch_batch: int = 256
+    stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
     log_format: str = "console"
     log_level: str = "info"
@@ -86,6 +87,7 @@ _CONTROLLER_ENV = {
     "CORRAL_DEFAULT_TIMEOUT": "default_timeout",
     "CORRAL_SWEEP_INTERVAL": "sweep_interval",
     "CORRAL_HEARTBEAT_TIMEOUT": "heartbeat_timeout",
+    "CORRAL_STREAM_REPLICAS": "stream_replicas",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

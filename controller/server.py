@@ -69,7 +69,7 @@ async def controller_services(config: ControllerConfig) -> AsyncIterator[Service
     )
     try:
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, replicas=config.stream_replicas)
         store = JobStore(redis, config.retention)
         registry = Registry(store, config.heartbeat_timeout)
         await registry.load()

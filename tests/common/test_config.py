@@ -38,3 +38,17 @@ def test_agent_needs_a_hostname_and_parses_labels() -> None:
         load_agent({})
     config = load_agent({"CORRAL_HOSTNAME": "web-1", "CORRAL_LABELS": "group=web.dev,env=x"})
     assert config.labels == {"group": "web.dev", "env": "x"}
+
+
+def test_api_key_digest_must_be_sha256_hex(tmp_path: Path) -> None:
+    config = tmp_path / "corral.toml"
+    config.write_text(
+        '[[controller.api_keys]]\nname = "ci"\nsha256 = "not-a-digest"\nscopes = ["job:read"]\n'
+    )
+    with pytest.raises(ConfigError, match="sha256"):
+        load_controller({}, config_file=str(config))
+
+
+def test_stream_replicas_come_from_the_environment() -> None:
+    config = load_controller({"CORRAL_STREAM_REPLICAS": "3"})
+    assert config.stream_replicas == 3
