@@ -26,7 +26,9 @@ def test_api_key_env_becomes_an_admin_digest_never_the_secret() -> None:
 
 def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
     file = tmp_path / "c.toml"
-    file.write_text('[[controller.api_keys]]\nname = "x"\nsha256 = "ab"\nscopes = ["job:nuke"]\n')
+    file.write_text(
+        '[[controller.api_keys]]\nname = "x"\nsha256 = "' + "ab" * 32 + '"\nscopes = ["job:nuke"]\n'
+    )
     with pytest.raises(ConfigError, match="job:nuke"):
         load_controller({}, config_file=str(file))
     with pytest.raises(ConfigError, match="port"):
