@@ -129,7 +129,8 @@ def agent_states(meta: JobMeta, record: JobRecord) -> dict[str, AgentStateView]:
     views = {host: _pending_view() for host in sorted(expected)}
     for host, state in record.agents.items():
         views[host] = _state_view(state, host in expected or not meta.expected)
-    return views
+    # Hostname order: the same record always renders the same document.
+    return dict(sorted(views.items()))
 
 
 def responses(record: JobRecord) -> dict[str, Response]:
@@ -137,7 +138,7 @@ def responses(record: JobRecord) -> dict[str, Response]:
         host: Response(
             status=s.status, data=s.data, changed=s.changed, error=s.error, hostname=host
         )
-        for host, s in record.agents.items()
+        for host, s in sorted(record.agents.items())
         if s.status in RESPONSE_STATUSES
     }
 
