@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from common.fold import AgentState, JobRecord
-from common.job import JobMeta
+from common.job import CONTROLLER, JobMeta
 from common.messages import Operation
 from common.timefmt import rfc3339
 
@@ -79,13 +79,26 @@ def job_changed(meta: JobMeta, record: JobRecord, status: str) -> bool | None:
     return any(bool(s.changed) for s in done)
 
 
+CANCELLED_ERROR = "cancelled by request"
+
+
+def _controller_error(record: JobRecord) -> str | None:
+    """The newest error the controller wrote about the job itself (e.g. not dispatched)."""
+    for entry in reversed(record.timeline):
+        if entry.hostname == CONTROLLER and entry.error:
+            return entry.error
+    return None
+
+
 def job_error(meta: JobMeta, record: JobRecord, status: str) -> str | None:
-    if status not in ("failed", "partial_failure", "cancelled"):
+    if status == "cancelled":
+        return CANCELLED_ERROR
+    if status not in ("failed", "partial_failure"):
         return None
     if meta.single:
         agent = single_agent(meta, record)
         if agent is None:
-            return "no agent answered before the deadline"
+            return _controller_error(record) or "no agent answered before the deadline"
         return agent.error
     expected = meta.expected or []
     missed = [h for h in expected if getattr(record.agents.get(h), "status", "") != "completed"]

@@ -45,6 +45,7 @@ _RANK = {
     "timeout": 0,
 }
 _TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
+_ANSWERS = frozenset({"completed", "failed"})
 
 
 class AgentState(msgspec.Struct, frozen=True, kw_only=True):
@@ -60,6 +61,9 @@ class AgentState(msgspec.Struct, frozen=True, kw_only=True):
     started_at: float | None = None
     finished_at: float | None = None
     timed_out: bool = False
+    # The controller ended this agent with a cancel (its own ``cancelled``
+    # event, attempt 0) when the job was cancelled by request.
+    cancel_requested: bool = False
 
     @property
     def is_terminal(self) -> bool:
@@ -68,7 +72,9 @@ class AgentState(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def late(self) -> bool:
         """A real answer that arrived after the controller had given up on it."""
-        return self.timed_out and self.head[0] == 2
+        if self.timed_out and self.head[0] == 2:
+            return True
+        return self.cancel_requested and self.head[1] > 0 and self.status in _ANSWERS
 
 
 class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +91,9 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
     timeline: tuple[TimelineEntry, ...] = ()
     seen: frozenset[str] = frozenset()
     updated_at: float | None = None
+    # When the job was cancelled by request (the controller's job-level
+    # ``cancelled`` event); the earliest such event counts.
+    cancel_requested_at: float | None = None
 
 
 EMPTY = JobRecord()
@@ -127,6 +136,7 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
     ack = event.timestamp if kind == "acknowledged" else None
     started = event.timestamp if kind == "started" else None
     timed_out = kind == "timeout"
+    cancel_requested = kind == "cancelled" and event.attempt == 0
     if state is None:
         return AgentState(
             hostname=event.hostname,
@@ -135,6 +145,7 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
             acknowledged_at=ack,
             started_at=started,
             timed_out=timed_out,
+            cancel_requested=cancel_requested,
             **_head_fields(event),
         )
     head = _head_fields(event) if key > state.head else {}
@@ -145,6 +156,7 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
         acknowledged_at=_min(state.acknowledged_at, ack),
         started_at=_min(state.started_at, started),
         timed_out=state.timed_out or timed_out,
+        cancel_requested=state.cancel_requested or cancel_requested,
         **head,
     )
 
@@ -166,6 +178,13 @@ def _timeline_key(entry: TimelineEntry) -> tuple[float, str, str]:
     return (entry.timestamp, entry.hostname, entry.event_id)
 
 
+def _cancel_time(event: Event) -> float | None:
+    """The time of a job-level cancel request, or None for any other event."""
+    if event.hostname == CONTROLLER and isinstance(event, Cancelled):
+        return event.timestamp
+    return None
+
+
 def fold(record: JobRecord, event: Event) -> JobRecord:
     """Merge one event into a record. Idempotent and order-insensitive."""
     if event.event_id in record.seen:
@@ -178,7 +197,11 @@ def fold(record: JobRecord, event: Event) -> JobRecord:
         event.timestamp if record.updated_at is None else max(record.updated_at, event.timestamp)
     )
     return JobRecord(
-        agents=agents, timeline=timeline, seen=record.seen | {event.event_id}, updated_at=updated
+        agents=agents,
+        timeline=timeline,
+        seen=record.seen | {event.event_id},
+        updated_at=updated,
+        cancel_requested_at=_min(record.cancel_requested_at, _cancel_time(event)),
     )
 
 
@@ -191,9 +214,12 @@ def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
     if not fresh:
         return record
     agents = dict(record.agents)
+    cancel_at = record.cancel_requested_at
     for event in fresh.values():
         if event.hostname != CONTROLLER:
             agents[event.hostname] = merge_agent(agents.get(event.hostname), event)
+        else:
+            cancel_at = _min(cancel_at, _cancel_time(event))
     entries = [*record.timeline, *(timeline_entry(e) for e in fresh.values())]
     newest = max(e.timestamp for e in fresh.values())
     updated = newest if record.updated_at is None else max(record.updated_at, newest)
@@ -202,6 +228,7 @@ def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
         timeline=tuple(sorted(entries, key=_timeline_key)),
         seen=record.seen | fresh.keys(),
         updated_at=updated,
+        cancel_requested_at=cancel_at,
     )
 
 

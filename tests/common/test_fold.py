@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from common.fold import EMPTY, fold, fold_all
 from common.messages import (
     Acknowledged,
+    Cancelled,
     Completed,
     Event,
     Failed,
@@ -50,7 +51,13 @@ def agent_histories(draw: st.DrawFn) -> list[Event]:
             events.append(make(Acknowledged, host, attempt, ts + 0.1))
             events.append(make(Started, host, attempt, ts + 0.2))
             ts += 1.0
-        ending = draw(st.sampled_from(["completed", "failed", "none", "timeout"]))
+        ending = draw(
+            st.sampled_from(["completed", "failed", "none", "timeout", "cancelled", "cancel"])
+        )
+        if ending == "cancel" or draw(st.booleans()):
+            # The controller's cancel for this agent: attempt 0, any time.
+            cancel_ts = draw(st.floats(min_value=0.0, max_value=30.0))
+            events.append(make(Cancelled, host, 0, cancel_ts, error="cancelled by request"))
         if ending == "completed":
             events.append(
                 make(
@@ -67,6 +74,11 @@ def agent_histories(draw: st.DrawFn) -> list[Event]:
             events.append(make(Failed, host, attempts, ts, error="boom", duration=0.5))
         elif ending == "timeout":
             events.append(make(TimedOut, host, 0, 20.0, error="no answer"))
+        elif ending == "cancelled":
+            events.append(make(Cancelled, host, attempts, ts, error="cancelled by request"))
+    if draw(st.booleans()):
+        # The job-level cancel marker.
+        events.append(make(Cancelled, "controller", 0, draw(st.floats(0.0, 30.0))))
     return events
 
 
@@ -161,3 +173,42 @@ def test_controller_events_do_not_create_agent_state() -> None:
     )
     assert record.agents == {}
     assert [e.event for e in record.timeline] == ["submitted", "timeout"]
+
+
+def test_cancel_by_request_ends_a_silent_agent_cancelled() -> None:
+    host = HOSTS[0]
+    record = fold_all(
+        [
+            make(Acknowledged, host, 1, 1.0),
+            make(Cancelled, host, 0, 2.0, error="cancelled by request"),
+            make(Cancelled, "controller", 0, 2.0, error="cancelled by request"),
+        ]
+    )
+    state = record.agents[host]
+    assert state.status == "cancelled"
+    assert state.is_terminal
+    assert not state.late
+    assert record.cancel_requested_at == 2.0
+    assert "controller" not in record.agents
+
+
+def test_completion_after_cancel_is_kept_and_flagged_late() -> None:
+    host = HOSTS[0]
+    cancel = make(Cancelled, host, 0, 2.0, error="cancelled by request")
+    done = make(Completed, host, 1, 3.0, result=1, changed=True)
+    for order in ([cancel, done], [done, cancel]):
+        state = reduce(fold, order, EMPTY).agents[host]
+        assert state.status == "completed"
+        assert state.late
+
+
+def test_agents_own_cancel_is_not_late() -> None:
+    host = HOSTS[0]
+    record = fold_all(
+        [
+            make(Cancelled, host, 0, 2.0, error="cancelled by request"),
+            make(Cancelled, host, 1, 2.5, error="cancelled by request"),
+        ]
+    )
+    assert record.agents[host].status == "cancelled"
+    assert not record.agents[host].late
