@@ -49,6 +49,9 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
+    # Operation data keys matching any of these are redacted in records,
+    # API output and logs (common/redaction.py).
+    redact_patterns: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)
     log_format: str = "console"
     log_level: str = "info"
 

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 
 import structlog
 
+from common.redaction import DEFAULT_PATTERNS, Redactor
 
-def configure(fmt: str = "console", level: str = "info") -> None:
+
+def configure(
+    fmt: str = "console", level: str = "info", redact_patterns: Iterable[str] = DEFAULT_PATTERNS
+) -> None:
     renderer: structlog.typing.Processor
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
@@ -24,6 +29,8 @@ def configure(fmt: str = "console", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Secrets never reach a log line (fields named like pass/secret/token/key).
+            Redactor(redact_patterns).log_processor,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(

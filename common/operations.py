@@ -20,6 +20,9 @@ import msgspec
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
+# Marks a parameter whose value is secret: redacted in job records, API
+# output and logs (common/redaction.py); the agent still gets the real value.
+SECRET = msgspec.Meta(extra={"secret": True})
 
 
 class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,9 +69,9 @@ class ExecParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
     argv: Annotated[list[NonEmpty], msgspec.Meta(min_length=1)]
     cwd: NonEmpty | None = None
-    env: dict[str, str] | None = None
+    env: Annotated[dict[str, str], SECRET] | None = None
     timeout: Seconds | None = None
-    stdin: str | None = None
+    stdin: Annotated[str, SECRET] | None = None
 
     def __post_init__(self) -> None:
         _check_absolute("cwd", self.cwd)

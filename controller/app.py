@@ -1,12 +1,17 @@
 """The HTTP API: a Starlette app from :func:`create_app`. Routes are thin.
 
 Every body is JSON; every error is ``{"error", "details", "code"}`` with
-400 bad input, 401 no or bad key, 403 missing scope, 404 unknown, 413 body
-too large, 503 Redis or NATS unreachable, 500 anything else (never a trace).
+400 bad input, 401 no or bad key, 403 missing scope, 404 unknown, 409
+conflict (cancelling a finished job), 413 body too large, 422 an
+Idempotency-Key reused with another body, 503 Redis or NATS unreachable,
+500 anything else (never a trace). While NATS is disconnected every
+authenticated route answers 503 (records would be stale, jobs could not be
+sent); while Redis is unreachable every route that needs it does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,8 +28,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
-from common.config import ControllerConfig
+from common.config import ApiKey, ControllerConfig
 from common.errors import (
+    BrokerUnavailable,
     CorralError,
     InvalidRequest,
     NotFound,
@@ -33,7 +39,9 @@ from common.errors import (
 )
 from common.job import JOB_STATUSES
 from controller.auth import Authenticator
+from controller.cancel import Canceller
 from controller.dispatch import Dispatcher
+from controller.idempotency import Claim, Idempotency, canonical
 from controller.registry import Registry
 from controller.requests import (
     RetryBody,
@@ -56,6 +64,8 @@ class Services:
     store: JobStore
     registry: Registry
     dispatcher: Dispatcher
+    canceller: Canceller
+    idempotency: Idempotency
     broker_ready: Callable[[], bool]
     auth: Authenticator = field(init=False)
 
@@ -108,19 +118,72 @@ def services_of(request: Request) -> Services:
     return found
 
 
-def authorize(request: Request, scope: str) -> Services:
-    """The app's services, once the caller proved it holds ``scope``."""
+def caller(request: Request, scope: str) -> tuple[Services, ApiKey]:
+    """The app's services and the caller's key, once it proved it holds ``scope``.
+
+    503 while NATS is disconnected: nothing can be sent and records may lag.
+    """
     services = services_of(request)
-    services.auth.require(request, scope)
-    return services
+    key = services.auth.require(request, scope)
+    if not services.broker_ready():
+        raise BrokerUnavailable("NATS is unreachable; retry later")
+    return services, key
+
+
+def authorize(request: Request, scope: str) -> Services:
+    return caller(request, scope)[0]
 
 
 async def submit_job(request: Request) -> Response:
-    svc = authorize(request, "job:write")
+    svc, key = caller(request, "job:write")
     body = await read_body(request, svc.config.max_body_bytes)
     submission = validate_submit(body, svc.config.default_timeout, svc.config.max_timeout)
-    meta = await svc.dispatcher.submit(submission)
-    return json_response({"job_id": meta.id, "status": "submitted"}, 201)
+    idem = request.headers.get("idempotency-key")
+    if idem is None:
+        meta = await svc.dispatcher.submit(submission)
+        return json_response({"job_id": meta.id, "status": "submitted"}, 201)
+    fingerprint = canonical(
+        {
+            "operation": {"type": submission.operation.type, "data": submission.operation.data},
+            "target": str(submission.target),
+            "timeout": submission.timeout,
+        }
+    )
+    claim = await svc.idempotency.claim(f"submit:{key.name}", check_idem(idem), fingerprint)
+    return await submit_claimed(svc, claim, submission, None, {})
+
+
+def check_idem(value: str) -> str:
+    if not 1 <= len(value) <= 255 or not value.isprintable():
+        raise InvalidRequest("Idempotency-Key: 1 to 255 printable characters")
+    return value
+
+
+async def submit_claimed(
+    svc: Services,
+    claim: Claim,
+    submission: Submission,
+    retry_of: str | None,
+    extra: dict[str, str],
+) -> Response:
+    """Create the claimed job (201), or answer with the one the key already made (200)."""
+    while not claim.fresh:
+        control = svc.dispatcher.control
+        if await svc.idempotency.settled(claim, control.exists):
+            status = await control.status(claim.job_id) or "submitted"
+            body = {"job_id": claim.job_id, "status": status, **extra}
+            response = json_response(body, 200)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        # The first request failed and released the key: this one may create it.
+        claim = await svc.idempotency.claim_again(claim)
+    try:
+        meta = await svc.dispatcher.submit(submission, retry_of=retry_of, job_id=claim.job_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # a stale claim is taken back later anyway
+            await svc.idempotency.release(claim)
+        raise
+    return json_response({"job_id": meta.id, "status": "submitted", **extra}, 201)
 
 
 async def list_jobs(request: Request) -> Response:
@@ -154,11 +217,12 @@ async def delete_job(request: Request) -> Response:
 
 
 async def retry_job(request: Request) -> Response:
-    svc = authorize(request, "job:write")
+    """Submit a job again; idempotent per source job and body (see controller/idempotency.py)."""
+    svc, key = caller(request, "job:write")
     job_id = job_id_param(request)
     raw = await read_body(request, svc.config.max_body_bytes)
     body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
-    meta = await svc.store.meta(job_id)
+    meta = await svc.dispatcher.real_meta(job_id)
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
     submission = Submission(
@@ -168,12 +232,29 @@ async def retry_job(request: Request) -> Response:
             body.timeout or meta.timeout, svc.config.default_timeout, svc.config.max_timeout
         ),
     )
-    new = await svc.dispatcher.submit(submission, retry_of=job_id)
-    return json_response({"job_id": new.id, "status": "submitted", "retry_of": job_id}, 201)
+    fingerprint = canonical(
+        {"retry_of": job_id, "target": str(submission.target), "timeout": submission.timeout}
+    )
+    idem = request.headers.get("idempotency-key")
+    if idem is None:
+        scope, name = "retry", f"{job_id}:{fingerprint.decode()}"
+    else:
+        scope, name = f"retry:{key.name}", check_idem(idem)
+    claim = await svc.idempotency.claim(scope, name, fingerprint)
+    return await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
+
+
+async def cancel_job(request: Request) -> Response:
+    svc = authorize(request, "job:write")
+    job_id = job_id_param(request)
+    await svc.canceller.cancel(job_id)
+    return json_response({"job_id": job_id, "status": "cancelled"}, 202)
 
 
 async def list_agents(request: Request) -> Response:
-    registry = authorize(request, "agent:read").registry
+    svc = authorize(request, "agent:read")
+    await svc.store.ping()  # the registry is in memory; still 503 while Redis is down
+    registry = svc.registry
     now = time.time()
     agents = sorted(registry.agents.values(), key=lambda r: r.hostname)
     items = [agent_view(r, registry.state_of(r, now)) for r in agents]
@@ -181,7 +262,9 @@ async def list_agents(request: Request) -> Response:
 
 
 async def get_agent(request: Request) -> Response:
-    registry = authorize(request, "agent:read").registry
+    svc = authorize(request, "agent:read")
+    await svc.store.ping()
+    registry = svc.registry
     hostname = request.path_params["hostname"]
     record = registry.agents.get(hostname)
     if record is None:
@@ -213,6 +296,7 @@ ROUTES = [
     Route("/job/{job_id}", get_job, methods=["GET"]),
     Route("/job/{job_id}", delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
+    Route("/job/{job_id}/cancel", cancel_job, methods=["POST"]),
     Route("/agent", list_agents, methods=["GET"]),
     Route("/agent/{hostname}", get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),

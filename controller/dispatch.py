@@ -1,38 +1,63 @@
-"""Submitting jobs: record, sign, publish. I/O: Redis (through the store) and NATS.
+"""Submitting jobs: record, sign, publish, mark dispatched. I/O: Redis and NATS.
 
 The record is written before the publish, so an agent's first event always
-finds its job. The publish carries ``Nats-Msg-Id = job id``: a publish
-retried after a lost acknowledgement is stored once (duplicate window).
+finds its job, and it stays *undispatched* until JetStream acknowledged the
+publish: a controller that dies in between leaves the job for the reconciler
+(controller/reconcile.py), which republishes it with the same
+``Nats-Msg-Id = job id`` (the duplicate window stores it once) or fails it
+with "not dispatched" once its deadline passed.
+
+The stored operation has its secrets redacted; the real one is signed and
+sent to the agents, and kept sealed (controller/sealing.py) for republishing
+and retries.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
+import msgspec
 import structlog
 from nats.js import JetStreamContext
 
 from common.errors import BrokerUnavailable, InvalidRequest
 from common.job import CONTROLLER, JobMeta
-from common.messages import ENCODER, JobSpec, Submitted, event_id
+from common.messages import ENCODER, JobSpec, Operation, Submitted, event_id
+from common.redaction import Redactor
 from common.signing import Signer
-from common.targets import Target
+from common.targets import Target, parse_target
+from controller.control_store import ControlStore
 from controller.registry import Registry
 from controller.requests import Submission
+from controller.sealing import Sealer
 from controller.store import JobStore
 
 log = structlog.get_logger("corral.dispatch")
+OPERATION_DECODER = msgspec.msgpack.Decoder(Operation)
 
 
 class Dispatcher:
     def __init__(
-        self, store: JobStore, js: JetStreamContext, signer: Signer, registry: Registry
+        self,
+        store: JobStore,
+        js: JetStreamContext,
+        signer: Signer,
+        registry: Registry,
+        *,
+        sealer: Sealer,
+        redactor: Redactor | None = None,
+        connected: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
+        self.control = ControlStore(store)
         self.js = js
         self.signer = signer
         self.registry = registry
+        self.sealer = sealer
+        self.redactor = redactor or Redactor()
+        self.connected = connected
 
     def expected_agents(self, target: Target, now: float) -> list[str] | None:
         """The agents a job waits for; 400 when the target matches nobody."""
@@ -49,11 +74,11 @@ class Dispatcher:
             raise InvalidRequest(f"target: {target} matches no live agent")
         return expected
 
-    async def submit(self, submission: Submission, *, retry_of: str | None = None) -> JobMeta:
+    def new_meta(self, submission: Submission, job_id: str | None, retry_of: str | None) -> JobMeta:
         now = time.time()
         target = submission.target
-        meta = JobMeta(
-            id=str(uuid.uuid4()),
+        return JobMeta(
+            id=job_id or str(uuid.uuid4()),
             operation=submission.operation,
             target=str(target),
             created=now,
@@ -63,19 +88,46 @@ class Dispatcher:
             single=not target.is_broadcast,
             retry_of=retry_of,
         )
+
+    async def submit(
+        self, submission: Submission, *, retry_of: str | None = None, job_id: str | None = None
+    ) -> JobMeta:
+        """Record and publish a job; returns its stored (redacted) meta."""
+        if not self.connected():
+            # Refuse before writing anything: a 503 leaves no record behind.
+            raise BrokerUnavailable("NATS is unreachable; the job was not accepted, retry later")
+        meta = self.new_meta(submission, job_id, retry_of)
+        stored = msgspec.structs.replace(meta, operation=self.redactor.operation(meta.operation))
+        sealed = None
+        if stored.operation != meta.operation:
+            sealed = self.sealer.seal(meta.id, ENCODER.encode(meta.operation))
         submitted = Submitted(
             event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
             job_id=meta.id,
             hostname=CONTROLLER,
-            timestamp=now,
-            message=f"job submitted for {target}",
+            timestamp=meta.created,
+            message=f"job submitted for {meta.target}",
         )
-        await self.store.create(meta, submitted)
-        await self.publish(meta, target)
+        await self.store.create(stored, submitted, sealed)
+        await self.dispatch(meta)
         log.info("job_submitted", job_id=meta.id, operation=meta.operation.type, target=meta.target)
-        return meta
+        return stored
 
-    async def publish(self, meta: JobMeta, target: Target) -> None:
+    async def dispatch(self, meta: JobMeta) -> bool:
+        """Publish and mark dispatched; False leaves the job to the reconciler."""
+        try:
+            seq = await self.publish(meta)
+        except Exception as exc:  # noqa: BLE001 - the reconciler republishes or fails it
+            log.warning("job_publish_failed", job_id=meta.id, error=str(exc))
+            return False
+        try:
+            await self.control.mark_dispatched(meta.id, seq)
+        except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
+            log.warning("job_mark_dispatched_failed", job_id=meta.id, error=str(exc))
+        return True
+
+    async def publish(self, meta: JobMeta) -> int:
+        """Sign and publish ``meta`` (with its real operation); the stream sequence."""
         spec = JobSpec(
             job_id=meta.id,
             operation=meta.operation,
@@ -85,12 +137,23 @@ class Dispatcher:
             timeout=meta.timeout,
         )
         signed = self.signer.sign(ENCODER.encode(spec))
-        try:
-            await self.js.publish(
-                target.subject(), ENCODER.encode(signed), headers={"Nats-Msg-Id": meta.id}
-            )
-        except Exception as exc:
-            # The record exists; the sweeper fails it at its deadline, so a
-            # dropped publish is visible, never silent.
-            log.warning("job_publish_failed", job_id=meta.id, error=str(exc))
-            raise BrokerUnavailable(f"job {meta.id} recorded but not dispatched: {exc}") from exc
+        ack = await self.js.publish(
+            parse_target(meta.target).subject(),
+            ENCODER.encode(signed),
+            headers={"Nats-Msg-Id": meta.id},
+        )
+        return int(ack.seq)
+
+    def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:
+        """The operation as submitted: unsealed if its stored copy was redacted."""
+        if sealed is None:
+            return stored
+        return OPERATION_DECODER.decode(self.sealer.open(job_id, sealed))
+
+    async def real_meta(self, job_id: str) -> JobMeta | None:
+        """A job's meta with its real operation, for republishing and retries."""
+        state = await self.control.dispatch_state(job_id)
+        if state is None:
+            return None
+        operation = self.real_operation(job_id, state.meta.operation, state.sealed)
+        return msgspec.structs.replace(state.meta, operation=operation)

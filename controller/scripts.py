@@ -76,3 +76,40 @@ redis.call('HSET', KEYS[1], ARGV[1], rank)
 if rank >= 2 then redis.call('ZREM', KEYS[#KEYS], ARGV[1]) end
 return 1
 """
+
+# KEYS: job hash. ARGV: stream sequence of the published job.
+# Marks a job dispatched (its publish was acknowledged) without recreating a
+# job whose key was deleted or expired meanwhile.
+MARK_DISPATCHED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'dispatched', 1, 'seq', ARGV[1])
+return 1
+"""
+
+# KEYS: job hash, events hash, terminal-agents hash.
+# ARGV: final statuses as "a,b,c", the request time, then repeated
+# (event_id, encoded Cancelled event, terminal hostname or "").
+# Cancels a job unless it is already final, atomically with respect to the
+# collector's finalize: stores the cancel events (first copy wins), counts
+# each agent's first terminal once, sets the status to cancelled.
+# Returns "cancelled", the final status the job already had, or "unknown".
+CANCEL_JOB = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
+local status = redis.call('HGET', KEYS[1], 'status')
+for final in string.gmatch(ARGV[1], '([^,]+)') do
+  if status == final then return status end
+end
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''
+     and redis.call('HSETNX', KEYS[3], ARGV[i + 2], ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'done', 1)
+  end
+end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', ARGV[2])
+local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
+if expire_at then
+  redis.call('EXPIREAT', KEYS[2], expire_at)
+  redis.call('EXPIREAT', KEYS[3], expire_at)
+end
+return 'cancelled'
+"""

@@ -19,13 +19,23 @@ import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.config import ControllerConfig
+from common.redaction import Redactor
 from common.signing import Signer, load_private
 from controller.app import Services, create_app
+from controller.cancel import Canceller
 from controller.collector import Collector
 from controller.dispatch import Dispatcher
+from controller.idempotency import Idempotency
+from controller.reconcile import Reconciler
 from controller.registry import Registry
+from controller.sealing import Sealer
 from controller.store import JobStore
 from controller.streams import ensure_streams
 from controller.sweeper import Sweeper
@@ -61,25 +71,50 @@ def install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, on_signal)
 
 
+def connect_redis(url: str) -> Redis:
+    """A client that rides out short outages: a few retries with jittered backoff
+    (bounded, so a request during a long outage fails fast with 503), a
+    health check on idle connections, and bounded socket timeouts."""
+    return Redis.from_url(
+        url,
+        health_check_interval=5,
+        socket_timeout=5,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
+    )
+
+
 @contextlib.asynccontextmanager
 async def controller_services(config: ControllerConfig) -> AsyncIterator[Services]:
     nc = await connect_nats(config.nats_url, f"corral-{config.name}")
-    redis = Redis.from_url(
-        config.redis_url, health_check_interval=10, socket_timeout=5, socket_connect_timeout=5
-    )
+    redis = connect_redis(config.redis_url)
     try:
         js = nc.jetstream()
         await ensure_streams(js, replicas=config.stream_replicas)
-        store = JobStore(redis, config.retention)
+        redactor = Redactor(config.redact_patterns)
+        store = JobStore(redis, config.retention, redactor)
         registry = Registry(store, config.heartbeat_timeout)
         await registry.load()
         await registry.subscribe(nc)
-        dispatcher = Dispatcher(store, js, Signer(load_private(config.signing_key)), registry)
+        private = load_private(config.signing_key)
+        signer, sealer = Signer(private), Sealer(private)
+        dispatcher = Dispatcher(
+            store,
+            js,
+            signer,
+            registry,
+            sealer=sealer,
+            redactor=redactor,
+            connected=lambda: nc.is_connected,
+        )
         yield Services(
             config=config,
             store=store,
             registry=registry,
             dispatcher=dispatcher,
+            canceller=Canceller(dispatcher.control, nc, js, signer),
+            idempotency=Idempotency(redis, sealer),
             broker_ready=lambda: nc.is_connected,
         )
     finally:
@@ -107,7 +142,8 @@ async def serve(
             )
         )
         collector = Collector(js, services.store, config.fetch_batch)
-        sweeper = Sweeper(services.store, config.sweep_interval)
+        reconciler = Reconciler(services.dispatcher, services.canceller)
+        sweeper = Sweeper(services.store, config.sweep_interval, reconciler=reconciler)
         # Loops stop on their own event, not by cancellation: redis-py can
         # swallow a CancelledError that lands inside a command.
         loops_stop = asyncio.Event()

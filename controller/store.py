@@ -3,14 +3,20 @@
 Key schema (every key of one job shares the hash tag ``{<id>}``, so the job
 scripts run unchanged on Redis Cluster)::
 
-    corral:{<id>}:job       hash   meta (msgpack JobMeta), status, done,
-                                   expected_n, updated, expire_at
+    corral:{<id>}:job       hash   meta (msgpack JobMeta, secrets redacted), status,
+                                   done, expected_n, updated, expire_at,
+                                   dispatched (0 until the publish is acked),
+                                   seq (CORRAL_JOBS stream sequence), sealed
+                                   (the real operation, AES-GCM, if redacted)
     corral:{<id>}:events    hash   event_id -> msgpack Event; first copy wins
     corral:{<id>}:terminal  hash   hostname -> id of its first terminal event
     corral:{index}:all      zset   job id scored by creation time (listing)
     corral:{index}:status:<s> zset job id scored by creation time, per status
     corral:{index}:rank     hash   job id -> status rank (forward-only index)
     corral:{index}:open     zset   unfinished job id scored by its deadline
+    corral:{index}:undispatched zset job id scored by creation, until its publish is acked
+    corral:{index}:cancelling zset cancelled job id scored by request time, until
+                                   agents were told (controller/control_store.py)
     corral:agents           hash   hostname -> msgpack AgentRecord
 
 Folding an event is O(1) Redis work whatever the number of agents: one
@@ -41,11 +47,15 @@ from common.job import (
     final_status,
 )
 from common.messages import ENCODER, EVENT_DECODER, Event, TimedOut, event_kind
+from common.redaction import Redactor, redact_results
 from controller import scripts
 
 INDEX_ALL = "corral:{index}:all"
 INDEX_RANK = "corral:{index}:rank"
 INDEX_OPEN = "corral:{index}:open"
+INDEX_UNDISPATCHED = "corral:{index}:undispatched"
+INDEX_CANCELLING = "corral:{index}:cancelling"
+TIMEOUT_REASON = "no answer before the deadline"
 AGENTS = "corral:agents"
 _RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
 
@@ -131,9 +141,10 @@ def _job_args(events: Iterable[tuple[Event, bytes]]) -> list[Any]:
 
 
 class JobStore:
-    def __init__(self, redis: Redis, retention: float) -> None:
+    def __init__(self, redis: Redis, retention: float, redactor: Redactor | None = None) -> None:
         self.redis = redis
         self.retention = retention
+        self.redactor = redactor or Redactor()
         self._apply = redis.register_script(scripts.APPLY_EVENTS)
         self._set_final = redis.register_script(scripts.SET_FINAL_STATUS)
         self._index = redis.register_script(scripts.INDEX_STATUS)
@@ -143,8 +154,15 @@ class JobStore:
 
     # -- writes ---------------------------------------------------------------
 
-    async def create(self, meta: JobMeta, submitted: messages.Submitted) -> None:
-        """Write a new job, its ``submitted`` event and its index entries at once."""
+    async def create(
+        self, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None = None
+    ) -> None:
+        """Write a new job, its ``submitted`` event and its index entries at once.
+
+        The job is ``dispatched = 0`` and in the undispatched index until its
+        publish is acknowledged, so a controller dying in between leaves a
+        trace the reconciler finds (controller/reconcile.py).
+        """
         expire_at = int(meta.created + max(self.retention, meta.timeout) + 60)
         expected_n = len(meta.expected) if meta.expected is not None else 1
         key = job_key(meta.id)
@@ -158,6 +176,8 @@ class JobStore:
                     "expected_n": expected_n,
                     "updated": repr(meta.created),
                     "expire_at": expire_at,
+                    "dispatched": 0,
+                    **({"sealed": sealed} if sealed is not None else {}),
                 },
             )
             pipe.expireat(key, expire_at)
@@ -165,6 +185,7 @@ class JobStore:
             pipe.expireat(events_key(meta.id), expire_at)
             pipe.zadd(INDEX_ALL, {meta.id: meta.created})
             pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
+            pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
             await self._index_call(pipe, meta.id, "submitted", meta.created)
             await pipe.execute()
 
@@ -184,7 +205,7 @@ class JobStore:
             for job_id in job_ids:
                 await self._apply(
                     keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
-                    args=_job_args(batch[job_id]),
+                    args=_job_args(redact_results(self.redactor, batch[job_id])),
                     client=pipe,
                 )
             replies = await pipe.execute()
@@ -199,7 +220,9 @@ class JobStore:
                 await pipe.execute()
         return outcomes
 
-    async def finalize(self, job_id: str, now: float, *, deadline_passed: bool) -> str | None:
+    async def finalize(
+        self, job_id: str, now: float, *, deadline_passed: bool, reason: str = TIMEOUT_REASON
+    ) -> str | None:
         """Give a job its final status; at the deadline, silent agents end ``timeout``."""
         loaded = await self.load(job_id)
         if loaded is None:
@@ -211,7 +234,7 @@ class JobStore:
             return status
         record = fold_all(events)
         if deadline_passed:
-            timeouts = timeout_events(meta, record, now)
+            timeouts = timeout_events(meta, record, now, reason)
             if timeouts:
                 await self.apply({job_id: [(e, ENCODER.encode(e)) for e in timeouts]})
                 record = fold_all(timeouts, record)
@@ -233,7 +256,13 @@ class JobStore:
         return bool(replies[0])
 
     def _unindex(self, pipe: Any, job_ids: Sequence[str]) -> None:
-        for key in (INDEX_ALL, INDEX_OPEN, *(status_key(s) for s in JOB_STATUSES)):
+        for key in (
+            INDEX_ALL,
+            INDEX_OPEN,
+            INDEX_UNDISPATCHED,
+            INDEX_CANCELLING,
+            *(status_key(s) for s in JOB_STATUSES),
+        ):
             pipe.zrem(key, *job_ids)
         pipe.hdel(INDEX_RANK, *job_ids)
 
@@ -306,9 +335,10 @@ class JobStore:
         return [AGENT_DECODER.decode(_blob(b)) for b in blobs]
 
 
-def timeout_events(meta: JobMeta, record: JobRecord, now: float) -> list[TimedOut]:
+def timeout_events(
+    meta: JobMeta, record: JobRecord, now: float, reason: str = TIMEOUT_REASON
+) -> list[TimedOut]:
     """``timeout`` events for every expected agent with no terminal state."""
-    reason = "no answer before the deadline"
     if meta.expected is None:
         if any(s.is_terminal for s in record.agents.values()):
             return []

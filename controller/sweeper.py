@@ -1,9 +1,11 @@
-"""Deadlines and retention. I/O: Redis (through the store).
+"""Deadlines, reconciliation and retention. I/O: Redis (through the store), NATS.
 
-Every ``interval`` the sweeper finalizes jobs whose deadline (plus a short
-grace for answers in flight) has passed: silent expected agents end
-``timeout`` and the job gets its final status. Once a minute it trims
-index entries of jobs older than the retention.
+Every ``interval`` the sweeper first lets the reconciler finish what a dead
+controller left half done (controller/reconcile.py), then finalizes jobs
+whose deadline (plus a short grace for answers in flight) has passed:
+silent expected agents end ``timeout`` ("not dispatched" if the job never
+was) and the job gets its final status. Once a minute it trims index
+entries of jobs older than the retention.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 
 import structlog
 
-from controller.store import JobStore
+from controller.reconcile import NOT_DISPATCHED, Reconciler
+from controller.store import TIMEOUT_REASON, JobStore
 
 log = structlog.get_logger("corral.sweeper")
 
@@ -27,24 +30,40 @@ class Sweeper:
         interval: float,
         grace: float = 1.0,
         clock: Callable[[], float] = time.time,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self.store = store
         self.interval = interval
         self.grace = grace
         self.clock = clock
+        self.reconciler = reconciler
         self._last_trim = 0.0
 
     async def sweep_once(self) -> int:
+        if self.reconciler is not None:
+            try:
+                await self.reconciler.run_once()
+            except Exception as exc:  # noqa: BLE001 - NATS may be down; deadlines still run
+                log.warning("reconcile_failed", error=str(exc))
         now = self.clock()
         finished = 0
         for job_id in await self.store.due(now - self.grace):
-            status = await self.store.finalize(job_id, now, deadline_passed=True)
-            log.info("job_deadline_passed", job_id=job_id, status=status)
+            undispatched = await self._undispatched(job_id)
+            reason = NOT_DISPATCHED if undispatched else TIMEOUT_REASON
+            status = await self.store.finalize(job_id, now, deadline_passed=True, reason=reason)
+            if undispatched and self.reconciler is not None:
+                await self.reconciler.control.forget_undispatched(job_id)
+            log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
             finished += 1
         if now - self._last_trim > 60:
             self._last_trim = now
             await self.store.trim_index(now)
         return finished
+
+    async def _undispatched(self, job_id: str) -> bool:
+        if self.reconciler is None:
+            return False
+        return await self.reconciler.control.is_undispatched(job_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
