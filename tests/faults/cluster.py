@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
+from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
+from common import subjects
 from common.config import SCOPES, hash_key
 from common.signing import write_keypair
 from controller.embedded import ServerProcess, free_port, start_nats, start_redis
@@ -56,6 +59,7 @@ class Cluster:
         self.api_ports: dict[str, int] = {}
         self.api: httpx.AsyncClient
         self.store: Redis
+        self._bus: NATS | None = None
 
     async def start_servers(self) -> None:
         # Blocking starts run off the loop: proxies live on it.
@@ -191,6 +195,23 @@ class Cluster:
 
         await until(there, f"{hostname} {statuses} on {job_id}")
 
+    async def bus(self) -> NATS:
+        """The test's own NATS connection, straight to the server (no proxy)."""
+        if self._bus is None:
+            self._bus = await nats.connect(
+                self.nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+            )
+        return self._bus
+
+    async def events_settled(self) -> bool:
+        """Every event on the bus was folded and acked (none pending, none unacked)."""
+        info = (
+            await (await self.bus())
+            .jetstream()
+            .consumer_info(subjects.EVENTS_STREAM, subjects.COLLECTOR_CONSUMER)
+        )
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
     def checker(self) -> Checker:
         return Checker(self.api, self.store)
 
@@ -201,6 +222,8 @@ class Cluster:
             await asyncio.to_thread(proc.stop)
         for proxy in self.proxies:
             await proxy.close()
+        if self._bus is not None:
+            await self._bus.close()
         if self.api_port:
             await self.api.aclose()
         with contextlib.suppress(AttributeError):

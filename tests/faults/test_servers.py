@@ -1,0 +1,82 @@
+"""nats-server and redis-server SIGKILLed and restarted on the same port and data
+(promises 1 and 6: nothing acknowledged is lost, 503 while down, recovery
+without restarting any corral process)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.faults.checker import Checker
+from tests.faults.cluster import Cluster, until
+from tests.faults.load import load_round
+
+HOSTS = ["s-1.test", "s-2.test", "s-3.test"]
+
+
+async def with_agents(cluster: Cluster) -> None:
+    await cluster.add_controller()
+    for host in HOSTS:
+        await cluster.add_agent(host)
+
+
+async def answers(cluster: Cluster, method: str, path: str, code: int) -> bool:
+    job = {"operation": {"type": "test.ping", "data": {}}, "target": "_any"}
+    response = await cluster.api.request(method, path, json=job if method == "POST" else None)
+    if response.status_code != code:
+        return False
+    body = response.json()
+    if code >= 400 and not path.startswith("/health"):
+        assert set(body) == {"error", "details", "code"}, body
+    return True
+
+
+async def rounds(cluster: Cluster, checker: Checker, counter: Path, n: int) -> Counter[int]:
+    refused: Counter[int] = Counter()
+    rng = random.Random(n)
+    for _ in range(n):
+        await load_round(cluster, checker, counter, HOSTS, job_timeout=60, refused=refused, rng=rng)
+    return refused
+
+
+@pytest.mark.slow
+async def test_nats_killed_and_restarted_with_jobs_in_flight_loses_nothing(
+    cluster: Cluster, counter: Path
+) -> None:
+    await with_agents(cluster)
+    checker = cluster.checker()
+    assert not await rounds(cluster, checker, counter, 3)
+    await asyncio.to_thread(cluster.nats.kill)
+    await until(lambda: answers(cluster, "POST", "/job", 503), "503 on submit while NATS is down")
+    assert await answers(cluster, "GET", "/health/ready", 503)
+    await asyncio.to_thread(cluster.nats.restart)
+    # No corral process restarted: every consumer must resume by itself.
+    await until(lambda: answers(cluster, "GET", "/health/ready", 200), "ready again", 30)
+    assert not await rounds(cluster, checker, counter, 2)
+    (await checker.check()).assert_clean()
+    for job in checker.jobs:
+        assert (await cluster.detail(job.job_id))["status"] == "completed", job.job_id
+
+
+@pytest.mark.slow
+async def test_redis_killed_and_restarted_during_folds_converges(
+    cluster: Cluster, counter: Path
+) -> None:
+    await with_agents(cluster)
+    checker = cluster.checker()
+    assert not await rounds(cluster, checker, counter, 2)
+    some_job = checker.jobs[0].job_id
+    await asyncio.to_thread(cluster.redis.kill)
+    await until(lambda: answers(cluster, "GET", f"/job/{some_job}", 503), "503 while Redis is down")
+    assert await answers(cluster, "POST", "/job", 503)
+    await asyncio.to_thread(cluster.redis.restart)  # same port, same AOF (everysec)
+    await until(lambda: answers(cluster, "GET", "/health/ready", 200), "ready again", 30)
+    assert not await rounds(cluster, checker, counter, 2)
+    await until(cluster.events_settled, "every event folded and acked", within=60)
+    (await checker.check()).assert_clean()
+    for job in checker.jobs:
+        assert (await cluster.detail(job.job_id))["status"] == "completed", job.job_id
