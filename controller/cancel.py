@@ -87,7 +87,8 @@ class Canceller:
         if outcome == "unknown":
             raise NotFound(f"no job with id {job_id}")
         if outcome != "cancelled":
-            raise Conflict(f"job {job_id} is {outcome}", title="job already finished")
+            status = outcome.removeprefix("final:")
+            raise Conflict(f"job {job_id} is already {status}", title="job already finished")
         log.info("job_cancelled", job_id=job_id)
         try:
             await self.tell_agents(job_id, now)

@@ -99,7 +99,7 @@ class ControlStore:
     # -- cancel ------------------------------------------------------------------
 
     async def cancel(self, job: JobMeta, events: list[Cancelled], now: float) -> str:
-        """Record a cancel; returns ``cancelled``, the final status it had, or ``unknown``."""
+        """Record a cancel: ``cancelled``, ``final:<status>`` (already final) or ``unknown``."""
         args: list[Any] = [_FINALS, repr(now)]
         for event in events:
             terminal = "" if event.hostname == CONTROLLER else event.hostname

@@ -92,12 +92,12 @@ return 1
 # Cancels a job unless it is already final, atomically with respect to the
 # collector's finalize: stores the cancel events (first copy wins), counts
 # each agent's first terminal once, sets the status to cancelled.
-# Returns "cancelled", the final status the job already had, or "unknown".
+# Returns "cancelled", "final:<status>" if it already had a final status, or "unknown".
 CANCEL_JOB = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 local status = redis.call('HGET', KEYS[1], 'status')
 for final in string.gmatch(ARGV[1], '([^,]+)') do
-  if status == final then return status end
+  if status == final then return 'final:' .. status end
 end
 for i = 3, #ARGV, 3 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''

@@ -1,0 +1,119 @@
+"""Never stuck submitted: a record written by a controller that died before
+publishing is republished (same message id) or failed with "not dispatched"."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from redis.asyncio import Redis
+
+from common import subjects
+from common.job import CONTROLLER, JobMeta
+from common.messages import ENCODER, JobSpec, Operation, Submitted, event_id
+from common.signing import Signer, load_private
+from controller.store import JobStore
+from tests.integration.harness import Stack
+
+HOST = "web-1.dev.local"
+PING = Operation(type="test.ping")
+
+
+@pytest.fixture
+async def store(stack: Stack) -> AsyncIterator[JobStore]:
+    redis = Redis.from_url(stack.redis_url)
+    yield JobStore(redis, retention=3600)
+    await redis.aclose()
+
+
+async def write_only(
+    store: JobStore,
+    lifetime: float,
+    created: float | None = None,
+    operation: Operation = PING,
+) -> JobMeta:
+    """What a controller killed between the Redis write and the publish leaves behind."""
+    now = time.time() if created is None else created
+    timeout = lifetime
+    meta = JobMeta(
+        id=str(uuid.uuid4()),
+        operation=operation,
+        target=HOST,
+        created=now,
+        deadline=now + timeout,
+        timeout=timeout,
+        expected=[HOST],
+        single=True,
+    )
+    submitted = Submitted(
+        event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
+        job_id=meta.id,
+        hostname=CONTROLLER,
+        timestamp=now,
+    )
+    await store.create(meta, submitted)
+    return meta
+
+
+async def test_a_job_written_but_never_published_still_reaches_its_agent(
+    stack: Stack, store: JobStore
+) -> None:
+    await stack.start_agent(HOST)
+    meta = await write_only(store, 60)
+    detail = await stack.final(meta.id, within=30)
+    assert detail["status"] == "completed"
+    assert detail["agent_states"][HOST]["attempt"] == 1
+    assert await store.redis.hget(f"corral:{{{meta.id}}}:job", "dispatched") == b"1"
+
+
+async def test_a_republish_after_a_lost_ack_runs_the_job_once(
+    stack: Stack, store: JobStore
+) -> None:
+    """Published but never marked dispatched: the republish is deduplicated by Nats-Msg-Id."""
+    await stack.start_agent(HOST)
+    meta = await write_only(store, 60, operation=Operation(type="test.sleep", data={"seconds": 5}))
+    private = load_private(str(stack.public_key).removesuffix(".pub") + ".key")
+    spec = JobSpec(
+        job_id=meta.id,
+        operation=meta.operation,
+        target=meta.target,
+        issued_at=meta.created,
+        deadline=meta.deadline,
+        timeout=meta.timeout,
+    )
+    nc = await nats.connect(stack.nats_url)
+    try:
+        await nc.jetstream().publish(
+            subjects.job_for_host(HOST),
+            ENCODER.encode(Signer(private).sign(ENCODER.encode(spec))),
+            headers={"Nats-Msg-Id": meta.id},
+        )
+    finally:
+        await nc.close()
+
+    async def republished() -> bool:
+        return await store.redis.hget(f"corral:{{{meta.id}}}:job", "dispatched") == b"1"
+
+    # The sleep outlasts the reconciler's grace: it republishes while the job runs.
+    await stack.until(republished, "reconciler marked it dispatched")
+    assert (await stack.detail(meta.id))["status"] == "processing"
+    detail = await stack.final(meta.id, within=30)
+    assert detail["status"] == "completed"
+    events = [e["event"] for e in (await stack.detail(meta.id))["timeline"]]
+    assert events.count("acknowledged") == 1
+    assert events.count("completed") == 1
+
+
+async def test_an_undispatched_job_past_its_deadline_fails_not_dispatched(
+    stack: Stack, store: JobStore
+) -> None:
+    await stack.start_agent(HOST)
+    meta = await write_only(store, 1, created=time.time() - 10)
+    detail = await stack.final(meta.id, within=30)
+    assert detail["status"] == "failed"
+    assert detail["error"] == "not dispatched"
+    assert detail["agent_states"][HOST]["status"] == "timeout"
+    assert detail["agent_states"][HOST]["error"] == "not dispatched"
