@@ -1,0 +1,98 @@
+"""Jobs published straight onto the bus, bypassing the controller (promise 4).
+
+Unsigned, tampered, signed by an unknown key, addressed to another agent,
+expired and replayed jobs must never run. Each forged job carries a
+side-effect counter operation, so "never executed" is checked on the host,
+not only in the agent's log.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import msgspec
+
+from common import subjects
+from common.messages import JobSpec, Operation, SignedJob, encode
+from common.signing import Signer, generate, load_private
+from tests.faults.checker import counter_runs
+from tests.faults.cluster import Cluster, counter_op, until
+
+VICTIM = "victim.test"
+
+
+def spec_for(operation: str, data: dict[str, object], **changes: object) -> JobSpec:
+    now = time.time()
+    spec = JobSpec(
+        job_id=str(uuid.uuid4()),
+        operation=Operation(type=operation, data=data),
+        target=VICTIM,
+        issued_at=now,
+        deadline=now + 30,
+        timeout=30,
+    )
+    return msgspec.structs.replace(spec, **changes)
+
+
+async def agent_idle(cluster: Cluster, hostname: str) -> bool:
+    js = (await cluster.bus()).jetstream()
+    info = await js.consumer_info(subjects.JOBS_STREAM, subjects.agent_consumer(hostname))
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def test_forged_jobs_published_on_the_bus_never_run(cluster: Cluster, counter: Path) -> None:
+    await cluster.add_controller()
+    agent = await cluster.add_agent(VICTIM)
+    js = (await cluster.bus()).jetstream()
+    signer = Signer(load_private(str(cluster.private_key)))
+    stranger = Signer(generate())
+    subject = subjects.job_for_host(VICTIM)
+
+    # One legitimate job through the API: it runs once.
+    op, data, legit = counter_op(counter)
+    job_id = await cluster.submit(op, data, VICTIM, job_timeout=20)
+    assert (await cluster.final(job_id))["status"] == "completed"
+    original = await js.get_last_msg(subjects.JOBS_STREAM, subject)
+
+    forged: dict[str, bytes] = {}
+
+    def forge(name: str, make: object) -> None:
+        op, data, token = counter_op(counter)
+        forged[token] = make(spec_for(op, data))  # type: ignore[operator]
+
+    forge("unsigned", lambda s: encode(SignedJob(payload=encode(s))))
+    forge(
+        "tampered",
+        lambda s: encode(
+            msgspec.structs.replace(
+                signer.sign(encode(spec_for("test.ping", {}))), payload=encode(s)
+            )
+        ),
+    )
+    forge("unknown key", lambda s: encode(stranger.sign(encode(s))))
+    forge(
+        "wrong target",
+        lambda s: encode(signer.sign(encode(msgspec.structs.replace(s, target="other.test")))),
+    )
+    forge(
+        "expired",
+        lambda s: encode(signer.sign(encode(msgspec.structs.replace(s, deadline=time.time() - 1)))),
+    )
+    for payload in forged.values():
+        await js.publish(subject, payload, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    # The legitimate job's exact bytes again, under a new message id: as if
+    # replayed after the duplicate window.
+    await js.publish(subject, original.data or b"", headers={"Nats-Msg-Id": uuid.uuid4().hex})
+
+    await until(lambda: agent_idle(cluster, VICTIM), "the agent handled every forged job")
+    after = await cluster.submit("test.ping", target=VICTIM, job_timeout=10)
+    assert (await cluster.final(after))["status"] == "completed"
+
+    assert counter_runs(counter, legit) == {VICTIM: 1}, "the replayed job ran again"
+    ran = {token: counter_runs(counter, token) for token in forged}
+    assert not any(ran.values()), ran
+    refusals = [line.get("reason") for line in agent.events("job_refused")]
+    assert refusals.count("bad_signature") >= 3, refusals
+    assert "not_addressed" in refusals, refusals
