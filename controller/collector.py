@@ -10,6 +10,7 @@ are logged (``message_rejected``), terminated and never retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -61,20 +62,33 @@ class Collector:
         store: JobStore,
         batch: int = 256,
         clock: Callable[[], float] = time.time,
+        reconnects: Callable[[], int] = lambda: 0,
     ) -> None:
         self.js = js
         self.store = store
         self.batch = batch
         self.clock = clock
+        self.reconnects = reconnects
         self.rejected: Counter[str] = Counter()
         self.folded = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold until ``stop`` is set; a batch in hand is finished first."""
-        sub = await self.js.pull_subscribe_bind(
-            subjects.COLLECTOR_CONSUMER, stream=subjects.EVENTS_STREAM
-        )
+        sub = await self._bind()
+        seen = self.reconnects()
         while not stop.is_set():
+            if self.reconnects() != seen:
+                # A pull subscription can stay silent after a reconnect
+                # (nats-io/nats.py#504): bind a fresh one each time.
+                try:
+                    fresh = await self._bind()
+                except Exception as exc:  # noqa: BLE001 - JetStream not back yet: try again
+                    log.warning("events_rebind_failed", error=str(exc))
+                    await asyncio.sleep(0.5)
+                    continue
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+                sub, seen = fresh, self.reconnects()
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -84,6 +98,11 @@ class Collector:
                 await asyncio.sleep(0.5)
                 continue
             await self.handle(msgs)
+
+    async def _bind(self) -> JetStreamContext.PullSubscription:
+        return await self.js.pull_subscribe_bind(
+            subjects.COLLECTOR_CONSUMER, stream=subjects.EVENTS_STREAM
+        )
 
     async def handle(self, msgs: list[Msg]) -> None:
         grouped, bad = decode_batch(msgs, self.rejected)

@@ -141,7 +141,13 @@ async def serve(
                 lifespan="off",
             )
         )
-        collector = Collector(js, services.store, config.fetch_batch)
+        nc = services.canceller.nc
+        collector = Collector(
+            js,
+            services.store,
+            config.fetch_batch,
+            reconnects=lambda: int(nc.stats["reconnects"]),
+        )
         reconciler = Reconciler(services.dispatcher, services.canceller)
         sweeper = Sweeper(services.store, config.sweep_interval, reconciler=reconciler)
         # Loops stop on their own event, not by cancellation: redis-py can
