@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -45,14 +46,17 @@ class Client:
         data: dict[str, Any] | None = None,
         target: str = "_any",
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
+        """Submit a job; with ``idempotency_key``, resending returns the same job."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {
             "operation": {"type": operation, "data": data or {}},
             "target": target,
         }
         if timeout is not None:
             body["timeout"] = timeout
-        return str(self._call("POST", "/job", json=body)["job_id"])
+        return str(self._call("POST", "/job", json=body, headers=headers)["job_id"])
 
     def job(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/job/{job_id}")
@@ -68,8 +72,14 @@ class Client:
         self._call("DELETE", f"/job/{job_id}")
 
     def retry(self, job_id: str, target: str | None = None) -> str:
+        """Retry on purpose: a fresh Idempotency-Key per call, so each call is a new job
+        (without one the API deduplicates retries per source job and body)."""
         body = {"target": target} if target else {}
-        return str(self._call("POST", f"/job/{job_id}/retry", json=body)["job_id"])
+        headers = {"Idempotency-Key": f"cli-retry-{uuid.uuid4()}"}
+        return str(self._call("POST", f"/job/{job_id}/retry", json=body, headers=headers)["job_id"])
+
+    def cancel(self, job_id: str) -> Any:
+        return self._call("POST", f"/job/{job_id}/cancel")
 
     def agents(self) -> Any:
         return self._call("GET", "/agent")

@@ -111,6 +111,29 @@ def agent_list(url: str, api_key: str) -> None:
     with_client(url, api_key, lambda c: print_agents(c.agents()))
 
 
+@agent_group.command("swarm")
+@click.option("--count", type=click.IntRange(1, 20_000), required=True)
+@click.option("--prefix", default="swarm", show_default=True, help="Hostnames: PREFIX-00000.local…")
+@click.option("--label", "labels", multiple=True, help="key=value for every agent; repeatable.")
+@click.option("--nats-url")
+@click.option("--public-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--heartbeat-interval", type=float)
+@click.option("--max-concurrency", type=int, default=2, show_default=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]))
+def agent_swarm(count: int, prefix: str, labels: tuple[str, ...], **flags: Any) -> None:
+    """Run COUNT virtual agents in one process on one NATS connection (benchmarks)."""
+    from agent.swarm import serve_swarm
+
+    try:
+        overrides = dict(flags, hostname=f"{prefix}-template")
+        overrides["labels"] = parse_labels(labels) if labels else None
+        config = load_agent(os.environ, overrides, None)
+    except (ConfigError, TargetError) as exc:
+        raise click.UsageError(str(exc)) from None
+    configure(config.log_format, os.environ.get("CORRAL_LOG_LEVEL", "warning"))
+    asyncio.run(serve_swarm(config, count, prefix))
+
+
 @main.group("job")
 def job_group() -> None:
     """Submit and inspect jobs."""
@@ -122,6 +145,9 @@ def job_group() -> None:
 @click.option("--target", default="_any", show_default=True)
 @click.option("--timeout", type=float, default=None, help="Seconds; default from the server.")
 @click.option("--wait", is_flag=True, help="Wait for the final status and print the detail.")
+@click.option(
+    "--idempotency-key", default=None, help="Resubmitting with the same key returns the same job."
+)
 @client_options
 def job_submit(
     operation: str,
@@ -129,6 +155,7 @@ def job_submit(
     target: str,
     timeout: float | None,
     wait: bool,
+    idempotency_key: str | None,
     url: str,
     api_key: str,
 ) -> None:
@@ -139,7 +166,7 @@ def job_submit(
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
 
     def run(client: Client) -> None:
-        job_id = client.submit(operation, params, target, timeout)
+        job_id = client.submit(operation, params, target, timeout, idempotency_key)
         if not wait:
             click.echo(job_id)
             return
@@ -192,6 +219,14 @@ def job_retry(job_id: str, target: str | None, url: str, api_key: str) -> None:
     with_client(url, api_key, lambda c: click.echo(c.retry(job_id, target)))
 
 
+@job_group.command("cancel")
+@click.argument("job_id")
+@client_options
+def job_cancel(job_id: str, url: str, api_key: str) -> None:
+    """Cancel a job: agents running it stop (process group killed); 409 if finished."""
+    with_client(url, api_key, lambda c: click.echo(c.cancel(job_id)["status"]))
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Manage the controller's Ed25519 signing keys."""
@@ -206,6 +241,26 @@ def keys_generate(out: str, name: str) -> None:
 
     key, pub = write_keypair(Path(out), name)
     click.echo(f"private key: {key}\npublic key:  {pub}")
+
+
+@keys_group.command("rotate")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), required=True)
+@click.option("--name", default="controller", show_default=True)
+@click.option("--retire", is_flag=True, help="Drop every public key but the current one.")
+def keys_rotate(directory: str, name: str, retire: bool) -> None:
+    """Rotate NAME.key; NAME.pub pins the new key *and* the old ones (see docs/security.md).
+
+    Ship the new NAME.pub to every agent and restart them, then swap NAME.key on
+    the controllers; once no job signed by the old key is pending, run again
+    with --retire and ship NAME.pub once more.
+    """
+    from cli.keys import retire_keys, rotate_keys
+
+    if retire:
+        click.echo(f"public keys now pinned: {', '.join(retire_keys(Path(directory), name))}")
+        return
+    new_id, pinned = rotate_keys(Path(directory), name)
+    click.echo(f"new signing key {new_id}; public keys pinned: {', '.join(pinned)}")
 
 
 @main.group("dev")
