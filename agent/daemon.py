@@ -6,12 +6,22 @@ consumer. Each loop fetches only as many messages as there are free slots,
 and running jobs share one pool of ``max_concurrency`` slots, so JetStream
 never piles up work this agent cannot start soon. A swarm runs many of these
 on one connection (``agent/swarm.py``).
+
+nats-py's pull subscriptions can stall after a reconnect (nats.py#504: the
+pending pull request died with the old connection, and a fetch may wait on
+it). Each pull loop therefore binds its subscription afresh (and re-creates
+its consumer, in case the server lost it) after every reconnect of the
+connection and after a few failed fetches in a row, and bounds each fetch.
+
+Signed cancel requests arrive on core NATS (``corral.control.cancel``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
@@ -27,11 +37,17 @@ from common.messages import ENCODER, Facts, Heartbeat
 
 log = structlog.get_logger("corral.agent")
 PULL_WAIT = 5.0
+FETCH_GUARD = PULL_WAIT + 10.0  # a fetch that outlives this is stuck, not waiting
+REBIND_AFTER_ERRORS = 3
 ACK_WAIT = 30.0
-MAX_DELIVER = 5
+MAX_DELIVERIES = 4
+
+Binder = Callable[[], Awaitable[Any]]
 
 
-def own_consumer_config(hostname: str, labels: dict[str, str], slots: int) -> ConsumerConfig:
+def own_consumer_config(
+    hostname: str, labels: dict[str, str], slots: int, max_deliveries: int = MAX_DELIVERIES
+) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=subjects.agent_consumer(hostname),
         filter_subjects=subjects.agent_job_subjects(hostname, labels),
@@ -39,7 +55,8 @@ def own_consumer_config(hostname: str, labels: dict[str, str], slots: int) -> Co
         # A new agent starts from now: it must not replay last week's broadcasts.
         deliver_policy=DeliverPolicy.NEW,
         ack_wait=ACK_WAIT,
-        max_deliver=MAX_DELIVER,
+        # One more than the agent runs: the last delivery ends `failed` with a reason.
+        max_deliver=max_deliveries + 1,
         max_ack_pending=max(slots * 4, 16),
         # Consumers of decommissioned agents go away on their own.
         inactive_threshold=7 * 24 * 3600.0,
@@ -55,6 +72,7 @@ class Agent:
         *,
         max_concurrency: int,
         heartbeat_interval: float,
+        max_deliveries: int = MAX_DELIVERIES,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -62,6 +80,7 @@ class Agent:
         self.facts = facts
         self.max_concurrency = max_concurrency
         self.heartbeat_interval = heartbeat_interval
+        self.max_deliveries = max_deliveries
         self.slots = asyncio.Semaphore(max_concurrency)
         self.running = 0
         self.inflight = 0
@@ -74,9 +93,10 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish running jobs and say goodbye."""
-        own, shared = await self._subscribe()
+        binders = await self._subscribe()
+        cancels = await self.nc.subscribe(subjects.CANCEL, cb=self._on_cancel)
         async with asyncio.TaskGroup() as jobs:
-            pullers = [asyncio.create_task(self._pull(sub, jobs)) for sub in (own, shared)]
+            pullers = [asyncio.create_task(self._pull(*b, jobs)) for b in binders]
             beats = asyncio.create_task(self._heartbeats())
             self.ready.set()
             log.info("agent_ready", hostname=self.hostname)
@@ -86,46 +106,82 @@ class Agent:
                 for task in (*pullers, beats):
                     task.cancel()
                 await asyncio.gather(*pullers, beats, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await cancels.unsubscribe()
         # Every running job has reported by now (the TaskGroup waited for them).
         await self._heartbeat("offline")
         log.info("agent_stopped", hostname=self.hostname)
 
-    async def _subscribe(self) -> tuple[Any, Any]:
-        config = own_consumer_config(self.hostname, self.runtime.labels, self.max_concurrency)
+    async def _subscribe(self) -> list[tuple[Binder, Any]]:
+        """Each pull loop's binder (to bind afresh after a stall) and first subscription."""
+        config = own_consumer_config(
+            self.hostname, self.runtime.labels, self.max_concurrency, self.max_deliveries
+        )
+
+        async def own() -> Any:
+            await self.js.add_consumer(subjects.JOBS_STREAM, config)
+            return await self.js.pull_subscribe_bind(
+                config.durable_name or "", stream=subjects.JOBS_STREAM
+            )
+
+        async def shared() -> Any:
+            # The controller owns this consumer (controller/streams.py).
+            return await self.js.pull_subscribe_bind(
+                subjects.ANY_CONSUMER, stream=subjects.JOBS_STREAM
+            )
+
         delay = 0.2
         while True:
             try:
-                await self.js.add_consumer(subjects.JOBS_STREAM, config)
-                own = await self.js.pull_subscribe_bind(
-                    config.durable_name or "", stream=subjects.JOBS_STREAM
-                )
-                shared = await self.js.pull_subscribe_bind(
-                    subjects.ANY_CONSUMER, stream=subjects.JOBS_STREAM
-                )
+                subs: list[tuple[Binder, Any]] = [(own, await own()), (shared, await shared())]
                 await self._heartbeat("online")
-                return own, shared
+                return subs
             except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
                 # The controller creates the streams; wait for it rather than fail.
                 log.info("agent_waiting_for_streams", error=str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _pull(self, sub: Any, jobs: asyncio.TaskGroup) -> None:
+    async def _pull(self, bind: Binder, sub: Any, jobs: asyncio.TaskGroup) -> None:
+        reconnects = self.nc.stats["reconnects"]
+        errors = 0
         while True:
             while self.inflight >= self.max_concurrency:
                 self._room.clear()
                 await self._room.wait()
+            if errors >= REBIND_AFTER_ERRORS or self.nc.stats["reconnects"] != reconnects:
+                reconnects = self.nc.stats["reconnects"]
+                sub, errors = await self._rebind(bind, sub), 0
+                if sub is None:
+                    errors = REBIND_AFTER_ERRORS  # try again after a pause
+                    await asyncio.sleep(1.0)
+                    continue
             try:
-                msgs = await sub.fetch(self.max_concurrency - self.inflight, timeout=PULL_WAIT)
+                async with asyncio.timeout(FETCH_GUARD):
+                    msgs = await sub.fetch(self.max_concurrency - self.inflight, timeout=PULL_WAIT)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except Exception as exc:  # noqa: BLE001 - broker hiccup: back off, keep pulling
+                errors += 1
                 log.warning("job_fetch_failed", error=str(exc) or type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
+            errors = 0
             self.inflight += len(msgs)
             for msg in msgs:
                 jobs.create_task(self._run_one(msg))
+
+    async def _rebind(self, bind: Binder, old: Any) -> Any:
+        """A fresh pull subscription (None if the broker is not back yet)."""
+        with contextlib.suppress(Exception):
+            await old.unsubscribe()
+        try:
+            sub = await bind()
+        except Exception as exc:  # noqa: BLE001 - retried by the pull loop
+            log.warning("pull_rebind_failed", error=str(exc) or type(exc).__name__)
+            return None
+        log.info("pull_rebound", hostname=self.hostname)
+        return sub
 
     async def _run_one(self, msg: Any) -> None:
         # Both pull loops may fetch at once, so a message can wait for a slot;
@@ -145,6 +201,12 @@ class Agent:
             self.inflight -= 1
             self._room.set()
 
+    async def _on_cancel(self, msg: Any) -> None:
+        try:
+            await self.runtime.on_cancel(msg.data)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not stop the subscription
+            log.error("cancel_failed", error=repr(exc))
+
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_interval)
@@ -162,6 +224,7 @@ class Agent:
             interval=self.heartbeat_interval,
             state=state,
             running=self.running,
+            refusals=dict(self.runtime.refused),
         )
         await self.nc.publish(subjects.heartbeat_of(self.hostname), ENCODER.encode(beat))
         await self.nc.flush()

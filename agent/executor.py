@@ -18,9 +18,9 @@ from common.operations import OPERATIONS, OperationError, OperationResult, valid
 
 
 def allowed_operations(allow: Sequence[str]) -> frozenset[str]:
-    """The operations an agent runs: every built-in one if ``allow`` is empty."""
+    """The operations an agent runs: if ``allow`` is empty, every built-in but opt-in ones."""
     if not allow:
-        return frozenset(OPERATIONS)
+        return frozenset(name for name, spec in OPERATIONS.items() if not spec.opt_in)
     unknown = sorted(set(allow) - OPERATIONS.keys())
     if unknown:
         known = ", ".join(sorted(OPERATIONS))

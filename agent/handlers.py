@@ -14,6 +14,7 @@ HANDLERS: dict[str, Handler] = {
     "test.echo": test.echo,
     "test.sleep": test.sleep,
     "test.fail": test.fail,
+    "test.counter": test.counter,
     "node.hostname.get": node.hostname,
     "node.status.get": node.status,
     "node.uptime.get": node.uptime,

@@ -1,34 +1,49 @@
-"""The per-message pipeline: verify, acknowledge, run, report, ack. I/O: NATS.
+"""The per-message pipeline: verify, decide, run, journal, report, ack. I/O: NATS, journal.
 
 For one delivered job message:
 
-1. decode and verify the signature (refused: terminated, counted, no event);
-2. check the job is addressed to this agent and not expired;
-3. emit ``retried`` on a redelivery, then ``acknowledged`` and ``started``;
-4. run the operation (executor) while telling JetStream it is in progress;
-5. emit ``completed`` or ``failed`` and wait until JetStream stored it;
-6. only then ack the job message. A crash before step 6 means redelivery.
+1. decode and verify the signature and target (refused: terminated, counted);
+2. look the job up in the journal and :func:`agent.decide.decide` what to
+   do: run it, re-emit its stored terminal event, or end it at once
+   (outcome unknown, cancelled, gave up, expired, clock skew);
+3. to run: journal ``running`` (fsynced for a side effect), emit ``retried``
+   on a redelivery, ``acknowledged`` and ``started``, run the operation
+   while telling JetStream it is in progress;
+4. journal the terminal event, publish it and wait until JetStream stored it;
+5. only then ack the job message. A crash before step 5 means redelivery,
+   which step 2 turns into a re-emit or an "outcome unknown", never a
+   second run of a side effect.
+
+Cancel requests (signed like jobs) are remembered in the journal and in a
+bounded in-memory set, and cancel the running operation's task; the
+handlers kill the operation's whole process group on cancellation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 from nats.aio.msg import Msg
 
+from agent.decide import CANCELLED_ERROR, Delivery, Finish, Reemit, Refuse, Run, decide
 from agent.events import EventPublisher
 from agent.executor import run_operation
+from agent.journal import Journal, cancelled_entry
 from agent.operations.base import OperationContext, OperationFailed
 from common.messages import (
+    CANCEL_DECODER,
+    ENCODER,
+    EVENT_DECODER,
     JOB_SPEC_DECODER,
     SIGNED_JOB_DECODER,
     Acknowledged,
+    Cancelled,
     Completed,
     Event,
     Failed,
@@ -37,11 +52,13 @@ from common.messages import (
     Started,
     event_id,
 )
+from common.operations import OPERATIONS
 from common.signing import SignatureError, Verifier
 from common.targets import TargetError, parse_target
 
 log = structlog.get_logger("corral.agent")
 IN_PROGRESS_EVERY = 10.0  # well under the consumers' 30 s ack wait
+REMEMBER_CANCELLED = 10_000  # in memory; the journal keeps them longer
 
 
 class Refused(Exception):
@@ -53,34 +70,51 @@ class Refused(Exception):
 
 
 @dataclass
+class Active:
+    """A job this process is running: its message(s) and its operation's task."""
+
+    seq: int
+    msgs: list[Msg]
+    op: asyncio.Task[Any] | None = None
+
+
+@dataclass
 class Runtime:
     hostname: str
     labels: dict[str, str]
     allowed: frozenset[str]
     verifier: Verifier
     publisher: EventPublisher
+    journal: Journal = field(default_factory=Journal)
     max_output_bytes: int = 64 * 1024
+    max_deliveries: int = 4
+    skew_tolerance: float = 30.0
     clock: Callable[[], float] = time.time
     refused: Counter[str] = field(default_factory=Counter)
     completed: int = 0
+    active: dict[str, Active] = field(default_factory=dict)
+    cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def verify(self, data: bytes) -> JobSpec:
         try:
-            signed = SIGNED_JOB_DECODER.decode(data)
-        except Exception as exc:  # noqa: BLE001 - undecodable input is refused, not fatal
-            raise Refused("malformed", f"job message does not decode: {exc}") from None
-        try:
-            payload = self.verifier.verify(signed)
-        except SignatureError as exc:
-            raise Refused("bad_signature", str(exc)) from None
-        try:
-            spec = JOB_SPEC_DECODER.decode(payload)
+            spec = JOB_SPEC_DECODER.decode(self._verified(data))
             target = parse_target(spec.target)
         except (TargetError, ValueError) as exc:
             raise Refused("malformed", f"signed job does not decode: {exc}") from None
         if not target.matches(self.hostname, self.labels):
             raise Refused("not_addressed", f"job for {spec.target} is not for {self.hostname}")
         return spec
+
+    def _verified(self, data: bytes) -> bytes:
+        """The payload of a signed envelope, or :class:`Refused`."""
+        try:
+            signed = SIGNED_JOB_DECODER.decode(data)
+        except Exception as exc:  # noqa: BLE001 - undecodable input is refused, not fatal
+            raise Refused("malformed", f"message does not decode: {exc}") from None
+        try:
+            return self.verifier.verify(signed)
+        except SignatureError as exc:
+            raise Refused("bad_signature", str(exc)) from None
 
     def event(self, spec: JobSpec, kind: type[Event], attempt: int, **fields: Any) -> Event:
         return kind(
@@ -92,56 +126,125 @@ class Runtime:
             **fields,
         )
 
+    def refuse(self, reason: str, details: str) -> None:
+        self.refused[reason] += 1
+        log.warning("job_refused", reason=reason, details=details)
+
     async def handle(self, msg: Msg) -> None:
         try:
             spec = self.verify(msg.data)
         except Refused as exc:
-            self.refused[exc.reason] += 1
-            log.warning("job_refused", reason=exc.reason, details=str(exc))
+            self.refuse(exc.reason, str(exc))
             await msg.term()
             return
-        attempt = msg.metadata.num_delivered or 1
+        seq = msg.metadata.sequence.stream
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, operation=spec.operation.type
         ):
-            terminal = await self.execute(spec, attempt)
-            if await self.publisher.store(terminal):
-                await msg.ack()
-                self.completed += 1
-            else:
-                log.error("terminal_event_not_stored", event=terminal.event_id)
+            running = self.active.get(spec.job_id)
+            if running is not None and running.seq == seq:
+                # Redelivered while this process still runs it (paused past the
+                # ack wait): no second run; acked with the first when it ends.
+                running.msgs.append(msg)
+                return
+            await self._dispatch(spec, seq, msg)
 
-    async def execute(self, spec: JobSpec, attempt: int) -> Event:
-        remaining = spec.deadline - self.clock()
-        if remaining <= 0:
-            self.refused["expired"] += 1
-            return self.event(
-                spec,
-                Failed,
-                attempt,
-                error=f"job expired {-remaining:.1f}s before this agent ran it",
-            )
-        if attempt > 1:
-            await self.publisher.send(
-                self.event(spec, Retried, attempt, message=f"delivery attempt {attempt}")
-            )
-        await self.publisher.send(self.event(spec, Acknowledged, attempt))
-        await self.publisher.send(self.event(spec, Started, attempt))
+    async def _dispatch(self, spec: JobSpec, seq: int, msg: Msg) -> None:
+        op = OPERATIONS.get(spec.operation.type)
+        delivery = Delivery(
+            spec=spec,
+            seq=seq,
+            delivered=msg.metadata.num_delivered or 1,
+            read_only=op.read_only if op is not None else True,
+        )
+        entry = await self.journal.get(spec.job_id)
+        if spec.job_id in self.cancelled:
+            # The journal write of a cancel may still be on its way.
+            entry = replace(entry, cancelled=True) if entry else cancelled_entry(spec.job_id)
+        decision = decide(
+            delivery,
+            entry,
+            self.clock(),
+            max_deliveries=self.max_deliveries,
+            skew_tolerance=self.skew_tolerance,
+        )
+        if isinstance(decision, Refuse):
+            self.refuse(decision.reason, decision.details)
+            await msg.term()
+        elif isinstance(decision, Reemit):
+            if decision.refusal:
+                self.refuse(decision.refusal, "known job arrived again; stored outcome re-sent")
+            await self.conclude(EVENT_DECODER.decode(decision.event), [msg])
+        elif isinstance(decision, Finish):
+            if decision.refusal:
+                self.refuse(decision.refusal, decision.error)
+            await self.finish(spec, seq, self._finish_event(spec, decision), [msg])
+        else:
+            await self.run(spec, seq, decision, msg, durable=not delivery.read_only)
+
+    def _finish_event(self, spec: JobSpec, decision: Finish) -> Event:
+        kind: type[Event] = Cancelled if decision.kind == "cancelled" else Failed
+        return self.event(spec, kind, decision.attempt, error=decision.error)
+
+    async def finish(self, spec: JobSpec, seq: int, terminal: Event, msgs: list[Msg]) -> None:
+        """Journal the terminal event, then publish it and ack."""
+        await self.journal.finish(spec.job_id, seq, terminal.attempt, ENCODER.encode(terminal))
+        await self.conclude(terminal, msgs)
+
+    async def conclude(self, terminal: Event, msgs: list[Msg]) -> None:
+        """Ack the job message(s) only once JetStream stored the terminal event."""
+        if not await self.publisher.store(terminal):
+            log.error("terminal_event_not_stored", event=terminal.event_id)
+            return
+        for msg in msgs:
+            await msg.ack()
+        self.completed += 1
+
+    async def run(self, spec: JobSpec, seq: int, decision: Run, msg: Msg, *, durable: bool) -> None:
+        attempt = decision.attempt
+        active = Active(seq=seq, msgs=[msg])
+        self.active[spec.job_id] = active
+        try:
+            await self.journal.begin(spec.job_id, seq, attempt, durable=durable)
+            if decision.retried:
+                await self.publisher.send(
+                    self.event(spec, Retried, attempt, message=f"delivery attempt {attempt}")
+                )
+            await self.publisher.send(self.event(spec, Acknowledged, attempt))
+            await self.publisher.send(self.event(spec, Started, attempt))
+            terminal = await self.operate(spec, attempt, active)
+            await self.finish(spec, seq, terminal, active.msgs)
+        finally:
+            del self.active[spec.job_id]
+
+    async def operate(self, spec: JobSpec, attempt: int, active: Active) -> Event:
+        """Run the operation in its own task, so a cancel request can stop it."""
         context = OperationContext(
             hostname=self.hostname,
-            timeout=min(spec.timeout, remaining),
+            timeout=max(min(spec.timeout, spec.deadline - self.clock()), 0.001),
             max_output_bytes=self.max_output_bytes,
+            job_id=spec.job_id,
         )
         started = time.monotonic()
+        if spec.job_id in self.cancelled:
+            return self.event(spec, Cancelled, attempt, error=CANCELLED_ERROR)
+        active.op = asyncio.create_task(
+            run_operation(spec.operation.type, spec.operation.data, context, self.allowed)
+        )
         try:
-            result = await run_operation(
-                spec.operation.type, spec.operation.data, context, self.allowed
-            )
+            result = await active.op
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if active.op.cancelled() and (current is None or not current.cancelling()):
+                log.info("job_cancelled")
+                return self.event(
+                    spec, Cancelled, attempt, error=CANCELLED_ERROR, message="operation stopped"
+                )
+            raise
         except OperationFailed as exc:
             log.info("job_failed", error=exc.message)
-            return self.event(
-                spec, Failed, attempt, error=exc.message, duration=time.monotonic() - started
-            )
+            duration = time.monotonic() - started
+            return self.event(spec, Failed, attempt, error=exc.message, duration=duration)
         log.info("job_completed", changed=result.changed)
         return self.event(
             spec,
@@ -151,6 +254,26 @@ class Runtime:
             changed=result.changed,
             duration=time.monotonic() - started,
         )
+
+    async def on_cancel(self, data: bytes) -> None:
+        """A signed cancel request from the controller (core NATS)."""
+        try:
+            request = CANCEL_DECODER.decode(self._verified(data))
+        except Refused as exc:
+            self.refuse(exc.reason, f"cancel request: {exc}")
+            return
+        except ValueError as exc:
+            self.refuse("malformed", f"cancel request does not decode: {exc}")
+            return
+        # In memory first and synchronously: a job about to start checks this set.
+        self.cancelled[request.job_id] = None
+        while len(self.cancelled) > REMEMBER_CANCELLED:
+            self.cancelled.popitem(last=False)
+        running = self.active.get(request.job_id)
+        if running is not None and running.op is not None:
+            log.info("cancel_requested", job_id=request.job_id)
+            running.op.cancel()
+        await self.journal.cancel(request.job_id)
 
 
 async def keep_in_progress(msg: Msg) -> None:

@@ -8,39 +8,95 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import nats
 import structlog
+from msgspec.structs import replace
 from nats.aio.client import Client as NATS
+from nats.aio.client import Server
 
 from agent.daemon import Agent
 from agent.events import EventPublisher
 from agent.executor import allowed_operations
 from agent.facts import collect_facts
+from agent.journal import Journal, journal_file
 from agent.runtime import Runtime
 from common.config import AgentConfig
 from common.signing import Verifier, load_public
 
 VERSION = "0.1.0"
+RECONNECT_FIRST, RECONNECT_MAX = 0.25, 5.0
 log = structlog.get_logger("corral.agent")
+
+
+def reconnect_delay(servers: list[Server], info: dict[str, Any]) -> tuple[Server | None, float]:
+    """The server with the fewest failed attempts, after an exponential, jittered backoff.
+
+    0.25 s, 0.5 s, ... capped at 5 s, so a fleet does not reconnect in lockstep
+    after an outage and recovery after minutes down still takes seconds.
+    """
+    server = min(servers, key=lambda s: s.reconnects)
+    delay = min(RECONNECT_FIRST * 2 ** min(server.reconnects, 10), RECONNECT_MAX)
+    return server, delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
 async def connect(url: str, name: str) -> NATS:
     """Connect and keep reconnecting forever: agents run unattended for months."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", error=str(exc) or type(exc).__name__)
+
+    async def on_disconnected() -> None:
+        log.warning("nats_disconnected")
+
+    async def on_reconnected() -> None:
+        log.info("nats_reconnected")
+
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1.0, allow_reconnect=True
+        url,
+        name=name,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+        reconnect_to_server_handler=reconnect_delay,
+        error_cb=on_error,
+        disconnected_cb=on_disconnected,
+        reconnected_cb=on_reconnected,
     )
 
 
+def default_journal_dir(environ: Mapping[str, str]) -> str:
+    """Where a journal lives when none is configured: systemd's state directory,
+    ``/var/lib/corral`` for root, else the XDG state directory."""
+    if environ.get("STATE_DIRECTORY"):
+        return str(Path(environ["STATE_DIRECTORY"].split(":")[0]) / "journal")
+    if os.geteuid() == 0:
+        return "/var/lib/corral/journal"
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / "corral" / "journal")
+
+
 def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
+    """The agent's pipeline; an empty ``journal_dir`` gives an in-memory journal."""
+    journal = Journal(
+        journal_file(config.journal_dir, config.hostname),
+        retention=config.journal_retention,
+        max_entries=config.journal_max_entries,
+    )
     return Runtime(
         hostname=config.hostname,
         labels=dict(config.labels),
         allowed=allowed_operations(config.allow),
         verifier=verifier,
         publisher=EventPublisher(nc.jetstream(), config.hostname),
+        journal=journal,
         max_output_bytes=config.max_output_bytes,
+        max_deliveries=config.max_deliveries,
+        skew_tolerance=config.clock_skew_tolerance,
     )
 
 
@@ -53,6 +109,7 @@ def build_agent(config: AgentConfig, nc: NATS, verifier: Verifier) -> Agent:
         facts,
         max_concurrency=config.max_concurrency,
         heartbeat_interval=config.heartbeat_interval,
+        max_deliveries=config.max_deliveries,
     )
 
 
@@ -74,10 +131,15 @@ async def serve(config: AgentConfig) -> None:
     if not config.public_key:
         raise SystemExit("the agent needs the controller's public key (--public-key)")
     verifier = Verifier(load_public(config.public_key))
+    if not config.journal_dir:
+        config = replace(config, journal_dir=default_journal_dir(os.environ))
     stop = asyncio.Event()
     install_signals(stop)
     nc = await connect(config.nats_url, f"corral-agent {config.hostname}")
+    agent = build_agent(config, nc, verifier)
+    log.info("agent_journal", path=agent.runtime.journal.path)
     try:
-        await build_agent(config, nc, verifier).run(stop)
+        await agent.run(stop)
     finally:
         await nc.close()
+        agent.runtime.journal.close()

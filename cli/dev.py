@@ -126,6 +126,9 @@ class DevStack:
                 str(self.nats_url),
                 "--public-key",
                 str(public),
+                # Throwaway like the keys; one journal file per hostname inside.
+                "--journal-dir",
+                str(private.parent / "journal"),
             )
         wait_until(
             lambda: (

@@ -78,6 +78,7 @@ def controller_command(config_file: str | None, **flags: Any) -> None:
 @click.option("--public-key", type=click.Path(exists=True, dir_okay=False))
 @click.option("--allow", multiple=True, help="Operation this agent may run; repeatable.")
 @click.option("--max-concurrency", type=int)
+@click.option("--journal-dir", help="Where the job journal lives (one file per hostname).")
 @click.option("--log-format", type=click.Choice(["console", "json"]))
 @click.pass_context
 def agent_group(

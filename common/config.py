@@ -64,7 +64,12 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_concurrency: int = 8
     heartbeat_interval: float = 5.0
     public_key: str = ""  # path to the controller's Ed25519 public key (PEM)
-    journal_dir: str = ""
+    journal_dir: str = ""  # "" : the state directory (agent/server.py); swarms keep none
+    journal_retention: float = 2 * 24 * 3600.0  # twice the longest job lifetime
+    journal_max_entries: int = 100_000
+    # The consumers deliver at most 5 times: the 5th delivery ends `failed`.
+    max_deliveries: int = 4
+    clock_skew_tolerance: float = 30.0
     max_output_bytes: int = 64 * 1024
     log_format: str = "console"
     log_level: str = "info"
@@ -103,6 +108,8 @@ _AGENT_ENV = {
     "CORRAL_HEARTBEAT_INTERVAL": "heartbeat_interval",
     "CORRAL_PUBLIC_KEY": "public_key",
     "CORRAL_JOURNAL_DIR": "journal_dir",
+    "CORRAL_MAX_DELIVERIES": "max_deliveries",
+    "CORRAL_CLOCK_SKEW_TOLERANCE": "clock_skew_tolerance",
     "CORRAL_MAX_OUTPUT_BYTES": "max_output_bytes",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",

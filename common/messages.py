@@ -131,6 +131,8 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     interval: float
     state: str = "online"
     running: int = 0
+    # Jobs and cancel requests this agent refused since it started, by reason.
+    refusals: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -45,6 +45,15 @@ class FailParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     message: str = "requested failure"
 
 
+class CounterParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``path``: the absolute path of the counter file ``test.counter`` appends to."""
+
+    path: NonEmpty
+
+    def __post_init__(self) -> None:
+        _check_absolute("path", self.path)
+
+
 def _check_absolute(field: str, path: str | None) -> None:
     if path is not None and not path.startswith("/"):
         raise ValueError(f"{field} must be an absolute path, got {path!r}")
@@ -92,12 +101,21 @@ class OperationSpec:
     params: type[Params]
     read_only: bool
     description: str
+    # Off unless an agent's allow-list names it (a probe that writes files).
+    opt_in: bool = False
 
 
 def _spec(
-    name: str, params: type[Params], description: str, *, read_only: bool = True
+    name: str,
+    params: type[Params],
+    description: str,
+    *,
+    read_only: bool = True,
+    opt_in: bool = False,
 ) -> OperationSpec:
-    return OperationSpec(name=name, params=params, read_only=read_only, description=description)
+    return OperationSpec(
+        name=name, params=params, read_only=read_only, description=description, opt_in=opt_in
+    )
 
 
 OPERATIONS: dict[str, OperationSpec] = {
@@ -105,6 +123,13 @@ OPERATIONS: dict[str, OperationSpec] = {
     "test.echo": _spec("test.echo", EchoParams, "Return data unchanged."),
     "test.sleep": _spec("test.sleep", SleepParams, "Sleep for seconds (0 to 3600)."),
     "test.fail": _spec("test.fail", FailParams, "Fail with message."),
+    "test.counter": _spec(
+        "test.counter",
+        CounterParams,
+        "Append the job id to the file at path (fsynced); return the line count.",
+        read_only=False,
+        opt_in=True,
+    ),
     "node.hostname.get": _spec("node.hostname.get", NoParams, "The agent's and system hostname."),
     "node.status.get": _spec(
         "node.status.get", NoParams, "Hostname, uptime, load, memory, disks and OS together."

@@ -16,6 +16,7 @@ class OperationContext:
     hostname: str
     timeout: float  # seconds the operation may run
     max_output_bytes: int = 65536
+    job_id: str = ""
 
 
 class OperationFailed(Exception):

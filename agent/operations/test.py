@@ -1,14 +1,25 @@
 """The ``test.*`` operations: harmless probes for wiring, timeouts and failures.
 
-No host I/O beyond the event loop's clock.
+No host I/O beyond the event loop's clock, except ``test.counter``: the
+side-effect probe of the fault tests, which appends the job id as one line
+to a file and fsyncs it, so a test can count how often a job really ran.
+It is opt-in (only on agents whose allow-list names it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 
 from agent.operations.base import OperationContext, OperationFailed
-from common.operations import EchoParams, FailParams, NoParams, OperationResult, SleepParams
+from common.operations import (
+    CounterParams,
+    EchoParams,
+    FailParams,
+    NoParams,
+    OperationResult,
+    SleepParams,
+)
 
 
 async def ping(params: NoParams, ctx: OperationContext) -> OperationResult:
@@ -26,3 +37,20 @@ async def sleep(params: SleepParams, ctx: OperationContext) -> OperationResult:
 
 async def fail(params: FailParams, ctx: OperationContext) -> OperationResult:
     raise OperationFailed(params.message)
+
+
+def _append_line(path: str, line: str) -> int:
+    with open(path, "a+b") as f:
+        f.write(line.encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+        f.seek(0)
+        return sum(1 for _ in f)
+
+
+async def counter(params: CounterParams, ctx: OperationContext) -> OperationResult:
+    try:
+        count = await asyncio.to_thread(_append_line, params.path, ctx.job_id)
+    except OSError as exc:
+        raise OperationFailed(f"cannot append to {params.path}: {exc.strerror or exc}") from None
+    return OperationResult(data={"count": count}, changed=True)

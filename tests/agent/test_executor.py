@@ -16,8 +16,9 @@ CTX = OperationContext(hostname="agent-1", timeout=30.0)
 ALL = allowed_operations(())
 
 
-def test_an_empty_allow_list_allows_every_operation() -> None:
-    assert allowed_operations(()) == frozenset(OPERATIONS)
+def test_an_empty_allow_list_allows_every_operation_but_the_opt_in_ones() -> None:
+    assert allowed_operations(()) == frozenset(OPERATIONS) - {"test.counter"}
+    assert "test.counter" in allowed_operations(("test.counter",))
 
 
 def test_an_allow_list_is_taken_as_given() -> None:

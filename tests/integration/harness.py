@@ -38,6 +38,7 @@ class RunningAgent:
         self.stop.set()
         await self.task
         await self.agent.nc.close()
+        self.agent.runtime.journal.close()
 
     async def crash(self) -> None:
         """As if SIGKILLed: no goodbye, nothing acked that was not acked already."""
@@ -45,6 +46,7 @@ class RunningAgent:
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
         await self.agent.nc.close()
+        self.agent.runtime.journal.close()
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Stack:
     api: httpx.AsyncClient
     public_key: Path
     agents: dict[str, RunningAgent] = field(default_factory=dict)
+    workdir: Path | None = None  # agents keep their journals under it
 
     async def start_agent(
         self,
@@ -61,7 +64,9 @@ class Stack:
         labels: dict[str, str] | None = None,
         allow: tuple[str, ...] = (),
         max_concurrency: int = 4,
+        **settings: Any,
     ) -> Agent:
+        journal = self.workdir / "journal" if self.workdir else None
         config = AgentConfig(
             nats_url=self.nats_url,
             hostname=hostname,
@@ -70,6 +75,8 @@ class Stack:
             max_concurrency=max_concurrency,
             heartbeat_interval=1.0,
             public_key=str(self.public_key),
+            journal_dir=str(journal) if journal else "",
+            **settings,
         )
         nc = await connect(config.nats_url, hostname)
         agent = build_agent(config, nc, Verifier(load_public(config.public_key)))
@@ -172,7 +179,9 @@ async def running_stack(
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
         timeout=10.0,
     )
-    stack = Stack(nats_url=nats_url, redis_url=redis_url, api=api, public_key=public)
+    stack = Stack(
+        nats_url=nats_url, redis_url=redis_url, api=api, public_key=public, workdir=workdir
+    )
     try:
         yield stack
     finally:
