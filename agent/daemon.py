@@ -46,7 +46,11 @@ Binder = Callable[[], Awaitable[Any]]
 
 
 def own_consumer_config(
-    hostname: str, labels: dict[str, str], slots: int, max_deliveries: int = MAX_DELIVERIES
+    hostname: str,
+    labels: dict[str, str],
+    slots: int,
+    max_deliveries: int = MAX_DELIVERIES,
+    ack_wait: float = ACK_WAIT,
 ) -> ConsumerConfig:
     return ConsumerConfig(
         durable_name=subjects.agent_consumer(hostname),
@@ -54,7 +58,7 @@ def own_consumer_config(
         ack_policy=AckPolicy.EXPLICIT,
         # A new agent starts from now: it must not replay last week's broadcasts.
         deliver_policy=DeliverPolicy.NEW,
-        ack_wait=ACK_WAIT,
+        ack_wait=ack_wait,
         # One more than the agent runs: the last delivery ends `failed` with a reason.
         max_deliver=max_deliveries + 1,
         max_ack_pending=max(slots * 4, 16),
@@ -73,6 +77,7 @@ class Agent:
         max_concurrency: int,
         heartbeat_interval: float,
         max_deliveries: int = MAX_DELIVERIES,
+        ack_wait: float = ACK_WAIT,
     ) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
@@ -81,6 +86,7 @@ class Agent:
         self.max_concurrency = max_concurrency
         self.heartbeat_interval = heartbeat_interval
         self.max_deliveries = max_deliveries
+        self.ack_wait = ack_wait
         self.slots = asyncio.Semaphore(max_concurrency)
         self.running = 0
         self.inflight = 0
@@ -115,7 +121,11 @@ class Agent:
     async def _subscribe(self) -> list[tuple[Binder, Any]]:
         """Each pull loop's binder (to bind afresh after a stall) and first subscription."""
         config = own_consumer_config(
-            self.hostname, self.runtime.labels, self.max_concurrency, self.max_deliveries
+            self.hostname,
+            self.runtime.labels,
+            self.max_concurrency,
+            self.max_deliveries,
+            self.ack_wait,
         )
 
         async def own() -> Any:
@@ -186,7 +196,9 @@ class Agent:
     async def _run_one(self, msg: Any) -> None:
         # Both pull loops may fetch at once, so a message can wait for a slot;
         # keep its ack timer fresh meanwhile so it is not redelivered.
-        keepalive = asyncio.create_task(keep_in_progress(msg))
+        # A third of the shortest ack wait (the shared consumer's is ACK_WAIT).
+        every = min(self.ack_wait, ACK_WAIT) / 3
+        keepalive = asyncio.create_task(keep_in_progress(msg, every))
         try:
             async with self.slots:
                 self.running += 1

@@ -276,10 +276,10 @@ class Runtime:
         await self.journal.cancel(request.job_id)
 
 
-async def keep_in_progress(msg: Msg) -> None:
+async def keep_in_progress(msg: Msg, every: float = IN_PROGRESS_EVERY) -> None:
     """Reset the ack timer while a long operation runs, so it is not redelivered."""
     while True:
-        await asyncio.sleep(IN_PROGRESS_EVERY)
+        await asyncio.sleep(every)
         try:
             await msg.in_progress()
         except Exception as exc:  # noqa: BLE001 - best effort; redelivery is the fallback

@@ -110,6 +110,7 @@ def build_agent(config: AgentConfig, nc: NATS, verifier: Verifier) -> Agent:
         max_concurrency=config.max_concurrency,
         heartbeat_interval=config.heartbeat_interval,
         max_deliveries=config.max_deliveries,
+        ack_wait=config.ack_wait,
     )
 
 

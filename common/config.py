@@ -69,6 +69,7 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     journal_max_entries: int = 100_000
     # The consumers deliver at most 5 times: the 5th delivery ends `failed`.
     max_deliveries: int = 4
+    ack_wait: float = 30.0  # of the agent's own consumer; in-progress acks every third
     clock_skew_tolerance: float = 30.0
     max_output_bytes: int = 64 * 1024
     log_format: str = "console"
@@ -109,6 +110,7 @@ _AGENT_ENV = {
     "CORRAL_PUBLIC_KEY": "public_key",
     "CORRAL_JOURNAL_DIR": "journal_dir",
     "CORRAL_MAX_DELIVERIES": "max_deliveries",
+    "CORRAL_ACK_WAIT": "ack_wait",
     "CORRAL_CLOCK_SKEW_TOLERANCE": "clock_skew_tolerance",
     "CORRAL_MAX_OUTPUT_BYTES": "max_output_bytes",
     "CORRAL_LOG_FORMAT": "log_format",

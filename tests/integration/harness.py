@@ -67,7 +67,7 @@ class Stack:
         **settings: Any,
     ) -> Agent:
         journal = self.workdir / "journal" if self.workdir else None
-        config = AgentConfig(
+        values: dict[str, Any] = dict(
             nats_url=self.nats_url,
             hostname=hostname,
             labels=labels or {},
@@ -76,8 +76,8 @@ class Stack:
             heartbeat_interval=1.0,
             public_key=str(self.public_key),
             journal_dir=str(journal) if journal else "",
-            **settings,
         )
+        config = AgentConfig(**{**values, **settings})
         nc = await connect(config.nats_url, hostname)
         agent = build_agent(config, nc, Verifier(load_public(config.public_key)))
         stop = asyncio.Event()
