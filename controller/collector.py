@@ -27,6 +27,9 @@ from controller.store import JobStore
 log = structlog.get_logger("corral.collector")
 
 Grouped = dict[str, list[tuple[Event, bytes]]]
+# Far above any honest event (agents cap stdout and stderr at max_output_bytes,
+# 64 KiB each by default), far below NATS's 1 MiB max_payload.
+MAX_EVENT_BYTES = 512 * 1024
 
 
 def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list[Msg]]:
@@ -34,6 +37,11 @@ def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list
     grouped: Grouped = {}
     bad: list[Msg] = []
     for msg in msgs:
+        if len(msg.data) > MAX_EVENT_BYTES:
+            rejected["oversized"] += 1
+            log.warning("message_rejected", subject=msg.subject, reason="oversized event")
+            bad.append(msg)
+            continue
         try:
             event = EVENT_DECODER.decode(msg.data)
         except Exception as exc:  # noqa: BLE001 - anything undecodable is dropped, not fatal

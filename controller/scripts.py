@@ -7,20 +7,24 @@ script touches ``corral:{index}:*``.
 
 from __future__ import annotations
 
-# KEYS: job hash, events hash, terminal-agents hash.
+# KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
 # ARGV: repeated (event_id, encoded event, terminal hostname or "", timestamp).
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
-# life), counts each agent's first terminal event once, moves the job from
-# submitted to processing, keeps updated = max(timestamp).
+# life), counts each agent's first terminal event once (only agents the job
+# expects, when it has an expected set: a stranger cannot finish a job),
+# moves the job from submitted to processing, keeps updated = max(timestamp).
 # Returns {status, done, expected_n, new_events} or {"unknown"}.
 APPLY_EVENTS = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0} end
 local new = 0
 local newest = 0
+local anyone = redis.call('EXISTS', KEYS[4]) == 0
 for i = 1, #ARGV, 4 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     new = new + 1
-    if ARGV[i + 2] ~= '' and redis.call('HSETNX', KEYS[3], ARGV[i + 2], ARGV[i]) == 1 then
+    local host = ARGV[i + 2]
+    if host ~= '' and (anyone or redis.call('HEXISTS', KEYS[4], host) == 1)
+       and redis.call('HSETNX', KEYS[3], host, ARGV[i]) == 1 then
       redis.call('HINCRBY', KEYS[1], 'done', 1)
     end
     local ts = tonumber(ARGV[i + 3])

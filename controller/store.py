@@ -10,6 +10,8 @@ scripts run unchanged on Redis Cluster)::
                                    (the real operation, AES-GCM, if redacted)
     corral:{<id>}:events    hash   event_id -> msgpack Event; first copy wins
     corral:{<id>}:terminal  hash   hostname -> id of its first terminal event
+    corral:{<id>}:expected  hash   hostname -> 1 for each agent a host/label/_all job
+                                   expects (absent for _any): only they count as done
     corral:{index}:all      zset   job id scored by creation time (listing)
     corral:{index}:status:<s> zset job id scored by creation time, per status
     corral:{index}:rank     hash   job id -> status rank (forward-only index)
@@ -35,27 +37,25 @@ import msgspec
 from redis.asyncio import Redis
 
 from common import messages
-from common.detail import JobDetail, render, single_agent
-from common.fold import JobRecord, fold_all
+from common.detail import JobDetail, render
+from common.fold import fold_all
 from common.job import (
-    CONTROLLER,
     FINAL_STATUSES,
     JOB_STATUSES,
     META_DECODER,
     STATUS_RANK,
     JobMeta,
-    final_status,
 )
-from common.messages import ENCODER, EVENT_DECODER, Event, TimedOut, event_kind
+from common.messages import ENCODER, EVENT_DECODER, Event, event_kind
 from common.redaction import Redactor, redact_results
 from controller import scripts
+from controller.outcome import TIMEOUT_REASON, decide_status, timeout_events
 
 INDEX_ALL = "corral:{index}:all"
 INDEX_RANK = "corral:{index}:rank"
 INDEX_OPEN = "corral:{index}:open"
 INDEX_UNDISPATCHED = "corral:{index}:undispatched"
 INDEX_CANCELLING = "corral:{index}:cancelling"
-TIMEOUT_REASON = "no answer before the deadline"
 AGENTS = "corral:agents"
 _RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
 
@@ -70,6 +70,10 @@ def events_key(job_id: str) -> str:
 
 def terminal_key(job_id: str) -> str:
     return f"corral:{{{job_id}}}:terminal"
+
+
+def expected_key(job_id: str) -> str:
+    return f"corral:{{{job_id}}}:expected"
 
 
 def status_key(status: str) -> str:
@@ -181,6 +185,9 @@ class JobStore:
                 },
             )
             pipe.expireat(key, expire_at)
+            if meta.expected:
+                pipe.hset(expected_key(meta.id), mapping=dict.fromkeys(meta.expected, 1))
+                pipe.expireat(expected_key(meta.id), expire_at)
             pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
             pipe.expireat(events_key(meta.id), expire_at)
             pipe.zadd(INDEX_ALL, {meta.id: meta.created})
@@ -204,7 +211,12 @@ class JobStore:
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 await self._apply(
-                    keys=[job_key(job_id), events_key(job_id), terminal_key(job_id)],
+                    keys=[
+                        job_key(job_id),
+                        events_key(job_id),
+                        terminal_key(job_id),
+                        expected_key(job_id),
+                    ],
                     args=_job_args(redact_results(self.redactor, batch[job_id])),
                     client=pipe,
                 )
@@ -250,7 +262,9 @@ class JobStore:
 
     async def delete(self, job_id: str) -> bool:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(job_key(job_id), events_key(job_id), terminal_key(job_id))
+            pipe.delete(
+                job_key(job_id), events_key(job_id), terminal_key(job_id), expected_key(job_id)
+            )
             self._unindex(pipe, [job_id])
             replies = await pipe.execute()
         return bool(replies[0])
@@ -333,41 +347,6 @@ class JobStore:
     async def load_agents(self) -> list[AgentRecord]:
         blobs = await self.redis.hvals(AGENTS)
         return [AGENT_DECODER.decode(_blob(b)) for b in blobs]
-
-
-def timeout_events(
-    meta: JobMeta, record: JobRecord, now: float, reason: str = TIMEOUT_REASON
-) -> list[TimedOut]:
-    """``timeout`` events for every expected agent with no terminal state."""
-    if meta.expected is None:
-        if any(s.is_terminal for s in record.agents.values()):
-            return []
-        hosts = [CONTROLLER]
-    else:
-        hosts = [
-            h for h in meta.expected if h not in record.agents or not record.agents[h].is_terminal
-        ]
-    return [
-        TimedOut(
-            event_id=messages.event_id(meta.id, host, 0, "timeout"),
-            job_id=meta.id,
-            hostname=host,
-            timestamp=now,
-            error=reason,
-        )
-        for host in hosts
-    ]
-
-
-def decide_status(meta: JobMeta, record: JobRecord) -> str:
-    if meta.single:
-        agent = single_agent(meta, record)
-        return "completed" if agent is not None and agent.status == "completed" else "failed"
-    expected = meta.expected or []
-    completed = sum(
-        1 for h in expected if h in record.agents and record.agents[h].status == "completed"
-    )
-    return final_status(len(expected), completed)
 
 
 def _summary(row: list[Any]) -> JobSummary:

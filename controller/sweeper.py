@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 import structlog
 
+from controller.outcome import TIMEOUT_REASON
 from controller.reconcile import NOT_DISPATCHED, Reconciler
-from controller.store import TIMEOUT_REASON, JobStore
+from controller.store import JobStore
 
 log = structlog.get_logger("corral.sweeper")
 
