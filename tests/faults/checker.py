@@ -76,13 +76,18 @@ class Verdict:
 
 
 def counter_runs(counter: Path, token: str) -> Counter[str]:
-    """How many times each agent ran the side effect named ``token``."""
+    """How many times each agent ran the side effect named ``token``.
+
+    Two line formats: ``<token> <agent>`` from :func:`~tests.faults.cluster.counter_op`
+    (a ``command.exec``), and ``<job id>`` alone from the agent's ``test.counter``
+    operation, counted under ``*`` (use one file per agent for broadcasts).
+    """
     runs: Counter[str] = Counter()
     if counter.exists():
         for line in counter.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[0] == token:
-                runs[parts[1]] += 1
+            if parts and parts[0] == token:
+                runs[parts[1] if len(parts) > 1 else "*"] += 1
     return runs
 
 
@@ -153,7 +158,7 @@ class Checker:
         if detail is None:
             return "lost", "not final by deadline + sweep slack"
         if job.counter is not None:
-            runs = counter_runs(job.counter, job.token)
+            runs = counter_runs(job.counter, job.token or job.job_id)
             twice = {host: n for host, n in runs.items() if n > 1}
             if twice:
                 return "duplicated", f"side effect ran {twice}"

@@ -1,7 +1,7 @@
 """Jobs published straight onto the bus, bypassing the controller (promise 4).
 
 Unsigned, tampered, signed by an unknown key, addressed to another agent,
-expired and replayed jobs must never run. Each forged job carries a
+expired, clock-skewed (+-10 min) and replayed jobs must never run. Each forged job carries a
 side-effect counter operation, so "never executed" is checked on the host,
 not only in the agent's log.
 """
@@ -36,6 +36,12 @@ def spec_for(operation: str, data: dict[str, object], **changes: object) -> JobS
     return msgspec.structs.replace(spec, **changes)
 
 
+def shifted(spec: JobSpec, seconds: float) -> JobSpec:
+    return msgspec.structs.replace(
+        spec, issued_at=spec.issued_at + seconds, deadline=spec.deadline + seconds
+    )
+
+
 async def agent_idle(cluster: Cluster, hostname: str) -> bool:
     js = (await cluster.bus()).jetstream()
     info = await js.consumer_info(subjects.JOBS_STREAM, subjects.agent_consumer(hostname))
@@ -44,15 +50,15 @@ async def agent_idle(cluster: Cluster, hostname: str) -> bool:
 
 async def test_forged_jobs_published_on_the_bus_never_run(cluster: Cluster, counter: Path) -> None:
     await cluster.add_controller()
-    agent = await cluster.add_agent(VICTIM)
+    agent = await cluster.add_agent(VICTIM, allow=["test.counter", "test.ping", "command.exec"])
     js = (await cluster.bus()).jetstream()
     signer = Signer(load_private(str(cluster.private_key)))
     stranger = Signer(generate())
     subject = subjects.job_for_host(VICTIM)
 
-    # One legitimate job through the API: it runs once.
-    op, data, legit = counter_op(counter)
-    job_id = await cluster.submit(op, data, VICTIM, job_timeout=20)
+    # One legitimate job through the API (the agent's own test.counter probe,
+    # which appends the job id to the file): it runs once.
+    job_id = await cluster.submit("test.counter", {"path": str(counter)}, VICTIM, job_timeout=20)
     assert (await cluster.final(job_id))["status"] == "completed"
     original = await js.get_last_msg(subjects.JOBS_STREAM, subject)
 
@@ -80,6 +86,10 @@ async def test_forged_jobs_published_on_the_bus_never_run(cluster: Cluster, coun
         "expired",
         lambda s: encode(signer.sign(encode(msgspec.structs.replace(s, deadline=time.time() - 1)))),
     )
+    # Signed by the real key, but as this agent's clock would see them if it
+    # were 10 minutes behind (issued in the future) or ahead (long expired).
+    forge("clock behind", lambda s: encode(signer.sign(encode(shifted(s, 600)))))
+    forge("clock ahead", lambda s: encode(signer.sign(encode(shifted(s, -600)))))
     for payload in forged.values():
         await js.publish(subject, payload, headers={"Nats-Msg-Id": uuid.uuid4().hex})
     # The legitimate job's exact bytes again, under a new message id: as if
@@ -90,9 +100,10 @@ async def test_forged_jobs_published_on_the_bus_never_run(cluster: Cluster, coun
     after = await cluster.submit("test.ping", target=VICTIM, job_timeout=10)
     assert (await cluster.final(after))["status"] == "completed"
 
-    assert counter_runs(counter, legit) == {VICTIM: 1}, "the replayed job ran again"
+    assert counter_runs(counter, job_id) == {"*": 1}, "the replayed job ran again"
     ran = {token: counter_runs(counter, token) for token in forged}
     assert not any(ran.values()), ran
     refusals = [line.get("reason") for line in agent.events("job_refused")]
     assert refusals.count("bad_signature") >= 3, refusals
     assert "not_addressed" in refusals, refusals
+    assert refusals.count("clock_skew") == 2, refusals
