@@ -147,6 +147,10 @@ class Runtime:
                 # ack wait): no second run; acked with the first when it ends.
                 running.msgs.append(msg)
                 return
+            if running is not None:
+                self.refuse("replayed", "job arrived again as a new message while running")
+                await msg.term()
+                return
             await self._dispatch(spec, seq, msg)
 
     async def _dispatch(self, spec: JobSpec, seq: int, msg: Msg) -> None:
