@@ -25,6 +25,10 @@ from common import subjects
 
 ACK_WAIT = 30.0
 ANY_MAX_DELIVER = 5
+# One durable consumer per agent lives on CORRAL_JOBS. nats-server 2.15 caps a
+# stream at 1,000 consumers unless the stream sets its own limit (and treats
+# -1 as "use the default"), which would stop the 1,000th agent from starting.
+MAX_JOB_CONSUMERS = 100_000
 
 
 def any_consumer_config() -> ConsumerConfig:
@@ -51,6 +55,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             max_age=2 * 24 * 3600.0,
             duplicate_window=120.0,
             num_replicas=replicas,
+            max_consumers=MAX_JOB_CONSUMERS,
         ),
         StreamConfig(
             name=subjects.EVENTS_STREAM,
