@@ -60,10 +60,12 @@ class Cluster:
         self.api: httpx.AsyncClient
         self.store: Redis
         self._bus: NATS | None = None
+        self.bus_url = ""
 
-    async def start_servers(self) -> None:
+    async def start_servers(self, nats_config: Path | None = None) -> None:
         # Blocking starts run off the loop: proxies live on it.
-        self.nats = await asyncio.to_thread(start_nats, self.root / "nats")
+        self.nats = await asyncio.to_thread(start_nats, self.root / "nats", config_file=nats_config)
+        self.bus_url = self.nats.url
         self.redis = await asyncio.to_thread(start_redis, self.root / "redis")
         self.store = Redis.from_url(self.redis.url, socket_timeout=5)
 
@@ -196,10 +198,13 @@ class Cluster:
         await until(there, f"{hostname} {statuses} on {job_id}")
 
     async def bus(self) -> NATS:
-        """The test's own NATS connection, straight to the server (no proxy)."""
+        """The test's own NATS connection, straight to the server (no proxy).
+
+        ``bus_url`` may carry a user and password when the server enforces them.
+        """
         if self._bus is None:
             self._bus = await nats.connect(
-                self.nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
+                self.bus_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
             )
         return self._bus
 
@@ -237,10 +242,10 @@ class Cluster:
 
 
 @contextlib.asynccontextmanager
-async def running_cluster(root: Path) -> AsyncIterator[Cluster]:
+async def running_cluster(root: Path, nats_config: Path | None = None) -> AsyncIterator[Cluster]:
     cluster = Cluster(root)
     try:
-        await cluster.start_servers()
+        await cluster.start_servers(nats_config)
         yield cluster
     finally:
         await cluster.close()

@@ -1,0 +1,86 @@
+"""The shipped per-user NATS permissions (deploy/nats/nats-server.conf) in use (promise 5).
+
+The deployment's own config file runs the server, with its placeholder
+password hashes swapped for plain test passwords and its example host
+swapped for ours. A controller and an agent run with their own users; the
+agent's user may speak only for its own host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+
+from common import subjects
+from common.messages import Heartbeat, encode
+from tests.faults.cluster import Cluster, running_cluster
+from tests.faults.procs import REPO
+from tests.faults.test_bus import ghost_events
+
+HOST = "perm-1.test"
+OTHER = "perm-2.test"
+EXAMPLE = "web-1~2Eexample~2Ecom"
+PASSWORDS = {"controller": "controller-test-pw", "agent-web-1": "agent-test-pw"}
+
+
+def locked_config(path: Path) -> Path:
+    text = (REPO / "deploy" / "nats" / "nats-server.conf").read_text()
+    # The monitoring port would clash between runs, and nats-server refuses a
+    # store_dir in the file next to the -sd flag that start_nats passes.
+    drop = ("http:", "store_dir:")
+    lines = [line for line in text.splitlines() if not line.strip().startswith(drop)]
+    text = "\n".join(lines).replace(EXAMPLE, subjects.encode_token(HOST))
+    for user, password in PASSWORDS.items():
+        start = text.index(f"user: {user}\n")
+        quoted = text.index('"', text.index("password:", start))
+        end = text.index('"', quoted + 1)
+        text = text[: quoted + 1] + password + text[end:]
+    # controller/embedded.py probes readiness without credentials; let such
+    # connections in as the controller (agents here always log in as themselves).
+    path.write_text(text + "\nno_auth_user: controller\n")
+    return path
+
+
+def url_for(cluster: Cluster, user: str) -> str:
+    return f"nats://{user}:{PASSWORDS[user]}@127.0.0.1:{cluster.nats.port}"
+
+
+@pytest.fixture
+async def locked(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_cluster(tmp_path, locked_config(tmp_path / "nats.conf")) as cluster:
+        cluster.bus_url = url_for(cluster, "controller")
+        yield cluster
+
+
+async def test_agents_run_jobs_with_their_own_user_and_speak_only_for_themselves(
+    locked: Cluster,
+) -> None:
+    await locked.add_controller(nats_url=url_for(locked, "controller"))
+    await locked.add_agent(HOST, nats_url=url_for(locked, "agent-web-1"))
+    job_id = await locked.submit("test.ping", target=HOST, job_timeout=10)
+    assert (await locked.final(job_id))["status"] == "completed"
+
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    impostor = await nats.connect(url_for(locked, "agent-web-1"), error_cb=on_error)
+    try:
+        js = impostor.jetstream()
+        forged = ghost_events(job_id, OTHER)[2]
+        with pytest.raises(nats.errors.Error):  # no PubAck: the server dropped it
+            await js.publish(subjects.events_of(OTHER), encode(forged), timeout=2)
+        with pytest.raises(nats.errors.Error):
+            await js.publish(subjects.job_for_host(HOST), b"not a job", timeout=2)
+        beat = Heartbeat(hostname=OTHER, sent_at=0, interval=1)
+        await impostor.publish(subjects.heartbeat_of(OTHER), encode(beat))
+        await impostor.flush()
+    finally:
+        await impostor.close()
+    assert sum("permissions violation" in e.lower() for e in errors) == 3, errors
+    assert (await locked.api.get(f"/agent/{OTHER}")).status_code == 404
