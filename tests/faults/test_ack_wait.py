@@ -13,9 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.daemon import ACK_WAIT
 from tests.faults.checker import counter_runs
 from tests.faults.cluster import Cluster, counter_op, until
+
+# The agents' own consumers get a short ack wait (their config allows it), so
+# the scenario takes seconds, not the default 30 s.
+ACK_WAIT = 6.0
 
 
 async def ran(counter: Path, token: str) -> bool:
@@ -27,8 +30,8 @@ async def test_long_operation_and_frozen_agent_past_the_ack_wait_run_once(
     cluster: Cluster, counter: Path
 ) -> None:
     await cluster.add_controller()
-    await cluster.add_agent("long.test")
-    frozen = await cluster.add_agent("frozen.test")
+    await cluster.add_agent("long.test", ack_wait=ACK_WAIT)
+    frozen = await cluster.add_agent("frozen.test", ack_wait=ACK_WAIT)
     checker = cluster.checker()
     long_job = await cluster.submit(
         "test.sleep", {"seconds": ACK_WAIT + 3}, "long.test", job_timeout=ACK_WAIT + 30

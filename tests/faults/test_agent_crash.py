@@ -1,8 +1,8 @@
 """Agents SIGKILLed at each point of the job pipeline (promises 1 and 2).
 
 Delivery is at-least-once: a job whose agent died before acking comes back
-after the consumer's ack wait. Whatever the point of death, the job must end
-terminal, and a side effect must have run at most once on that agent. Every
+after the consumer's ack wait (shortened here through the agent config).
+Whatever the point of death, the job must end terminal, and a side effect must have run at most once on that agent. Every
 point runs at once on its own agent (one ack wait for all of them), each
 agent behind its own proxy so the test can stop it at an exact protocol step:
 the proxy swallows the agent's traffic from the first chunk that carries the
@@ -22,8 +22,10 @@ from tests.faults.checker import counter_runs
 from tests.faults.cluster import Cluster, counter_op, until
 from tests.faults.proxy import TcpProxy
 
-# Past the 30 s ack wait of the agents' consumers, so redelivery can happen.
-JOB_TIMEOUT = 60.0
+# The agents' own consumers get a short ack wait (their config allows it):
+# redelivery comes within seconds, well before the job's deadline.
+ACK_WAIT = 5.0
+JOB_TIMEOUT = 30.0
 
 
 async def crash_point(
@@ -58,7 +60,7 @@ async def test_agents_killed_at_each_pipeline_point_lose_and_repeat_nothing(
     proxies = {}
     for point in points:
         proxies[point] = await cluster.proxy(cluster.nats.port)
-        await cluster.add_agent(f"{point}.test", nats_url=proxies[point].url)
+        await cluster.add_agent(f"{point}.test", nats_url=proxies[point].url, ack_wait=ACK_WAIT)
 
     async def tripped(point: str, *patterns: bytes) -> Callable[[str], Awaitable[None]]:
         event = proxies[point].trip_on(*patterns)
