@@ -2,11 +2,12 @@
 
 Delivery is at-least-once: a job whose agent died before acking comes back
 after the consumer's ack wait (shortened here through the agent config).
-Whatever the point of death, the job must end terminal, and a side effect must have run at most once on that agent. Every
-point runs at once on its own agent (one ack wait for all of them), each
-agent behind its own proxy so the test can stop it at an exact protocol step:
-the proxy swallows the agent's traffic from the first chunk that carries the
-step's bytes, and the agent is killed there.
+Whatever the point of death, the job must end terminal, and a side effect
+must have run at most once on that agent. Every point runs at once on its
+own agent (one ack wait for all of them), each agent behind its own proxy so
+the test can stop it at an exact protocol step: the proxy swallows the
+agent's traffic from the first chunk that carries the step's bytes, and the
+agent is killed there.
 """
 
 from __future__ import annotations
