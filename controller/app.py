@@ -31,6 +31,7 @@ from starlette.types import Lifespan
 from common.config import ApiKey, ControllerConfig
 from common.errors import (
     BrokerUnavailable,
+    Conflict,
     CorralError,
     InvalidRequest,
     NotFound,
@@ -51,6 +52,7 @@ from controller.requests import (
     decode_body,
     validate_submit,
 )
+from controller.sealing import SealError
 from controller.store import JobStore
 from controller.views import JobList, agent_view, job_item
 
@@ -222,7 +224,13 @@ async def retry_job(request: Request) -> Response:
     job_id = job_id_param(request)
     raw = await read_body(request, svc.config.max_body_bytes)
     body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
-    meta = await svc.dispatcher.real_meta(job_id)
+    try:
+        meta = await svc.dispatcher.real_meta(job_id)
+    except SealError:
+        raise Conflict(
+            "its secret values were sealed with a signing key since rotated; submit it again",
+            title="job cannot be retried",
+        ) from None
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
     submission = Submission(
