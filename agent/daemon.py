@@ -67,6 +67,16 @@ def own_consumer_config(
     )
 
 
+async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel until every task ended: in Python 3.11 ``asyncio.wait_for`` (used
+    inside nats-py's fetch) can swallow a cancel that races with its result."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+
+
 class Agent:
     def __init__(
         self,
@@ -109,9 +119,7 @@ class Agent:
             try:
                 await stop.wait()
             finally:
-                for task in (*pullers, beats):
-                    task.cancel()
-                await asyncio.gather(*pullers, beats, return_exceptions=True)
+                await stop_all([*pullers, beats])
         with contextlib.suppress(Exception):
             await cancels.unsubscribe()
         # Every running job has reported by now (the TaskGroup waited for them).
