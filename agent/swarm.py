@@ -1,0 +1,110 @@
+"""Many virtual agents in one process, for fan-out benchmarks. I/O: NATS, signals.
+
+``corral agent swarm --count N`` builds N ordinary :class:`agent.daemon.Agent`
+objects through :func:`agent.server.build_agent`, so each one has what a real
+agent has: its own durable consumer over its own subjects (``_all``, its
+hostname, its labels), its own pull loops on that consumer and on the shared
+``corral-any`` consumer, its own signature check, events, ack rules and
+heartbeats. What they share:
+
+- one NATS connection (one socket, one reader task, one JetStream context);
+- one event loop and one Python process, so their CPU is one core's worth;
+- one set of facts, collected once (every virtual host reports this machine);
+- one verifier (the controller's public key, parsed once).
+
+Only cheap operations make sense here (``test.ping``, ``test.echo``): the
+virtual agents run on the same host, so a ``command.*`` job would run N times
+on it. The default allow-list is therefore the ``test.*`` family.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from msgspec.structs import replace
+from nats.aio.client import Client as NATS
+
+from agent.daemon import Agent
+from agent.facts import collect_facts
+from agent.server import VERSION, build_runtime, connect, install_signals
+from common.config import AgentConfig
+from common.signing import Verifier, load_public
+
+log = structlog.get_logger("corral.swarm")
+SWARM_ALLOW = ("test.ping", "test.echo", "test.sleep", "test.fail")
+START_BATCH = 50  # consumers created at once: bounded so the JetStream API keeps up
+
+
+def swarm_hostnames(prefix: str, count: int) -> list[str]:
+    """``swarm-00000.local``, ...: zero-padded so they sort the way they were made."""
+    width = max(5, len(str(count - 1)))
+    return [f"{prefix}-{index:0{width}d}.local" for index in range(count)]
+
+
+def build_swarm(
+    nc: NATS, base: AgentConfig, hostnames: Sequence[str], verifier: Verifier
+) -> list[Agent]:
+    """N agents on one connection; each with the config ``base`` under its own name."""
+    allow = base.allow or SWARM_ALLOW
+    first = build_runtime(_named(base, hostnames[0], allow), nc, verifier)
+    facts = collect_facts(sorted(first.allowed), base.max_concurrency, VERSION)
+    agents = []
+    for hostname in hostnames:
+        runtime = build_runtime(_named(base, hostname, allow), nc, verifier)
+        agents.append(
+            Agent(
+                nc,
+                runtime,
+                facts,
+                max_concurrency=base.max_concurrency,
+                heartbeat_interval=base.heartbeat_interval,
+            )
+        )
+    return agents
+
+
+def _named(base: AgentConfig, hostname: str, allow: tuple[str, ...]) -> AgentConfig:
+    # A journal directory is per host; virtual hosts do not keep one.
+    return replace(base, hostname=hostname, allow=allow, journal_dir="")
+
+
+async def run_swarm(agents: Sequence[Agent], stop: asyncio.Event) -> None:
+    """Start every agent (in bounded batches), serve until ``stop``, then drain all."""
+    async with asyncio.TaskGroup() as group:
+        for start in range(0, len(agents), START_BATCH):
+            batch = agents[start : start + START_BATCH]
+            for agent in batch:
+                group.create_task(agent.run(stop))
+            if not await _all_ready(batch, stop):
+                break
+        else:
+            log.info("swarm_ready", agents=len(agents))
+
+
+async def _all_ready(agents: Sequence[Agent], stop: asyncio.Event) -> bool:
+    """Wait until every agent is ready; False if ``stop`` came first."""
+    ready: asyncio.Future[Any] = asyncio.gather(*(agent.ready.wait() for agent in agents))
+    stopped: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ready, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in (ready, stopped):
+        waiter.cancel()
+    return not stop.is_set()
+
+
+async def serve_swarm(base: AgentConfig, count: int, prefix: str) -> None:
+    if not base.public_key:
+        raise SystemExit("the swarm needs the controller's public key (--public-key)")
+    verifier = Verifier(load_public(base.public_key))
+    stop = asyncio.Event()
+    install_signals(stop)
+    nc = await connect(base.nats_url, f"corral-swarm {prefix} x{count}")
+    try:
+        agents = build_swarm(nc, base, swarm_hostnames(prefix, count), verifier)
+        await run_swarm(agents, stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()

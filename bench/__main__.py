@@ -1,0 +1,135 @@
+"""``python -m bench [--quick]``: start corral, run every scenario, print a table, write JSON.
+
+I/O: processes, sockets, files. Everything runs on loopback: embedded
+nats-server and redis-server (the pip-shipped binaries), one controller
+process, agent processes and swarm processes, all started and stopped here.
+Any correctness failure (a job not terminal, a missing or wrong response)
+stops the run with exit status 1; missed targets only show in the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from bench import ceilings, fanout, scenarios
+from bench.fold import fold_rate
+from bench.report import Row, memory_row, rate_row, table, time_row, write_json
+from bench.sizes import SIZES, Sizes
+from bench.stack import BenchFailure, Stack, rss_bytes
+from controller.embedded import EmbeddedServers
+
+DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
+
+
+async def run(sizes: Sizes, stack: Stack) -> tuple[list[Row], dict[str, object]]:
+    rows: list[Row] = []
+    url = stack.nats_url
+    js_ceiling = await ceilings.jetstream_fetch_ack(url, sizes.ceiling_messages)
+    redis_ceiling = await ceilings.redis_hset(str(stack.servers.redis.url), sizes.ceiling_messages)
+    core_rtt = await ceilings.nats_fanout(url, 1, reps=50)
+    rows += [
+        rate_row("ceiling: JetStream fetch(256)+ack", js_ceiling, "msgs/s"),
+        rate_row("ceiling: pipelined Redis HSET", redis_ceiling, "ops/s"),
+        time_row("ceiling: NATS request/reply (fan-out to 1)", core_rtt),
+    ]
+    await stack.start_controller()
+
+    # Three agent processes: round trip, throughput, a 3-agent job to read.
+    hosts = await stack.start_agents(3)
+    agent_rss = max(rss_bytes(p.pid) for p in stack.agents)
+    rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt)
+    found, job_ids = await scenarios.throughput(stack, sizes.throughput_jobs, 32, js_ceiling)
+    rows += found
+    total_jobs = sizes.round_trips + len(job_ids) + 2
+    _, three_agent_job = await fanout.broadcast(stack, set(hosts), 2)
+    rows += await scenarios.detail_reads(
+        stack,
+        three_agent_job,
+        3,
+        seconds=sizes.read_seconds,
+        clients=16,
+        p99_limit=0.020,
+        floor=3000,
+    )
+    rows.append(memory_row("RSS, idle agent process", agent_rss, limit_mb=50))
+    await stack.stop_agents()
+
+    rows.append(await fold_rate(stack, sizes.fold_jobs, js_ceiling, redis_ceiling))
+    total_jobs += sizes.fold_jobs
+
+    out = fanout.Fanout()
+    await fanout.processes(stack, sizes.processes, sizes.reps, out)
+    for count in sizes.swarms:
+        await fanout.swarm(stack, count, sizes.reps, out, big=sizes.big_swarm)
+    rows += out.rows
+    total_jobs += sizes.reps * (1 + len(sizes.swarms))
+    if out.big_job is not None:
+        job_id, agents = out.big_job
+        rows += await scenarios.detail_reads(
+            stack,
+            job_id,
+            agents,
+            seconds=sizes.read_seconds,
+            clients=8,
+            p99_limit=0.050,
+            floor=None,
+        )
+
+    total_jobs += await top_up(stack, sizes.controller_jobs - total_jobs)
+    assert stack.controller is not None
+    rows.append(
+        memory_row(
+            f"RSS, controller after {total_jobs:,} jobs",
+            rss_bytes(stack.controller.pid),
+            limit_mb=200,
+        )
+    )
+    return rows, {"fanout_series": out.series, "controller_jobs": total_jobs}
+
+
+async def top_up(stack: Stack, missing: int) -> int:
+    """More single-target jobs until the controller has handled ``controller_jobs``."""
+    if missing <= 0:
+        return 0
+    await stack.start_agents(3)
+    _, job_ids = await scenarios.throughput(stack, missing, 32, 1.0)
+    await stack.stop_agents()
+    return len(job_ids)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller counts, under 2 minutes")
+    parser.add_argument("--sizes", choices=sorted(SIZES), help="a named size set (overrides)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON file")
+    args = parser.parse_args(argv)
+    name = args.sizes or ("quick" if args.quick else "full")
+    sizes = SIZES[name]
+    started = time.monotonic()
+    with EmbeddedServers() as servers:
+        stack = Stack(servers)
+
+        async def go() -> tuple[list[Row], dict[str, object]]:
+            try:
+                return await run(sizes, stack)
+            finally:
+                await stack.close()
+
+        try:
+            rows, extra = asyncio.run(go())
+        except BenchFailure as exc:
+            print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
+            return 1
+    elapsed = time.monotonic() - started
+    print(table(rows))
+    write_json(args.out, rows, {"sizes": name, "seconds": round(elapsed, 1), **extra})
+    print(f"\n{name} run in {elapsed:.0f}s; results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

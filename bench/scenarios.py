@@ -1,0 +1,126 @@
+"""Single-target scenarios over HTTP: round trip, throughput, job detail reads. I/O: HTTP, Redis.
+
+Jobs are ``test.ping`` to ``_any`` (one of the running agents). Submissions
+go through :mod:`bench.loadgen` connections so the client costs little; a
+job's end is watched in Redis, then checked on the API's rendered detail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+
+from bench import jobs, loadgen
+from bench.report import Row, rate_row, time_row
+from bench.stack import BenchFailure, Stack
+
+SUBMIT = {"operation": jobs.PING, "target": "_any", "timeout": 120}
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def submit_one(connection: loadgen.Connection, body: dict[str, object]) -> str:
+    status, payload = await connection.request("POST", "/job", body)
+    if status != 201:
+        raise BenchFailure(f"POST /job: {status} {payload[:200]!r}")
+    return str(json.loads(payload)["job_id"])
+
+
+async def round_trip(stack: Stack, count: int, core_rtt: float) -> list[Row]:
+    """Sequential jobs: POST to the record completed, one at a time."""
+    [connection] = await loadgen.open_pool(stack.url, stack.api_key, 1)
+    latencies, job_ids = [], []
+    try:
+        for _ in range(count):
+            started = time.monotonic()
+            job_id = await submit_one(connection, SUBMIT)
+            _, seen = await jobs.wait_final(stack, job_id, 30)
+            latencies.append(seen - started)
+            job_ids.append(job_id)
+    finally:
+        await loadgen.close_pool([connection])
+    await jobs.check_all_completed(stack, job_ids)
+    note = f"{count} sequential jobs"
+    return [
+        time_row(
+            "round trip p50",
+            statistics.median(latencies),
+            limit=0.005,
+            ceiling=core_rtt,
+            ceiling_name="NATS request/reply",
+            notes=note,
+        ),
+        time_row("round trip p99", quantile(latencies, 0.99), notes=note),
+    ]
+
+
+async def throughput(
+    stack: Stack, count: int, clients: int, js_ceiling: float
+) -> tuple[list[Row], list[str]]:
+    """``count`` jobs from ``clients`` concurrent connections; until all are terminal."""
+    pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
+    job_ids: list[str] = []
+
+    async def client(connection: loadgen.Connection, share: int) -> None:
+        for _ in range(share):
+            job_ids.append(await submit_one(connection, SUBMIT))
+
+    shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(client(c, s) for c, s in zip(pool, shares, strict=True)))
+    finally:
+        await loadgen.close_pool(pool)
+    submitted = time.monotonic()
+    finished = await jobs.wait_all_final(stack, job_ids, 120 + count / 100)
+    await jobs.check_all_completed(stack, job_ids)
+    note = f"{count} jobs, {clients} clients, 3 agent processes"
+    rows = [
+        rate_row(
+            "throughput, end to end",
+            count / (finished - started),
+            "jobs/s",
+            floor=2000,
+            ceiling=js_ceiling / 4,
+            ceiling_name="JetStream fetch+ack / 4 msgs per job",
+            notes=note,
+        ),
+        rate_row("throughput, submit only", count / (submitted - started), "jobs/s", notes=note),
+    ]
+    return rows, job_ids
+
+
+async def detail_reads(
+    stack: Stack,
+    job_id: str,
+    agents: int,
+    *,
+    seconds: float,
+    clients: int,
+    p99_limit: float,
+    floor: float | None,
+) -> list[Row]:
+    """``GET /job/{id}`` from ``clients`` concurrent connections for ``seconds``."""
+
+    def check(payload: bytes) -> None:
+        found = json.loads(payload)
+        jobs.check_ping(found, None, agents)
+
+    pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
+    try:
+        started = time.perf_counter()
+        latencies = await loadgen.hammer(pool, f"/job/{job_id}", seconds, check)
+        elapsed = time.perf_counter() - started
+    finally:
+        await loadgen.close_pool(pool)
+    name = f"GET /job/{{id}}, {agents:,}-agent job"
+    note = f"{clients} keep-alive clients for {seconds:g}s, {len(latencies)} requests"
+    return [
+        rate_row(f"{name}, rate", len(latencies) / elapsed, "req/s", floor=floor, notes=note),
+        time_row(f"{name}, p99", quantile(latencies, 0.99), limit=p99_limit, notes=note),
+    ]

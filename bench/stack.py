@@ -1,0 +1,182 @@
+"""The system under test: embedded servers, one controller process, agent processes.
+
+I/O: processes, HTTP, Redis. Every process is started here and stopped here
+by its PID (agents first, with SIGTERM so they say goodbye). Logs go to
+files under the run's directory, read only when something fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from common.signing import write_keypair
+from controller.embedded import EmbeddedServers, free_port
+
+FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
+
+
+class BenchFailure(AssertionError):
+    """A scenario's correctness check failed: the run stops loudly."""
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise BenchFailure(f"no VmRSS for pid {pid}")
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
+    """Poll ``check`` until true; a benchmark that never gets there fails loudly."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise BenchFailure(f"timed out after {within:g}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Stack:
+    """Servers + controller; agents and swarms come and go per scenario."""
+
+    def __init__(self, servers: EmbeddedServers) -> None:
+        self.servers = servers
+        self.root = servers.root
+        self.api_key = secrets.token_urlsafe(24)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.private, self.public = write_keypair(self.root / "keys")
+        self.controller: subprocess.Popen[bytes] | None = None
+        self.agents: list[subprocess.Popen[bytes]] = []
+        self.api = httpx.AsyncClient(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=30.0,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+        )
+        self.redis = Redis.from_url(servers.redis.url)
+
+    @property
+    def nats_url(self) -> str:
+        return str(self.servers.nats.url)
+
+    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "CORRAL_API_KEY": self.api_key,
+            "CORRAL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
+            "CORRAL_NATS_URL": self.nats_url,
+            "CORRAL_PUBLIC_KEY": str(self.public),
+        }
+        log = (self.root / f"{name}.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args], env=env, stdout=log, stderr=log
+        )
+
+    async def start_controller(self) -> None:
+        self.controller = self.spawn(
+            "controller",
+            "controller",
+            "--redis-url",
+            str(self.servers.redis.url),
+            "--port",
+            str(self.port),
+            "--signing-key",
+            str(self.private),
+        )
+
+        async def ready() -> bool:
+            self.check_alive()
+            try:
+                return (await self.api.get("/health/ready")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await until(ready, "the controller", 60)
+
+    def check_alive(self) -> None:
+        if self.controller is not None and self.controller.poll() is not None:
+            raise BenchFailure(f"the controller exited; see {self.root / 'controller.log'}")
+
+    async def online(self) -> dict[str, Any]:
+        response = await self.api.get("/agent")
+        response.raise_for_status()
+        items = response.json()["items"]
+        return {a["hostname"]: a for a in items if a["state"] == "online"}
+
+    async def wait_online(self, count: int, within: float) -> None:
+        async def enough() -> bool:
+            self.check_alive()
+            return len(await self.online()) == count
+
+        await until(enough, f"{count} agents online", within)
+
+    async def start_agents(self, count: int, prefix: str = "agent") -> list[str]:
+        hostnames = [f"{prefix}-{index:03d}.bench" for index in range(count)]
+        for hostname in hostnames:
+            self.agents.append(
+                self.spawn(hostname, "agent", "--hostname", hostname, "--label", "bench=proc")
+            )
+        await self.wait_online(count, 60 + count)
+        return hostnames
+
+    async def start_swarm(self, count: int, within: float) -> subprocess.Popen[bytes]:
+        swarm = self.spawn(f"swarm-{count}", "agent", "swarm", "--count", str(count))
+        self.agents.append(swarm)
+        await self.wait_online(count, within)
+        return swarm
+
+    async def stop_agents(self) -> None:
+        """SIGTERM every agent process; they drain and say offline."""
+        for child in self.agents:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.agents:
+            await asyncio.to_thread(_reap, child)
+        self.agents.clear()
+        await self.wait_online(0, 60)
+
+    def pause_controller(self) -> None:
+        assert self.controller is not None
+        self.controller.send_signal(signal.SIGSTOP)
+
+    def resume_controller(self) -> None:
+        assert self.controller is not None
+        self.controller.send_signal(signal.SIGCONT)
+
+    async def close(self) -> None:
+        await self.stop_agents_hard()
+        if self.controller is not None and self.controller.poll() is None:
+            self.controller.send_signal(signal.SIGCONT)
+            self.controller.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(_reap, self.controller)
+        await self.api.aclose()
+        await self.redis.aclose()
+
+    async def stop_agents_hard(self) -> None:
+        for child in self.agents:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self.agents:
+            await asyncio.to_thread(_reap, child)
+        self.agents.clear()
+
+
+def _reap(child: subprocess.Popen[bytes]) -> None:
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -1,0 +1,49 @@
+"""``python -m bench`` still works: every scenario at tiny counts, correctness only.
+
+The benchmark checks every job it runs (terminal, with the expected pongs)
+and exits 1 otherwise; this test asserts that exit status and the shape of
+the results file, never a timing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPECTED = [
+    "round trip p50",
+    "throughput, end to end",
+    "fold rate",
+    "broadcast to 2 agent processes",
+    "broadcast to 5 swarm agents",
+    "GET /job/{id}, 3-agent job, p99",
+    "GET /job/{id}, 5-agent job, p99",
+    "RSS, idle agent process",
+    "RSS, swarm of 5 agents",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_bench_smoke_runs_every_scenario_and_checks_its_jobs(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--sizes", "smoke", "--out", str(out)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    scenarios = {row["scenario"]: row for row in results["rows"]}
+    for name in EXPECTED:
+        assert name in scenarios, f"{name} missing from {sorted(scenarios)}"
+        assert scenarios[name]["value"] > 0
+    assert any(name.startswith("RSS, controller after") for name in scenarios)
+    assert [point["agents"] for point in results["fanout_series"]] == [5]
