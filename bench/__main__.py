@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -106,9 +107,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller counts, under 2 minutes")
     parser.add_argument("--sizes", choices=sorted(SIZES), help="a named size set (overrides)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON file")
+    parser.add_argument(
+        "--swarm",
+        type=int,
+        action="append",
+        metavar="N",
+        help="swarm sizes to broadcast to instead of the size set's (repeatable), e.g. 10000",
+    )
     args = parser.parse_args(argv)
     name = args.sizes or ("quick" if args.quick else "full")
     sizes = SIZES[name]
+    if args.swarm:
+        sizes = dataclasses.replace(sizes, swarms=tuple(args.swarm))
     started = time.monotonic()
     with EmbeddedServers() as servers:
         stack = Stack(servers)

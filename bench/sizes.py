@@ -28,11 +28,13 @@ SIZES = {
     "full": Sizes(
         ceiling_messages=50_000,
         round_trips=1_000,
-        throughput_jobs=20_000,
+        throughput_jobs=10_000,
         read_seconds=5.0,
         fold_jobs=2_000,
         processes=50,
-        swarms=(10, 100, 1_000, 10_000),
+        # 10,000 does not hold in one swarm process here (docs/performance.md);
+        # try it with --swarm 10000.
+        swarms=(10, 100, 1_000),
         big_swarm=1_000,
         reps=3,
         controller_jobs=100_000,
