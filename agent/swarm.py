@@ -12,6 +12,10 @@ heartbeats. What they share:
 - one set of facts, collected once (every virtual host reports this machine);
 - one verifier (the controller's public key, parsed once).
 
+Each virtual agent keeps an in-memory journal (no ``journal_dir``: there is
+no host per agent to keep one on), which still has its own worker thread;
+at 10,000 agents that is 10,000 threads (docs/performance.md).
+
 Only cheap operations make sense here (``test.ping``, ``test.echo``): the
 virtual agents run on the same host, so a ``command.*`` job would run N times
 on it. The default allow-list is therefore the ``test.*`` family.
