@@ -237,7 +237,9 @@ async def retry_job(request: Request) -> Response:
         operation=meta.operation,
         target=check_target(body.target or meta.target),
         timeout=check_timeout(
-            body.timeout or meta.timeout, svc.config.default_timeout, svc.config.max_timeout
+            meta.timeout if body.timeout is None else body.timeout,
+            svc.config.default_timeout,
+            svc.config.max_timeout,
         ),
     )
     fingerprint = canonical(

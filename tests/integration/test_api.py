@@ -107,6 +107,8 @@ async def test_retry_keeps_the_original_target_unless_overridden(stack: Stack) -
     elsewhere = await stack.final(moved.json()["job_id"])
     assert elsewhere["hostname"] == "web-1.dev.local"
     assert_error(await stack.api.post(f"/job/{uuid.uuid4()}/retry"), 404)
+    # A zero timeout is an error, not a silent fallback to the original's.
+    assert_error(await stack.api.post(f"/job/{original}/retry", json={"timeout": 0}), 400)
 
 
 async def test_delete_removes_the_job_and_its_listing(stack: Stack) -> None:
