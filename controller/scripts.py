@@ -64,7 +64,7 @@ return current
 
 # KEYS: rank hash, then one sorted set per status (in STATUS order), then the
 # open-jobs (deadline) set. ARGV: job id, status index (1-based into the
-# status sets), rank, created score.
+# status sets), rank, created score (0: keep the score it is filed under).
 # Re-files a job under its status, forward only, so two controllers racing
 # on one job cannot move it backwards in the listing.
 INDEX_STATUS = """
@@ -72,10 +72,18 @@ local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 local rank = tonumber(ARGV[3])
 if current >= rank then return 0 end
 local target = tonumber(ARGV[2]) + 1
+-- A score of 0 means "unknown": keep the creation time it was filed under.
+local score = ARGV[4]
+if tonumber(score) == 0 then
+  for i = 2, #KEYS - 1 do
+    local known = redis.call('ZSCORE', KEYS[i], ARGV[1])
+    if known then score = known break end
+  end
+end
 for i = 2, #KEYS - 1 do
   if i ~= target then redis.call('ZREM', KEYS[i], ARGV[1]) end
 end
-redis.call('ZADD', KEYS[target], ARGV[4], ARGV[1])
+redis.call('ZADD', KEYS[target], score, ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], rank)
 if rank >= 2 then redis.call('ZREM', KEYS[#KEYS], ARGV[1]) end
 return 1

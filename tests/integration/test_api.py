@@ -93,6 +93,20 @@ async def test_list_filters_by_status_and_counts_every_status(stack: Stack) -> N
     assert_error(await stack.api.get("/job", params={"status": "weird"}), 400)
 
 
+async def test_processing_jobs_are_listed_newest_first(stack: Stack) -> None:
+    await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
+    older = await stack.submit("test.sleep", {"seconds": 60}, "web-1.dev.local", job_timeout=90)
+    newer = await stack.submit("test.sleep", {"seconds": 60}, "web-1.dev.local", job_timeout=90)
+
+    async def both_processing() -> bool:
+        listing = (await stack.api.get("/job", params={"status": "processing"})).json()
+        return [item["id"] for item in listing["items"]] == [newer, older]
+
+    await stack.until(both_processing, "both sleeps listed as processing, newest first")
+    for job_id in (older, newer):  # end the sleeps now rather than at teardown
+        assert (await stack.api.post(f"/job/{job_id}/cancel")).status_code == 202
+
+
 async def test_retry_keeps_the_original_target_unless_overridden(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
     await stack.start_agent("db-1.dev.local", {"group": "db.dev"})
