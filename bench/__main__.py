@@ -27,7 +27,12 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 TOP_UP_CHUNK = 10_000
 
 
-async def run(sizes: Sizes, stack: Stack) -> tuple[list[Row], dict[str, object]]:
+GROUPS = ("agents", "fold", "processes", "swarm", "memory")
+
+
+async def run(
+    sizes: Sizes, stack: Stack, only: frozenset[str] = frozenset(GROUPS)
+) -> tuple[list[Row], dict[str, object]]:
     rows: list[Row] = []
     url = stack.nats_url
     js_ceiling = await ceilings.jetstream_fetch_ack(url, sizes.ceiling_messages)
@@ -40,35 +45,41 @@ async def run(sizes: Sizes, stack: Stack) -> tuple[list[Row], dict[str, object]]
     ]
     await stack.start_controller()
 
-    # Three agent processes: round trip, throughput, a 3-agent job to read.
-    hosts = await stack.start_agents(3)
-    agent_rss = max(rss_bytes(p.pid) for p in stack.agents)
-    rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt)
-    found, job_ids = await scenarios.throughput(stack, sizes.throughput_jobs, 32, js_ceiling)
-    rows += found
-    total_jobs = sizes.round_trips + len(job_ids) + 2
-    _, three_agent_job = await fanout.broadcast(stack, set(hosts), 2)
-    rows += await scenarios.detail_reads(
-        stack,
-        three_agent_job,
-        3,
-        seconds=sizes.read_seconds,
-        clients=16,
-        p99_limit=0.020,
-        floor=3000,
-    )
-    rows.append(memory_row("RSS, idle agent process", agent_rss, limit_mb=50))
-    await stack.stop_agents()
+    total_jobs = 0
+    if "agents" in only:
+        # Three agent processes: round trip, throughput, a 3-agent job to read.
+        hosts = await stack.start_agents(3)
+        agent_rss = max(rss_bytes(p.pid) for p in stack.agents)
+        rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt)
+        found, job_ids = await scenarios.throughput(stack, sizes.throughput_jobs, 32, js_ceiling)
+        rows += found
+        total_jobs += sizes.round_trips + len(job_ids) + 2
+        _, three_agent_job = await fanout.broadcast(stack, set(hosts), 2)
+        rows += await scenarios.detail_reads(
+            stack,
+            three_agent_job,
+            3,
+            seconds=sizes.read_seconds,
+            clients=16,
+            p99_limit=0.020,
+            floor=3000,
+        )
+        rows.append(memory_row("RSS, idle agent process", agent_rss, limit_mb=50))
+        await stack.stop_agents()
 
-    rows.append(await fold_rate(stack, sizes.fold_jobs, js_ceiling, redis_ceiling))
-    total_jobs += sizes.fold_jobs
+    if "fold" in only:
+        rows.append(await fold_rate(stack, sizes.fold_jobs, js_ceiling, redis_ceiling))
+        total_jobs += sizes.fold_jobs
 
     out = fanout.Fanout()
-    await fanout.processes(stack, sizes.processes, sizes.reps, out)
-    for count in sizes.swarms:
-        await fanout.swarm(stack, count, sizes.reps, out, big=sizes.big_swarm)
+    if "processes" in only:
+        await fanout.processes(stack, sizes.processes, sizes.reps, out)
+        total_jobs += sizes.reps
+    if "swarm" in only:
+        for count in sizes.swarms:
+            await fanout.swarm(stack, count, sizes.reps, out, big=sizes.big_swarm)
+        total_jobs += sizes.reps * len(sizes.swarms)
     rows += out.rows
-    total_jobs += sizes.reps * (1 + len(sizes.swarms))
     if out.big_job is not None:
         job_id, agents = out.big_job
         rows += await scenarios.detail_reads(
@@ -81,6 +92,8 @@ async def run(sizes: Sizes, stack: Stack) -> tuple[list[Row], dict[str, object]]
             floor=None,
         )
 
+    if "memory" not in only:
+        return rows, {"fanout_series": out.series, "controller_jobs": total_jobs}
     total_jobs += await top_up(stack, sizes.controller_jobs - total_jobs)
     assert stack.controller is not None
     rows.append(
@@ -121,7 +134,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="swarm sizes to broadcast to instead of the size set's (repeatable), e.g. 10000",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda text: frozenset(text.split(",")),
+        default=frozenset(GROUPS),
+        metavar="GROUPS",
+        help=f"comma-separated scenario groups to run, of: {','.join(GROUPS)}",
+    )
     args = parser.parse_args(argv)
+    if unknown := args.only - set(GROUPS):
+        choices = ",".join(GROUPS)
+        parser.error(f"unknown group(s) {','.join(sorted(unknown))}; choose from {choices}")
     name = args.sizes or ("quick" if args.quick else "full")
     sizes = SIZES[name]
     if args.swarm:
@@ -132,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
         async def go() -> tuple[list[Row], dict[str, object]]:
             try:
-                return await run(sizes, stack)
+                return await run(sizes, stack, args.only)
             finally:
                 await stack.close()
 
