@@ -6,7 +6,6 @@ uvicorn and the agent never imports the controller.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -19,6 +18,7 @@ from cli.client import ApiError, Client
 from cli.render import print_agents, print_detail, print_jobs
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
+from common.loop import run as run_loop
 from common.targets import TargetError, parse_labels
 
 CLIENT_OPTIONS = [
@@ -67,7 +67,7 @@ def controller_command(config_file: str | None, **flags: Any) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, config.log_level)
-    asyncio.run(run_controller(config))
+    run_loop(run_controller(config))
 
 
 @main.group("agent", invoke_without_command=True)
@@ -102,7 +102,7 @@ def agent_group(
     except (ConfigError, TargetError) as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, config.log_level)
-    asyncio.run(run_agent(config))
+    run_loop(run_agent(config))
 
 
 @agent_group.command("list")
@@ -132,7 +132,7 @@ def agent_swarm(count: int, prefix: str, labels: tuple[str, ...], **flags: Any) 
     except (ConfigError, TargetError) as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, os.environ.get("CORRAL_LOG_LEVEL", "warning"))
-    asyncio.run(serve_swarm(config, count, prefix))
+    run_loop(serve_swarm(config, count, prefix))
 
 
 @main.group("job")

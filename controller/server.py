@@ -138,6 +138,8 @@ async def serve(
                 port=config.port,
                 log_config=None,
                 access_log=False,
+                # The C parser: h11 in pure Python was 13 % of a busy controller.
+                http="httptools",
                 lifespan="off",
             )
         )

@@ -1,0 +1,33 @@
+"""How corral's processes run their event loop: uvloop where it is installed.
+
+uvloop roughly halves the CPU that every network hop costs in the event
+loop itself (docs/performance.md), and the controller, agents and swarm are
+all network hops. ``CORRAL_EVENT_LOOP=asyncio`` opts out, e.g. to compare
+or to rule uvloop out while debugging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory, or None for asyncio's default loop."""
+    if os.environ.get("CORRAL_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows, where uvloop does not exist
+        return None
+    return uvloop.new_event_loop
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on the chosen loop."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
