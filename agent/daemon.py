@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from agent.runtime import Runtime, keep_in_progress
 from common import subjects
+from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import ENCODER, Facts, Heartbeat
 
 log = structlog.get_logger("corral.agent")
@@ -40,7 +41,7 @@ PULL_WAIT = 5.0
 FETCH_GUARD = PULL_WAIT + 10.0  # a fetch that outlives this is stuck, not waiting
 REBIND_AFTER_ERRORS = 3
 ACK_WAIT = 30.0
-MAX_DELIVERIES = 4
+MAX_DELIVERIES = DEFAULT_MAX_DELIVERIES
 
 Binder = Callable[[], Awaitable[Any]]
 
@@ -88,7 +89,10 @@ class Agent:
         heartbeat_interval: float,
         max_deliveries: int = MAX_DELIVERIES,
         ack_wait: float = ACK_WAIT,
+        own_cancels: bool = True,
     ) -> None:
+        """``own_cancels=False``: cancel requests come from elsewhere (a swarm's one
+        subscription, agent/swarm.py) instead of a subscription of this agent's own."""
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime
@@ -97,6 +101,7 @@ class Agent:
         self.heartbeat_interval = heartbeat_interval
         self.max_deliveries = max_deliveries
         self.ack_wait = ack_wait
+        self.own_cancels = own_cancels
         self.slots = asyncio.Semaphore(max_concurrency)
         self.running = 0
         self.inflight = 0
@@ -110,7 +115,11 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish running jobs and say goodbye."""
         binders = await self._subscribe()
-        cancels = await self.nc.subscribe(subjects.CANCEL, cb=self._on_cancel)
+        cancels = (
+            await self.nc.subscribe(subjects.CANCEL, cb=self._on_cancel)
+            if self.own_cancels
+            else None
+        )
         async with asyncio.TaskGroup() as jobs:
             pullers = [asyncio.create_task(self._pull(*b, jobs)) for b in binders]
             beats = asyncio.create_task(self._heartbeats())
@@ -120,8 +129,9 @@ class Agent:
                 await stop.wait()
             finally:
                 await stop_all([*pullers, beats])
-        with contextlib.suppress(Exception):
-            await cancels.unsubscribe()
+        if cancels is not None:
+            with contextlib.suppress(Exception):
+                await cancels.unsubscribe()
         # Every running job has reported by now (the TaskGroup waited for them).
         await self._heartbeat("offline")
         log.info("agent_stopped", hostname=self.hostname)

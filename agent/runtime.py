@@ -36,6 +36,7 @@ from agent.events import EventPublisher
 from agent.executor import run_operation
 from agent.journal import Journal, cancelled_entry
 from agent.operations.base import OperationContext, OperationFailed
+from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
     CANCEL_DECODER,
     ENCODER,
@@ -87,7 +88,7 @@ class Runtime:
     publisher: EventPublisher
     journal: Journal = field(default_factory=Journal)
     max_output_bytes: int = 64 * 1024
-    max_deliveries: int = 4
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
     skew_tolerance: float = 30.0
     clock: Callable[[], float] = time.time
     refused: Counter[str] = field(default_factory=Counter)
@@ -261,23 +262,39 @@ class Runtime:
 
     async def on_cancel(self, data: bytes) -> None:
         """A signed cancel request from the controller (core NATS)."""
+        job_id = self.cancel_request(data)
+        if job_id is not None:
+            self.remember_cancel(job_id)
+            await self.cancel_job(job_id)
+
+    def cancel_request(self, data: bytes) -> str | None:
+        """The job id of a verified cancel request; None (counted) if refused."""
         try:
             request = CANCEL_DECODER.decode(self._verified(data))
         except Refused as exc:
             self.refuse(exc.reason, f"cancel request: {exc}")
-            return
+            return None
         except ValueError as exc:
             self.refuse("malformed", f"cancel request does not decode: {exc}")
-            return
-        # In memory first and synchronously: a job about to start checks this set.
-        self.cancelled[request.job_id] = None
+            return None
+        return request.job_id
+
+    def remember_cancel(self, job_id: str) -> None:
+        """In memory first and synchronously: a job about to start checks this set.
+
+        A swarm's virtual agents share one set, so this is done once per process.
+        """
+        self.cancelled[job_id] = None
         while len(self.cancelled) > REMEMBER_CANCELLED:
             self.cancelled.popitem(last=False)
-        running = self.active.get(request.job_id)
+
+    async def cancel_job(self, job_id: str) -> None:
+        """Stop the job's running operation, if any, and journal the cancel."""
+        running = self.active.get(job_id)
         if running is not None and running.op is not None:
-            log.info("cancel_requested", job_id=request.job_id)
+            log.info("cancel_requested", job_id=job_id)
             running.op.cancel()
-        await self.journal.cancel(request.job_id)
+        await self.journal.cancel(job_id)
 
 
 async def keep_in_progress(msg: Msg, every: float = IN_PROGRESS_EVERY) -> None:

@@ -19,6 +19,9 @@ import msgspec
 from common.targets import parse_labels
 
 SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
+# Deliveries of one job before an agent gives up on it; also the bound of the
+# shared `corral-any` consumer (controller/streams.py), which no one agent owns.
+DEFAULT_MAX_DELIVERIES = 4
 
 
 class ConfigError(ValueError):
@@ -49,6 +52,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
+    max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/batch.py)
     # Operation data keys matching any of these are redacted in records,
     # API output and logs (common/redaction.py).
     redact_patterns: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)
@@ -67,8 +71,9 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     journal_dir: str = ""  # "" : the state directory (agent/server.py); swarms keep none
     journal_retention: float = 2 * 24 * 3600.0  # twice the longest job lifetime
     journal_max_entries: int = 100_000
-    # The consumers deliver at most 5 times: the 5th delivery ends `failed`.
-    max_deliveries: int = 4
+    # The agent's consumer delivers at most max_deliveries + 1 times: that
+    # last delivery ends `failed` with the reason.
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES
     ack_wait: float = 30.0  # of the agent's own consumer; in-progress acks every third
     clock_skew_tolerance: float = 30.0
     max_output_bytes: int = 64 * 1024

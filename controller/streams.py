@@ -22,9 +22,12 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError
 
 from common import subjects
+from common.config import DEFAULT_MAX_DELIVERIES
 
 ACK_WAIT = 30.0
-ANY_MAX_DELIVER = 5
+# One more than an agent's default, so the extra delivery reaches an agent
+# that ends the job `failed` with the reason instead of leaving it silent.
+ANY_MAX_DELIVER = DEFAULT_MAX_DELIVERIES + 1
 # One durable consumer per agent lives on CORRAL_JOBS. nats-server 2.15 caps a
 # stream at 1,000 consumers unless the stream sets its own limit (and treats
 # -1 as "use the default"), which would stop the 1,000th agent from starting.
