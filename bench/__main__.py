@@ -53,7 +53,11 @@ async def run(
         rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt)
         found, job_ids = await scenarios.throughput(stack, sizes.throughput_jobs, 32, js_ceiling)
         rows += found
-        total_jobs += sizes.round_trips + len(job_ids) + 2
+        found, batch_ids = await scenarios.throughput_batch(
+            stack, sizes.throughput_jobs, 32, 100, js_ceiling
+        )
+        rows += found
+        total_jobs += sizes.round_trips + len(job_ids) + len(batch_ids) + 2
         _, three_agent_job = await fanout.broadcast(stack, set(hosts), 2)
         rows += await scenarios.detail_reads(
             stack,

@@ -24,7 +24,7 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def submit_one(connection: loadgen.Connection, body: dict[str, object]) -> str:
+async def submit_one(connection: loadgen.Connection, body: dict[str, object] | bytes) -> str:
     status, payload = await connection.request("POST", "/job", body)
     if status != 201:
         raise BenchFailure(f"POST /job: {status} {payload[:200]!r}")
@@ -65,24 +65,71 @@ async def throughput(
     """``count`` jobs from ``clients`` concurrent connections; until all are terminal."""
     pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
     job_ids: list[str] = []
+    body = json.dumps(SUBMIT).encode()
 
     async def client(connection: loadgen.Connection, share: int) -> None:
         for _ in range(share):
-            job_ids.append(await submit_one(connection, SUBMIT))
+            job_ids.append(await submit_one(connection, body))
 
-    shares = [count // clients + (1 if i < count % clients else 0) for i in range(clients)]
     started = time.monotonic()
     try:
-        await asyncio.gather(*(client(c, s) for c, s in zip(pool, shares, strict=True)))
+        await asyncio.gather(
+            *(client(c, s) for c, s in zip(pool, split(count, clients), strict=True))
+        )
     finally:
         await loadgen.close_pool(pool)
+    note = f"{count} jobs, {clients} clients, 3 agent processes"
+    rows = await _finish(stack, job_ids, started, "", note, js_ceiling)
+    return rows, job_ids
+
+
+async def throughput_batch(
+    stack: Stack, count: int, clients: int, size: int, js_ceiling: float
+) -> tuple[list[Row], list[str]]:
+    """``count`` jobs in ``POST /job/batch`` requests of ``size`` from ``clients`` connections."""
+    pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
+    job_ids: list[str] = []
+    batches = [size] * (count // size) + ([count % size] if count % size else [])
+    # Bodies are encoded once: the load generator shares the controller's cores.
+    bodies = {n: json.dumps({"jobs": [SUBMIT] * n}).encode() for n in set(batches)}
+
+    async def client(connection: loadgen.Connection, mine: list[int]) -> None:
+        for n in mine:
+            status, payload = await connection.request("POST", "/job/batch", bodies[n])
+            if status != 201:
+                raise BenchFailure(f"POST /job/batch: {status} {payload[:200]!r}")
+            got = [job["job_id"] for job in json.loads(payload)["jobs"]]
+            if len(got) != n:
+                raise BenchFailure(f"POST /job/batch of {n}: {len(got)} job ids")
+            job_ids.extend(got)
+
+    started = time.monotonic()
+    try:
+        await asyncio.gather(*(client(c, batches[i::clients]) for i, c in enumerate(pool)))
+    finally:
+        await loadgen.close_pool(pool)
+    if len(set(job_ids)) != count:
+        raise BenchFailure(f"batch submits: {len(set(job_ids))} distinct job ids, expected {count}")
+    note = f"{count} jobs in batches of {size}, {clients} clients, 3 agent processes"
+    rows = await _finish(stack, job_ids, started, ", batch", note, js_ceiling)
+    return rows, job_ids
+
+
+def split(count: int, parts: int) -> list[int]:
+    return [count // parts + (1 if i < count % parts else 0) for i in range(parts)]
+
+
+async def _finish(
+    stack: Stack, job_ids: list[str], started: float, kind: str, note: str, js_ceiling: float
+) -> list[Row]:
+    """Wait until every job is terminal, check them, and rate the run."""
+    count = len(job_ids)
     submitted = time.monotonic()
     finished = await jobs.wait_all_final(stack, job_ids, 120 + count / 100)
     await jobs.check_all_completed(stack, job_ids)
-    note = f"{count} jobs, {clients} clients, 3 agent processes"
-    rows = [
+    return [
         rate_row(
-            "throughput, end to end",
+            f"throughput{kind}, end to end",
             count / (finished - started),
             "jobs/s",
             floor=2000,
@@ -90,9 +137,10 @@ async def throughput(
             ceiling_name="JetStream fetch+ack / 4 msgs per job",
             notes=note,
         ),
-        rate_row("throughput, submit only", count / (submitted - started), "jobs/s", notes=note),
+        rate_row(
+            f"throughput{kind}, submit only", count / (submitted - started), "jobs/s", notes=note
+        ),
     ]
-    return rows, job_ids
 
 
 async def detail_reads(

@@ -39,7 +39,9 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.job import JOB_STATUSES
+from controller import batch
 from controller.auth import Authenticator
+from controller.batch import fingerprint, validate_batch
 from controller.cancel import Canceller
 from controller.dispatch import Dispatcher
 from controller.idempotency import Claim, Idempotency, canonical
@@ -153,6 +155,24 @@ async def submit_job(request: Request) -> Response:
     )
     claim = await svc.idempotency.claim(f"submit:{key.name}", check_idem(idem), fingerprint)
     return await submit_claimed(svc, claim, submission, None, {})
+
+
+async def submit_batch(request: Request) -> Response:
+    """Many jobs at once, all-or-nothing validation (controller/batch.py)."""
+    svc, key = caller(request, "job:write")
+    cfg = svc.config
+    raw = await read_body(request, cfg.max_body_bytes)
+    jobs = validate_batch(raw, cfg.default_timeout, cfg.max_timeout, cfg.max_batch_jobs)
+    idem = request.headers.get("idempotency-key")
+    if idem is None:
+        metas = await batch.submit_all(svc.dispatcher, jobs)
+        return json_response(batch.created([m.id for m in metas]), 201)
+    claim = await svc.idempotency.claim(f"batch:{key.name}", check_idem(idem), fingerprint(jobs))
+    body, replayed = await batch.submit_claimed(svc.dispatcher, svc.idempotency, claim, jobs)
+    response = json_response(body, 200 if replayed else 201)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def check_idem(value: str) -> str:
@@ -303,6 +323,8 @@ async def ready(request: Request) -> Response:
 ROUTES = [
     Route("/job", submit_job, methods=["POST"]),
     Route("/job", list_jobs, methods=["GET"]),
+    # Before /job/{job_id}: "batch" is never a job id (ids are UUIDs).
+    Route("/job/batch", submit_batch, methods=["POST"]),
     Route("/job/{job_id}", get_job, methods=["GET"]),
     Route("/job/{job_id}", delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),

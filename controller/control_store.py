@@ -71,6 +71,16 @@ class ControlStore:
             pipe.zrem(INDEX_UNDISPATCHED, job_id)
             await pipe.execute()
 
+    async def mark_dispatched_many(self, acked: list[tuple[str, int]]) -> None:
+        """:meth:`mark_dispatched` for many (job id, stream sequence) pairs, one round trip."""
+        if not acked:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id, seq in acked:
+                await self._mark(keys=[job_key(job_id)], args=[seq], client=pipe)
+            pipe.zrem(INDEX_UNDISPATCHED, *(job_id for job_id, _ in acked))
+            await pipe.execute()
+
     async def forget_undispatched(self, job_id: str) -> None:
         await self.redis.zrem(INDEX_UNDISPATCHED, job_id)
 

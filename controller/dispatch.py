@@ -7,6 +7,10 @@ publish: a controller that dies in between leaves the job for the reconciler
 ``Nats-Msg-Id = job id`` (the duplicate window stores it once) or fails it
 with "not dispatched" once its deadline passed.
 
+Jobs are committed in groups (controller/commit.py): concurrent single
+submits share one record pipeline, one round of publishes and one pipeline
+of dispatched marks; a batch submit is one such commit.
+
 The stored operation has its secrets redacted; the real one is signed and
 sent to the agents, and kept sealed (controller/sealing.py) for republishing
 and retries.
@@ -24,10 +28,11 @@ from nats.js import JetStreamContext
 
 from common.errors import BrokerUnavailable, InvalidRequest
 from common.job import CONTROLLER, JobMeta
-from common.messages import ENCODER, JobSpec, Operation, Submitted, event_id
+from common.messages import ENCODER, Operation, Submitted, event_id
 from common.redaction import Redactor
 from common.signing import Signer
-from common.targets import Target, parse_target
+from common.targets import Target
+from controller.commit import Committer, GroupCommit, Prepared
 from controller.control_store import ControlStore
 from controller.registry import Registry
 from controller.requests import Submission
@@ -49,6 +54,7 @@ class Dispatcher:
         sealer: Sealer,
         redactor: Redactor | None = None,
         connected: Callable[[], bool] = lambda: True,
+        group_limit: int = 1000,
     ) -> None:
         self.store = store
         self.control = ControlStore(store)
@@ -58,6 +64,8 @@ class Dispatcher:
         self.sealer = sealer
         self.redactor = redactor or Redactor()
         self.connected = connected
+        self.committer = Committer(store, self.control, js, signer)
+        self.group = GroupCommit(self.committer.commit, limit=group_limit)
 
     def expected_agents(self, target: Target, now: float) -> list[str] | None:
         """The agents a job waits for; 400 when the target matches nobody."""
@@ -89,13 +97,10 @@ class Dispatcher:
             retry_of=retry_of,
         )
 
-    async def submit(
-        self, submission: Submission, *, retry_of: str | None = None, job_id: str | None = None
-    ) -> JobMeta:
-        """Record and publish a job; returns its stored (redacted) meta."""
-        if not self.connected():
-            # Refuse before writing anything: a 503 leaves no record behind.
-            raise BrokerUnavailable("NATS is unreachable; the job was not accepted, retry later")
+    def prepare(
+        self, submission: Submission, job_id: str | None = None, retry_of: str | None = None
+    ) -> Prepared:
+        """Everything a job needs before it is committed; 400 if its target matches nobody."""
         meta = self.new_meta(submission, job_id, retry_of)
         stored = msgspec.structs.replace(meta, operation=self.redactor.operation(meta.operation))
         sealed = None
@@ -108,10 +113,37 @@ class Dispatcher:
             timestamp=meta.created,
             message=f"job submitted for {meta.target}",
         )
-        await self.store.create(stored, submitted, sealed)
-        await self.dispatch(meta)
-        log.info("job_submitted", job_id=meta.id, operation=meta.operation.type, target=meta.target)
-        return stored
+        return Prepared(meta=meta, stored=stored, submitted=submitted, sealed=sealed)
+
+    def require_broker(self) -> None:
+        if not self.connected():
+            # Refuse before writing anything: a 503 leaves no record behind.
+            raise BrokerUnavailable("NATS is unreachable; the job was not accepted, retry later")
+
+    async def submit(
+        self, submission: Submission, *, retry_of: str | None = None, job_id: str | None = None
+    ) -> JobMeta:
+        """Record and publish a job, sharing the commit with concurrent submits; its stored meta."""
+        self.require_broker()
+        job = self.prepare(submission, job_id, retry_of)
+        await self.group.submit(job)
+        log.info(
+            "job_submitted",
+            job_id=job.meta.id,
+            operation=job.meta.operation.type,
+            target=job.meta.target,
+        )
+        return job.stored
+
+    async def commit_all(self, jobs: list[Prepared]) -> list[JobMeta]:
+        """Commit prepared jobs together; raise the first error that kept a record out."""
+        outcomes = await self.committer.commit(jobs)
+        failed = [o for o in outcomes if o is not None]
+        if failed:
+            log.warning("jobs_not_written", jobs=len(jobs), failed=len(failed))
+            raise failed[0]
+        log.info("jobs_submitted", jobs=len(jobs), first_job_id=jobs[0].meta.id)
+        return [j.stored for j in jobs]
 
     async def dispatch(self, meta: JobMeta) -> bool:
         """Publish and mark dispatched; False leaves the job to the reconciler."""
@@ -128,20 +160,8 @@ class Dispatcher:
 
     async def publish(self, meta: JobMeta) -> int:
         """Sign and publish ``meta`` (with its real operation); the stream sequence."""
-        spec = JobSpec(
-            job_id=meta.id,
-            operation=meta.operation,
-            target=meta.target,
-            issued_at=meta.created,
-            deadline=meta.deadline,
-            timeout=meta.timeout,
-        )
-        signed = self.signer.sign(ENCODER.encode(spec))
-        ack = await self.js.publish(
-            parse_target(meta.target).subject(),
-            ENCODER.encode(signed),
-            headers={"Nats-Msg-Id": meta.id},
-        )
+        subject, payload = self.committer.message(meta)
+        ack = await self.js.publish(subject, payload, headers={"Nats-Msg-Id": meta.id})
         return int(ack.seq)
 
     def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:

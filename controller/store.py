@@ -167,34 +167,57 @@ class JobStore:
         publish is acknowledged, so a controller dying in between leaves a
         trace the reconciler finds (controller/reconcile.py).
         """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self._queue_create(pipe, meta, submitted, sealed)
+            await pipe.execute()
+
+    async def create_many(
+        self, records: Sequence[tuple[JobMeta, messages.Submitted, bytes | None]]
+    ) -> list[Exception | None]:
+        """Write many new jobs as :meth:`create` does, in one pipeline round trip.
+
+        One entry per record: None if it was written, else the Redis error of
+        its first failed command (that record alone failed). A lost
+        connection raises for all of them.
+        """
+        spans: list[tuple[int, int]] = []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for meta, submitted, sealed in records:
+                start = len(pipe)
+                await self._queue_create(pipe, meta, submitted, sealed)
+                spans.append((start, len(pipe)))
+            replies = await pipe.execute(raise_on_error=False)
+        return [next((r for r in replies[a:b] if isinstance(r, Exception)), None) for a, b in spans]
+
+    async def _queue_create(
+        self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
+    ) -> None:
         expire_at = int(meta.created + max(self.retention, meta.timeout) + 60)
         expected_n = len(meta.expected) if meta.expected is not None else 1
         key = job_key(meta.id)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(
-                key,
-                mapping={
-                    "meta": ENCODER.encode(meta),
-                    "status": "submitted",
-                    "done": 0,
-                    "expected_n": expected_n,
-                    "updated": repr(meta.created),
-                    "expire_at": expire_at,
-                    "dispatched": 0,
-                    **({"sealed": sealed} if sealed is not None else {}),
-                },
-            )
-            pipe.expireat(key, expire_at)
-            if meta.expected:
-                pipe.hset(expected_key(meta.id), mapping=dict.fromkeys(meta.expected, 1))
-                pipe.expireat(expected_key(meta.id), expire_at)
-            pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
-            pipe.expireat(events_key(meta.id), expire_at)
-            pipe.zadd(INDEX_ALL, {meta.id: meta.created})
-            pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
-            pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
-            await self._index_call(pipe, meta.id, "submitted", meta.created)
-            await pipe.execute()
+        pipe.hset(
+            key,
+            mapping={
+                "meta": ENCODER.encode(meta),
+                "status": "submitted",
+                "done": 0,
+                "expected_n": expected_n,
+                "updated": repr(meta.created),
+                "expire_at": expire_at,
+                "dispatched": 0,
+                **({"sealed": sealed} if sealed is not None else {}),
+            },
+        )
+        pipe.expireat(key, expire_at)
+        if meta.expected:
+            pipe.hset(expected_key(meta.id), mapping=dict.fromkeys(meta.expected, 1))
+            pipe.expireat(expected_key(meta.id), expire_at)
+        pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
+        pipe.expireat(events_key(meta.id), expire_at)
+        pipe.zadd(INDEX_ALL, {meta.id: meta.created})
+        pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
+        pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
+        await self._index_call(pipe, meta.id, "submitted", meta.created)
 
     async def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
         await self._index(
