@@ -18,6 +18,7 @@ import pytest
 
 from common import subjects
 from common.messages import Heartbeat, encode
+from controller.embedded import start_nats
 from tests.faults.cluster import Cluster, running_cluster
 from tests.faults.procs import REPO
 from tests.faults.test_bus import ghost_events
@@ -29,20 +30,16 @@ PASSWORDS = {"controller": "controller-test-pw", "agent-web-1": "agent-test-pw"}
 
 
 def locked_config(path: Path) -> Path:
+    """The shipped file with test passwords and our host; everything else as shipped
+    (start_nats moves its store directory and monitoring port to the test's)."""
     text = (REPO / "deploy" / "nats" / "nats-server.conf").read_text()
-    # The monitoring port would clash between runs, and nats-server refuses a
-    # store_dir in the file next to the -sd flag that start_nats passes.
-    drop = ("http:", "store_dir:")
-    lines = [line for line in text.splitlines() if not line.strip().startswith(drop)]
-    text = "\n".join(lines).replace(EXAMPLE, subjects.encode_token(HOST))
+    text = text.replace(EXAMPLE, subjects.encode_token(HOST))
     for user, password in PASSWORDS.items():
         start = text.index(f"user: {user}\n")
         quoted = text.index('"', text.index("password:", start))
         end = text.index('"', quoted + 1)
         text = text[: quoted + 1] + password + text[end:]
-    # controller/embedded.py probes readiness without credentials; let such
-    # connections in as the controller (agents here always log in as themselves).
-    path.write_text(text + "\nno_auth_user: controller\n")
+    path.write_text(text)
     return path
 
 
@@ -93,3 +90,19 @@ async def test_agents_run_jobs_with_their_own_user_and_speak_only_for_themselves
     finally:
         await impostor.close()
     assert (await locked.api.get(f"/agent/{OTHER}")).status_code == 404
+
+
+def test_the_shipped_config_runs_unchanged_with_our_store_and_ports(tmp_path: Path) -> None:
+    """start_nats runs deploy/nats/nats-server.conf as shipped: its store_dir and
+    monitoring port are the deployment's, so they move to the test's own."""
+    shipped = REPO / "deploy" / "nats" / "nats-server.conf"
+    before = shipped.read_text()
+    server = start_nats(tmp_path / "nats", config_file=shipped)
+    try:
+        assert server.running
+        assert (tmp_path / "nats" / "jetstream").is_dir()  # the store is ours
+        assert "8222" not in server.argv[server.argv.index("-m") + 1]
+        assert "-sd" not in server.argv  # the file names a store_dir: no clash
+    finally:
+        server.stop()
+    assert shipped.read_text() == before
