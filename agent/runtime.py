@@ -199,7 +199,7 @@ class Runtime:
     async def conclude(self, terminal: Event, msgs: list[Msg]) -> None:
         """Ack the job message(s) only once JetStream stored the terminal event."""
         if not await self.publisher.store(terminal):
-            log.error("terminal_event_not_stored", event=terminal.event_id)
+            log.error("terminal_event_not_stored", event_id=terminal.event_id)
             return
         for msg in msgs:
             await msg.ack()
