@@ -122,6 +122,8 @@ class Cluster:
         labels: dict[str, str] | None = None,
         *,
         nats_url: str | None = None,
+        env: dict[str, str] | None = None,
+        module: str = "cli.main",
         **settings: Any,
     ) -> CorralProcess:
         workdir = self.root / f"agent-{hostname}"
@@ -140,8 +142,8 @@ class Cluster:
         }
         config = write_config(workdir / "agent.toml", "agent", values)
         # FAULT_HOST lets a side-effect command write which agent ran it.
-        env = {"FAULT_HOST": hostname}
-        proc = CorralProcess("agent", hostname, config, workdir / "agent.log", env)
+        env = {"FAULT_HOST": hostname, **(env or {})}
+        proc = CorralProcess("agent", hostname, config, workdir / "agent.log", env, module)
         self.agents[hostname] = proc
         await proc.launch()
         await self.online(hostname)

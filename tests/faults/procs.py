@@ -61,8 +61,17 @@ def write_config(path: Path, section: str, values: dict[str, Any]) -> Path:
 class CorralProcess:
     """One controller or agent process; every signal goes to its PID."""
 
-    def __init__(self, role: str, name: str, config: Path, log_path: Path, env: dict[str, str]):
+    def __init__(
+        self,
+        role: str,
+        name: str,
+        config: Path,
+        log_path: Path,
+        env: dict[str, str],
+        module: str = "cli.main",
+    ):
         self.role = role
+        self.module = module  # a test launcher may wrap cli.main (skewed_agent)
         self.name = name
         self.config = config
         self.log_path = log_path
@@ -81,7 +90,7 @@ class CorralProcess:
 
     def start(self) -> None:
         assert not self.running, f"{self.name} is already running"
-        argv = [sys.executable, "-m", "cli.main", self.role, "--config", str(self.config)]
+        argv = [sys.executable, "-m", self.module, self.role, "--config", str(self.config)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 argv,
