@@ -62,6 +62,10 @@ async def test_skewed_agents_run_within_tolerance_and_refuse_beyond_it(
     # still ends by the deadline of the controller's clock.
     slow_id = await cluster.submit("test.sleep", {"seconds": 60}, "behind-15s.test", job_timeout=3)
     slow = checker.track(slow_id, 3)
+    # Ahead by 10 minutes, a job with a longer timeout is not expired by that
+    # clock yet: it runs (only its operation's time is cut by the offset).
+    long_id = await cluster.submit("test.ping", {}, "ahead-10m.test", job_timeout=900)
+    checker.track(long_id, 900)
 
     for host in WITHIN:
         detail = await cluster.final(jobs[host].job_id, within=JOB_TIMEOUT + 10)
@@ -72,6 +76,8 @@ async def test_skewed_agents_run_within_tolerance_and_refuse_beyond_it(
     assert time.time() <= slow.deadline + 10, "finished long after the deadline"
     assert detail["status"] == "failed", detail
     assert detail["agent_states"]["behind-15s.test"]["error"], detail
+
+    assert (await cluster.final(long_id))["status"] == "completed"
 
     for host in BEYOND:
         detail = await cluster.final(jobs[host].job_id, within=JOB_TIMEOUT + 10)
