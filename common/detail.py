@@ -7,6 +7,7 @@ timeline``. Timestamps render as RFC 3339 UTC; durations are seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -109,39 +110,63 @@ def job_error(meta: JobMeta, record: JobRecord, status: str) -> str | None:
     return f"{len(missed)} of {len(expected)} agents did not complete: {first}{more}"
 
 
-def _state_view(state: AgentState, expected: bool) -> AgentStateView:
+Formatter = Callable[[float | None], str | None]
+
+
+def _memo_rfc3339() -> Formatter:
+    """:func:`rfc3339` memoised for one render: agent states repeat timeline times."""
+    done: dict[float, str | None] = {}
+
+    def fmt(timestamp: float | None) -> str | None:
+        if timestamp is None:
+            return None
+        found = done.get(timestamp)
+        if found is None:
+            found = done[timestamp] = rfc3339(timestamp)
+        return found
+
+    return fmt
+
+
+def _state_view(state: AgentState, expected: bool, fmt: Formatter = rfc3339) -> AgentStateView:
     return AgentStateView(
         status=state.status,
         error=state.error,
         duration=state.duration,
         attempt=state.attempt,
-        acknowledged_at=rfc3339(state.acknowledged_at),
-        started_at=rfc3339(state.started_at),
-        finished_at=rfc3339(state.finished_at),
+        acknowledged_at=fmt(state.acknowledged_at),
+        started_at=fmt(state.started_at),
+        finished_at=fmt(state.finished_at),
         late=state.late,
         expected=expected,
     )
 
 
-def _pending_view() -> AgentStateView:
-    return AgentStateView(
-        status="pending",
-        error=None,
-        duration=None,
-        attempt=0,
-        acknowledged_at=None,
-        started_at=None,
-        finished_at=None,
-        late=False,
-        expected=True,
-    )
+# Frozen, so every pending agent of a job shares this one view.
+_PENDING = AgentStateView(
+    status="pending",
+    error=None,
+    duration=None,
+    attempt=0,
+    acknowledged_at=None,
+    started_at=None,
+    finished_at=None,
+    late=False,
+    expected=True,
+)
 
 
-def agent_states(meta: JobMeta, record: JobRecord) -> dict[str, AgentStateView]:
+def agent_states(
+    meta: JobMeta, record: JobRecord, fmt: Formatter = rfc3339
+) -> dict[str, AgentStateView]:
     expected = set(meta.expected or ())
-    views = {host: _pending_view() for host in sorted(expected)}
-    for host, state in record.agents.items():
-        views[host] = _state_view(state, host in expected or not meta.expected)
+    anyone = not meta.expected
+    views = {
+        host: _state_view(state, anyone or host in expected, fmt)
+        for host, state in record.agents.items()
+    }
+    for host in expected.difference(views):
+        views[host] = _PENDING
     # Hostname order: the same record always renders the same document.
     return dict(sorted(views.items()))
 
@@ -156,31 +181,36 @@ def responses(record: JobRecord) -> dict[str, Response]:
     }
 
 
+def timeline(record: JobRecord, fmt: Formatter = rfc3339) -> list[TimelineItem]:
+    return [
+        TimelineItem(
+            timestamp=fmt(e.timestamp),
+            event=e.event,
+            hostname=e.hostname,
+            message=e.message,
+            error=e.error,
+        )
+        for e in record.timeline
+    ]
+
+
 def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
     agent = single_agent(meta, record)
     updated = max(meta.created, record.updated_at or meta.created)
+    fmt = _memo_rfc3339()
     return JobDetail(
         id=meta.id,
         status=status,
-        created=rfc3339(meta.created),
+        created=fmt(meta.created),
         operation=meta.operation,
         result=agent.data if agent is not None and status == "completed" else None,
         changed=job_changed(meta, record, status),
         error=job_error(meta, record, status),
         hostname=agent.hostname if agent is not None else None,
-        updated_at=rfc3339(updated),
+        updated_at=fmt(updated),
         responses=responses(record),
-        agent_states=agent_states(meta, record),
-        timeline=[
-            TimelineItem(
-                timestamp=rfc3339(e.timestamp),
-                event=e.event,
-                hostname=e.hostname,
-                message=e.message,
-                error=e.error,
-            )
-            for e in record.timeline
-        ],
+        agent_states=agent_states(meta, record, fmt),
+        timeline=timeline(record, fmt),
     )
 
 

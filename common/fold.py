@@ -17,6 +17,8 @@ the read path and is checked against the one-by-one fold.
 
 from __future__ import annotations
 
+import operator
+import typing
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +48,8 @@ _RANK = {
 }
 _TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
 _ANSWERS = frozenset({"completed", "failed"})
+_KINDS: dict[type, str] = {kind: str(kind.__struct_config__.tag) for kind in typing.get_args(Event)}
+_TIMELINE_KEY = operator.attrgetter("timestamp", "hostname", "event_id")
 
 
 class AgentState(msgspec.Struct, frozen=True, kw_only=True):
@@ -162,14 +166,13 @@ def merge_agent(state: AgentState | None, event: Event) -> AgentState:
 
 
 def timeline_entry(event: Event) -> TimelineEntry:
-    kind = event_kind(event)
-    error = getattr(event, "error", None) or None
+    kind = _KINDS[type(event)]
     return TimelineEntry(
         timestamp=event.timestamp,
         event=kind,
         hostname=event.hostname,
-        message=event.message or default_message(kind, event.hostname),
-        error=error,
+        message=event.message or _MESSAGES.get(kind, kind),
+        error=getattr(event, "error", None) or None,
         event_id=event.event_id,
     )
 
@@ -206,30 +209,85 @@ def fold(record: JobRecord, event: Event) -> JobRecord:
 
 
 def fold_all(events: Iterable[Event], record: JobRecord = EMPTY) -> JobRecord:
-    """Fold many events at once: the same record as folding them one by one."""
+    """Fold many events at once: the same record as folding them one by one.
+
+    The read path folds thousands of events per request, so each agent's new
+    events are joined in one pass and its state built once (:func:`_merge_group`),
+    rather than one ``AgentState`` per event.
+    """
     fresh: dict[str, Event] = {}
+    seen = record.seen
     for event in events:
-        if event.event_id not in record.seen:
+        if event.event_id not in seen:
             fresh.setdefault(event.event_id, event)
     if not fresh:
         return record
-    agents = dict(record.agents)
+    groups: dict[str, list[Event]] = {}
     cancel_at = record.cancel_requested_at
     for event in fresh.values():
         if event.hostname != CONTROLLER:
-            agents[event.hostname] = merge_agent(agents.get(event.hostname), event)
+            groups.setdefault(event.hostname, []).append(event)
         else:
             cancel_at = _min(cancel_at, _cancel_time(event))
-    entries = [*record.timeline, *(timeline_entry(e) for e in fresh.values())]
+    agents = dict(record.agents)
+    for host, group in groups.items():
+        agents[host] = _merge_group(agents.get(host), group)
+    entries = [*record.timeline, *map(timeline_entry, fresh.values())]
+    entries.sort(key=_TIMELINE_KEY)
     newest = max(e.timestamp for e in fresh.values())
     updated = newest if record.updated_at is None else max(record.updated_at, newest)
     return JobRecord(
         agents=agents,
-        timeline=tuple(sorted(entries, key=_timeline_key)),
+        timeline=tuple(entries),
         seen=record.seen | fresh.keys(),
         updated_at=updated,
         cancel_requested_at=cancel_at,
     )
+
+
+def _merge_group(state: AgentState | None, events: list[Event]) -> AgentState:
+    """Join one agent's events into its state at once: :func:`merge_agent` over them."""
+    head_event: Event | None = None
+    head = state.head if state is not None else None
+    attempt = state.attempt if state is not None else events[0].attempt
+    ack = state.acknowledged_at if state is not None else None
+    started = state.started_at if state is not None else None
+    timed_out = state.timed_out if state is not None else False
+    cancel_requested = state.cancel_requested if state is not None else False
+    for event in events:
+        kind = _KINDS[type(event)]
+        key = (
+            _TIER.get(kind, 0),
+            event.attempt,
+            _RANK.get(kind, 0),
+            event.timestamp,
+            event.event_id,
+        )
+        if head is None or key > head:
+            head, head_event = key, event
+        attempt = max(attempt, event.attempt)
+        if kind == "acknowledged":
+            ack = _min(ack, event.timestamp)
+        elif kind == "started":
+            started = _min(started, event.timestamp)
+        elif kind == "timeout":
+            timed_out = True
+        elif kind == "cancelled" and event.attempt == 0:
+            cancel_requested = True
+    assert head is not None  # events is never empty
+    changes: dict[str, Any] = {
+        "head": head,
+        "attempt": attempt,
+        "acknowledged_at": ack,
+        "started_at": started,
+        "timed_out": timed_out,
+        "cancel_requested": cancel_requested,
+    }
+    if head_event is not None:
+        changes.update(_head_fields(head_event))
+    if state is None:
+        return AgentState(hostname=events[0].hostname, **changes)
+    return msgspec.structs.replace(state, **changes)
 
 
 _MESSAGES = {

@@ -45,6 +45,7 @@ from controller.batch import fingerprint, validate_batch
 from controller.cancel import Canceller
 from controller.dispatch import Dispatcher
 from controller.idempotency import Claim, Idempotency, canonical
+from controller.read_cache import DetailReader
 from controller.registry import Registry
 from controller.requests import (
     RetryBody,
@@ -72,9 +73,11 @@ class Services:
     idempotency: Idempotency
     broker_ready: Callable[[], bool]
     auth: Authenticator = field(init=False)
+    reader: DetailReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = Authenticator(self.config.api_keys)
+        self.reader = DetailReader(self.store.redis)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -224,10 +227,11 @@ async def list_jobs(request: Request) -> Response:
 async def get_job(request: Request) -> Response:
     svc = authorize(request, "job:read")
     job_id = job_id_param(request)
-    detail = await svc.store.detail(job_id)
-    if detail is None:
+    # Already the encoded body (controller/read_cache.py): no re-encoding here.
+    body = await svc.reader.body(job_id)
+    if body is None:
         raise NotFound(f"no job with id {job_id}")
-    return json_response(detail)
+    return Response(body, media_type="application/json")
 
 
 async def delete_job(request: Request) -> Response:

@@ -1,0 +1,152 @@
+"""The read path of ``GET /job/{id}``: encoded details, cached while valid. I/O: Redis.
+
+A job's detail is a pure function of three stored things (common/detail.py):
+its meta (written once at submit, never changed), its status, and the set of
+its stored events. Events are only ever added, with HSETNX (first copy wins),
+until the job is deleted or expires, so the *number* of stored events names
+the set. A read therefore asks Redis for a validity token in one round trip,
+``(status, updated, HLEN events)``, and if the cached body was rendered from
+the same token it is returned as is, without reading or folding any event.
+``updated`` is there for the generation of the id, not for the detail: it
+starts as the creation time (microseconds), so a job deleted and created
+again under the same id cannot match an old entry. Nothing else feeds the
+detail: ``done``, ``late`` flags, retry links and redaction are all either
+folded from the events or fixed in the meta (results are redacted before
+they are stored); rendering reads no clock.
+
+A miss reads meta, status, ``updated`` and all events in one MULTI/EXEC (a
+consistent snapshot), folds, renders and encodes, and caches the body under
+the snapshot's own token. A hit is correct even though the token's two
+commands are not atomic: events only grow and the status only moves forward,
+so a snapshot that matches ``status`` read at t1 and the event count read at
+t2 >= t1 is the job's state at t1.
+
+The cache lives in the controller's memory (LRU, bounded by the total size of
+the bodies): a hit costs no extra Redis traffic and no decoding, and several
+controllers stay correct because the validity check is always made against
+Redis, never against another process's memory. Concurrent misses on one job
+share one load (a live 1,000-agent job polled by eight clients renders once
+per change, not eight times), as long as the shared snapshot matches what
+the waiting request saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from redis.asyncio import Redis
+
+from common.detail import DETAIL_ENCODER, render
+from common.fold import fold_all
+from common.job import META_DECODER
+from common.messages import EVENT_DECODER
+from controller.store import events_key, job_key
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+Token = tuple[bytes, bytes | None, int]
+
+# One command for the token: cheaper in redis-py than a two-command pipeline.
+# Both keys share the job's hash tag, so it runs on Redis Cluster too.
+VALIDITY_SCRIPT = """
+local job = redis.call('HMGET', KEYS[1], 'status', 'updated')
+return {job[1], job[2], redis.call('HLEN', KEYS[2])}
+"""
+
+
+class DetailReader:
+    """Encoded job details (the exact response bodies), cached by validity token."""
+
+    def __init__(self, redis: Redis, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.redis = redis
+        self.max_bytes = max_bytes
+        self._token = redis.register_script(VALIDITY_SCRIPT)
+        self._entries: OrderedDict[str, tuple[Token, bytes]] = OrderedDict()
+        self._size = 0
+        self._loading: dict[str, asyncio.Future[tuple[Token, bytes] | None]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    async def body(self, job_id: str) -> bytes | None:
+        """The JSON body of ``GET /job/{id}``; None if there is no such job."""
+        status, updated, count = await self._token(keys=[job_key(job_id), events_key(job_id)])
+        if status is None:
+            self._drop(job_id)
+            return None
+        token: Token = (_blob(status), None if updated is None else _blob(updated), int(count))
+        entry = self._entries.get(job_id)
+        if entry is not None and entry[0] == token:
+            self._entries.move_to_end(job_id)
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        loaded = await self._load_shared(job_id, token)
+        return None if loaded is None else loaded[1]
+
+    async def _load_shared(self, job_id: str, token: Token) -> tuple[Token, bytes] | None:
+        """Join a load of this job already in flight if it saw the same state."""
+        pending = self._loading.get(job_id)
+        if pending is not None:
+            shared = await asyncio.shield(pending)
+            if shared is not None and shared[0] == token:
+                return shared
+        future: asyncio.Future[tuple[Token, bytes] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._loading[job_id] = future
+        try:
+            loaded = await self._load(job_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            if self._loading.get(job_id) is future:
+                del self._loading[job_id]
+        future.set_result(loaded)
+        if loaded is not None:
+            self._store(job_id, *loaded)
+        return loaded
+
+    async def _load(self, job_id: str) -> tuple[Token, bytes] | None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hmget(job_key(job_id), "meta", "status", "updated")
+            pipe.hvals(events_key(job_id))
+            (meta, status, updated), blobs = await pipe.execute()
+        if meta is None:
+            return None
+        decode = EVENT_DECODER.decode
+        record = fold_all([decode(b) for b in blobs])
+        detail = render(META_DECODER.decode(meta), record, _blob(status).decode())
+        token: Token = (_blob(status), None if updated is None else _blob(updated), len(blobs))
+        return token, DETAIL_ENCODER.encode(detail)
+
+    def _store(self, job_id: str, token: Token, body: bytes) -> None:
+        self._drop(job_id)
+        # One huge job must not flush everything else out.
+        if len(body) > self.max_bytes // 4:
+            return
+        self._entries[job_id] = (token, body)
+        self._size += len(body)
+        while self._size > self.max_bytes:
+            _, (_, evicted) = self._entries.popitem(last=False)
+            self._size -= len(evicted)
+
+    def _drop(self, job_id: str) -> None:
+        entry = self._entries.pop(job_id, None)
+        if entry is not None:
+            self._size -= len(entry[1])
+
+    @property
+    def size(self) -> int:
+        """Total bytes of the cached bodies."""
+        return self._size
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _blob(value: Any) -> bytes:
+    """The client runs with decode_responses off; tolerate str replies anyway."""
+    return value.encode() if isinstance(value, str) else bytes(value)
