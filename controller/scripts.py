@@ -7,43 +7,122 @@ script touches ``corral:{index}:*``.
 
 from __future__ import annotations
 
+# Order keys of terminal events, as common.fold.order_key makes them:
+# "tier|attempt|rank|timestamp|kind|event_id". parse_head returns nil for a
+# value in another format (one an older controller wrote): the caller then
+# leaves the decision to the Python finalize.
+_HEADS = """
+local function parse_head(h)
+  local tier, attempt, rank, ts, kind, id =
+    string.match(h, '^(%d+)|(-?%d+)|(%d+)|([^|]+)|(%a+)|(.*)$')
+  if not tier then return nil end
+  return {tonumber(tier), tonumber(attempt), tonumber(rank), tonumber(ts), kind, id}
+end
+-- The fold breaks a tie on (tier, attempt, rank, timestamp) by event id; two
+-- such heads have the same rank, hence the same kind and the same answer, so
+-- which of them is kept cannot change a status: the first one stays.
+local function head_greater(a, b)
+  for i = 1, 4 do
+    if a[i] ~= b[i] then return a[i] > b[i] end
+  end
+  return false
+end
+"""
+
 # KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
-# ARGV: repeated (event_id, encoded event, terminal hostname or "", timestamp).
+# ARGV: repeated (event_id, encoded event, terminal or "", timestamp), where
+# terminal is "tier|attempt|rank|kind|hostname" for a terminal event.
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
-# life), counts each agent's first terminal event once (only agents the job
-# expects, when it has an expected set: a stranger cannot finish a job),
+# life); for each agent the job counts (its expected agents, or anyone when
+# it has no expected set: a stranger cannot finish a job) counts the first
+# terminal event once in ``done`` and keeps in the terminal hash the head of
+# its terminal events (the greatest order key, as the fold's agent state);
 # moves the job from submitted to processing, keeps updated = max(timestamp).
-# Returns {status, done, expected_n, new_events} or {"unknown"}.
-APPLY_EVENTS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0} end
+# When done reaches expected_n on a job not yet final, it writes the final
+# status here, exactly as controller.outcome.decide_status decides it from
+# the fold of the stored events (an answer is the head's kind: _any takes the
+# greatest head of any agent; the controller's own events are no agent).
+# Returns {status, done, expected_n, new_events, flag}: flag 1 when this call
+# gave the job its final status, 2 when the job is due but the script could
+# not decide (terminal values in an older format): finalize it in Python.
+APPLY_EVENTS = (
+    _HEADS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0} end
 local new = 0
 local newest = 0
+local counted = 0
 local anyone = redis.call('EXISTS', KEYS[4]) == 0
 for i = 1, #ARGV, 4 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     new = new + 1
-    local host = ARGV[i + 2]
-    if host ~= '' and (anyone or redis.call('HEXISTS', KEYS[4], host) == 1)
-       and redis.call('HSETNX', KEYS[3], host, ARGV[i]) == 1 then
-      redis.call('HINCRBY', KEYS[1], 'done', 1)
+    local term = ARGV[i + 2]
+    if term ~= '' then
+      local tier, attempt, rank, kind, host = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$')
+      if anyone or redis.call('HEXISTS', KEYS[4], host) == 1 then
+        local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. ARGV[i + 3] .. '|'
+          .. kind .. '|' .. ARGV[i]
+        if redis.call('HSETNX', KEYS[3], host, head) == 1 then
+          counted = counted + 1
+        else
+          local current = parse_head(redis.call('HGET', KEYS[3], host))
+          if current and head_greater(parse_head(head), current) then
+            redis.call('HSET', KEYS[3], host, head)
+          end
+        end
+      end
     end
     local ts = tonumber(ARGV[i + 3])
     if ts > newest then newest = ts end
   end
 end
+if counted > 0 then redis.call('HINCRBY', KEYS[1], 'done', counted) end
 local job = redis.call('HMGET', KEYS[1], 'status', 'done', 'expected_n', 'updated', 'expire_at')
 local status = job[1]
+local done = tonumber(job[2] or '0')
+local expected_n = tonumber(job[3] or '0')
+local flag = 0
 if new > 0 then
-  if status == 'submitted' then
-    status = 'processing'
-    redis.call('HSET', KEYS[1], 'status', status)
-  end
+  if status == 'submitted' then status = 'processing' end
   if newest > tonumber(job[4] or '0') then redis.call('HSET', KEYS[1], 'updated', newest) end
   redis.call('EXPIREAT', KEYS[2], job[5])
   redis.call('EXPIREAT', KEYS[3], job[5])
 end
-return {status, tonumber(job[2] or '0'), tonumber(job[3] or '0'), new}
+local final = status == 'completed' or status == 'failed' or status == 'partial_failure'
+  or status == 'cancelled'
+if not final and expected_n > 0 and done >= expected_n then
+  local heads = redis.call('HGETALL', KEYS[3])
+  local best = nil
+  local ok = 0
+  for i = 1, #heads, 2 do
+    local head = parse_head(heads[i + 1])
+    if not head then
+      flag = 2
+      break
+    end
+    -- The controller's own events (a timeout for an _any job) are no agent's.
+    if heads[i] ~= 'controller' then
+      if head[5] == 'completed' then ok = ok + 1 end
+      if best == nil or head_greater(head, best) then best = head end
+    end
+  end
+  if flag == 0 then
+    if anyone then
+      if best ~= nil and best[5] == 'completed' then status = 'completed' else status = 'failed' end
+    elseif ok >= expected_n then
+      status = 'completed'
+    elseif ok == 0 then
+      status = 'failed'
+    else
+      status = 'partial_failure'
+    end
+    flag = 1
+  end
+end
+if status ~= job[1] then redis.call('HSET', KEYS[1], 'status', status) end
+return {status, done, expected_n, new, flag}
 """
+)
 
 # KEYS: job hash. ARGV: new status, its rank, rank table as "status=rank,...".
 # Moves the status forward only; returns the status the job ends with.
@@ -103,7 +182,9 @@ return 1
 # (event_id, encoded Cancelled event, terminal hostname or "").
 # Cancels a job unless it is already final, atomically with respect to the
 # collector's finalize: stores the cancel events (first copy wins), counts
-# each agent's first terminal once, sets the status to cancelled.
+# each agent's first terminal once, sets the status to cancelled. The cancel
+# events are the controller's (attempt 0, stamped with the request time), so
+# their head in the terminal hash is written here as APPLY_EVENTS would.
 # Returns "cancelled", "final:<status>" if it already had a final status, or "unknown".
 CANCEL_JOB = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
@@ -113,7 +194,8 @@ for final in string.gmatch(ARGV[1], '([^,]+)') do
 end
 for i = 3, #ARGV, 3 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''
-     and redis.call('HSETNX', KEYS[3], ARGV[i + 2], ARGV[i]) == 1 then
+     and redis.call('HSETNX', KEYS[3], ARGV[i + 2],
+                    '2|0|1|' .. ARGV[2] .. '|cancelled|' .. ARGV[i]) == 1 then
     redis.call('HINCRBY', KEYS[1], 'done', 1)
   end
 end

@@ -9,7 +9,9 @@ scripts run unchanged on Redis Cluster)::
                                    seq (CORRAL_JOBS stream sequence), sealed
                                    (the real operation, AES-GCM, if redacted)
     corral:{<id>}:events    hash   event_id -> msgpack Event; first copy wins
-    corral:{<id>}:terminal  hash   hostname -> id of its first terminal event
+    corral:{<id>}:terminal  hash   hostname -> head of its terminal events, as
+                                   "tier|attempt|rank|timestamp|kind|event_id" (the
+                                   fold's order key): one field per agent that is done
     corral:{<id>}:expected  hash   hostname -> 1 for each agent a host/label/_all job
                                    expects (absent for _any): only they count as done
     corral:{index}:all      zset   job id scored by creation time (listing)
@@ -23,18 +25,22 @@ scripts run unchanged on Redis Cluster)::
 
 Folding an event is O(1) Redis work whatever the number of agents: one
 HSETNX of the event in its own field and a counter update, in one script
-call per job per batch. The record is the fold of the stored events, done
-on read (:func:`common.fold.fold_all`). Job keys expire after the retention;
-the index sets are trimmed by the sweeper, so listing never SCANs.
+call per job per batch; the call that makes the last expected agent done
+also writes the final status (controller/scripts.py), so finishing a job
+costs no extra round trip and no fold. The record is the fold of the stored
+events, done on read (:func:`common.fold.fold_all`). Job keys expire after
+the retention; the index sets are trimmed by the sweeper, so listing never
+SCANs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from common import messages
 from common.detail import JobDetail, render
@@ -46,9 +52,12 @@ from common.job import (
     STATUS_RANK,
     JobMeta,
 )
-from common.messages import ENCODER, EVENT_DECODER, Event, event_kind
+from common.messages import ENCODER, EVENT_DECODER, Event
 from common.redaction import Redactor, redact_results
 from controller import scripts
+from controller.agent_store import AgentRecord as AgentRecord  # re-exported: the registry, views
+from controller.agent_store import AgentStore
+from controller.applying import Applied, apply_args
 from controller.outcome import TIMEOUT_REASON, decide_status, timeout_events
 
 INDEX_ALL = "corral:{index}:all"
@@ -56,7 +65,6 @@ INDEX_RANK = "corral:{index}:rank"
 INDEX_OPEN = "corral:{index}:open"
 INDEX_UNDISPATCHED = "corral:{index}:undispatched"
 INDEX_CANCELLING = "corral:{index}:cancelling"
-AGENTS = "corral:agents"
 _RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
 
 
@@ -83,27 +91,6 @@ def status_key(status: str) -> str:
 INDEX_KEYS = [INDEX_RANK, *(status_key(s) for s in JOB_STATUSES), INDEX_OPEN]
 
 
-class Applied(msgspec.Struct, frozen=True):
-    """What one batch did to one job."""
-
-    status: str
-    done: int
-    expected: int
-    new_events: int
-
-    @property
-    def unknown(self) -> bool:
-        return self.status == "unknown"
-
-    @property
-    def ready_to_finalize(self) -> bool:
-        return (
-            not self.unknown
-            and self.status not in FINAL_STATUSES
-            and (self.done >= self.expected > 0)
-        )
-
-
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     status: str
@@ -115,36 +102,9 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     done: int
 
 
-class AgentRecord(msgspec.Struct, frozen=True, kw_only=True):
-    hostname: str
-    labels: dict[str, str]
-    facts: messages.Facts
-    last_seen: float
-    first_seen: float
-    state: str = "online"
-    running: int = 0
+class JobStore(AgentStore):
+    """Job records (and, from :class:`AgentStore`, the agent registry's)."""
 
-
-AGENT_DECODER = msgspec.msgpack.Decoder(AgentRecord)
-
-
-def is_terminal_event(event: Event) -> bool:
-    return event_kind(event) in messages.TERMINAL_EVENTS
-
-
-def _job_args(events: Iterable[tuple[Event, bytes]]) -> list[Any]:
-    args: list[Any] = []
-    for event, blob in events:
-        args += [
-            event.event_id,
-            blob,
-            event.hostname if is_terminal_event(event) else "",
-            repr(event.timestamp),
-        ]
-    return args
-
-
-class JobStore:
     def __init__(self, redis: Redis, retention: float, redactor: Redactor | None = None) -> None:
         self.redis = redis
         self.retention = retention
@@ -226,33 +186,69 @@ class JobStore:
             client=pipe,
         )
 
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
+
+        redis-py checks every registered script with a SCRIPT EXISTS round
+        trip before each pipeline; the hot path skips it and loads the
+        scripts only when Redis answers NOSCRIPT (it restarted or flushed
+        them). Retrying is safe: every script here is idempotent.
+        """
+        for attempt in (1, 2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                try:
+                    return await pipe.execute()
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            for script in (self._apply, self._set_final, self._index):
+                await self.redis.script_load(script.script)
+        raise AssertionError("unreachable")
+
+    def _index_command(self, job_id: str, status: str, created: float) -> tuple[Any, ...]:
+        """INDEX_STATUS as a raw EVALSHA for :meth:`_execute`."""
+        where = (JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created)
+        return ("EVALSHA", self._index.sha, len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)
+
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
-        """Store a batch of events grouped by job, in one pipeline round trip."""
+        """Store a batch of events grouped by job: one script call per job, one round trip.
+
+        Then one more round trip re-files in the listing index the jobs that
+        moved (to processing, or to the final status the script wrote).
+        """
         if not batch:
             return {}
-        job_ids = list(batch)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                await self._apply(
-                    keys=[
-                        job_key(job_id),
-                        events_key(job_id),
-                        terminal_key(job_id),
-                        expected_key(job_id),
-                    ],
-                    args=_job_args(redact_results(self.redactor, batch[job_id])),
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+        sha, redactor = self._apply.sha, self.redactor
+        commands = [
+            (
+                "EVALSHA",
+                sha,
+                4,
+                job_key(job_id),
+                events_key(job_id),
+                terminal_key(job_id),
+                expected_key(job_id),
+                *apply_args(redact_results(redactor, events)),
+            )
+            for job_id, events in batch.items()
+        ]
+        replies = await self._execute(commands)
         outcomes: dict[str, Applied] = {}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id, reply in zip(job_ids, replies, strict=True):
-                outcome = Applied(_text(reply[0]), int(reply[1]), int(reply[2]), int(reply[3]))
-                outcomes[job_id] = outcome
-                if outcome.status == "processing" and outcome.new_events:
-                    await self._index_call(pipe, job_id, "processing", 0)
-            if len(pipe):
-                await pipe.execute()
+        index: list[tuple[Any, ...]] = []
+        for job_id, reply in zip(batch, replies, strict=True):
+            status = _text(reply[0])
+            outcome = Applied(status, int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
+            outcomes[job_id] = outcome
+            if outcome.finished or (status in FINAL_STATUSES and not outcome.new_events):
+                # Final now, or a redelivered batch whose first pass may have died
+                # before this re-filing (forward-only: a no-op when it did not).
+                index.append(self._index_command(job_id, status, 0))
+            elif status == "processing" and outcome.new_events:
+                index.append(self._index_command(job_id, status, 0))
+        if index:
+            await self._execute(index)
         return outcomes
 
     async def finalize(
@@ -265,22 +261,29 @@ class JobStore:
             return None
         meta, status, events = loaded
         if status in FINAL_STATUSES:
-            await self.redis.zrem(INDEX_OPEN, job_id)
+            # Final already (the apply script wrote it): make sure the listing says so.
+            await self._execute(
+                [self._index_command(job_id, status, meta.created), ("ZREM", INDEX_OPEN, job_id)]
+            )
             return status
         record = fold_all(events)
         if deadline_passed:
             timeouts = timeout_events(meta, record, now, reason)
             if timeouts:
-                await self.apply({job_id: [(e, ENCODER.encode(e)) for e in timeouts]})
+                applied = await self.apply({job_id: [(e, ENCODER.encode(e)) for e in timeouts]})
+                if applied[job_id].status in FINAL_STATUSES:
+                    # The script gave the final status (or a cancel came first).
+                    return await self.finalize(job_id, now, deadline_passed=False)
                 record = fold_all(timeouts, record)
         final = decide_status(meta, record)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._set_final(
-                keys=[job_key(job_id)], args=[final, STATUS_RANK[final], _RANKS_ARG], client=pipe
-            )
-            await self._index_call(pipe, job_id, final, meta.created)
-            pipe.zrem(INDEX_OPEN, job_id)
-            reply = await pipe.execute()
+        set_final = ("EVALSHA", self._set_final.sha, 1, job_key(job_id), final)
+        reply = await self._execute(
+            [
+                (*set_final, STATUS_RANK[final], _RANKS_ARG),
+                self._index_command(job_id, final, meta.created),
+                ("ZREM", INDEX_OPEN, job_id),
+            ]
+        )
         return _text(reply[0]) if reply[0] else final
 
     async def delete(self, job_id: str) -> bool:
@@ -359,17 +362,6 @@ class JobStore:
             rows = await pipe.execute()
         items = [_summary(row) for row in rows if row[0] is not None]
         return int(total), dict(zip(JOB_STATUSES, map(int, counts), strict=True)), items
-
-    # -- agent registry -------------------------------------------------------
-
-    async def save_agents(self, records: Iterable[AgentRecord]) -> None:
-        mapping: dict[Any, Any] = {r.hostname: ENCODER.encode(r) for r in records}
-        if mapping:
-            await self.redis.hset(AGENTS, mapping=mapping)
-
-    async def load_agents(self) -> list[AgentRecord]:
-        blobs = await self.redis.hvals(AGENTS)
-        return [AGENT_DECODER.decode(_blob(b)) for b in blobs]
 
 
 def _summary(row: list[Any]) -> JobSummary:
