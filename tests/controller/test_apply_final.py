@@ -42,7 +42,7 @@ from controller.outcome import decide_status
 from controller.store import JobStore, job_key, terminal_key
 
 NOW = time.time()
-KINDS = {
+KINDS: dict[str, type[Event]] = {
     "acknowledged": Acknowledged,
     "started": Started,
     "retried": Retried,
@@ -97,8 +97,7 @@ async def create(store: JobStore, meta: JobMeta) -> None:
 
 
 def make(job_id: str, host: str, kind: str, attempt: int, ts: float) -> Event:
-    cls = KINDS[kind]
-    return cls(  # type: ignore[no-any-return]
+    return KINDS[kind](
         event_id=event_id(job_id, host, attempt, kind),
         job_id=job_id,
         hostname=host,
@@ -119,6 +118,10 @@ SPECS = st.lists(
     min_size=1,
     max_size=14,
 )
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def due(meta: JobMeta, stored: dict[str, Event]) -> bool:
@@ -154,7 +157,7 @@ async def test_script_status_is_decide_status_of_the_stored_events(
         outcome = (await store.apply({meta.id: [(e, ENCODER.encode(e)) for e in batch]}))[meta.id]
         for event in batch:
             stored.setdefault(event.event_id, event)
-        status = (await store.redis.hget(job_key(meta.id), "status") or b"").decode()
+        status = _text(await store.redis.hget(job_key(meta.id), "status"))
         assert outcome.flag != UNDECIDED
         assert outcome.status == status
         if final is not None:
