@@ -1,0 +1,90 @@
+"""Committer: records, publishes and dispatched marks for many jobs; nothing lost if NATS fails."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+from redis.asyncio import Redis
+
+from common.job import CONTROLLER, JobMeta
+from common.messages import Operation, Submitted, event_id
+from common.signing import Signer, load_private, write_keypair
+from controller.commit import Committer, Prepared
+from controller.control_store import ControlStore
+from controller.embedded import ServerProcess
+from controller.store import JobStore
+from controller.streams import ensure_streams
+
+
+def prepared(target: str = "web-1.dev.local") -> Prepared:
+    now = time.time()
+    meta = JobMeta(
+        id=str(uuid.uuid4()),
+        operation=Operation(type="test.ping"),
+        target=target,
+        created=now,
+        deadline=now + 60,
+        timeout=60,
+        expected=[target],
+        single=True,
+    )
+    submitted = Submitted(
+        event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
+        job_id=meta.id,
+        hostname=CONTROLLER,
+        timestamp=now,
+    )
+    return Prepared(meta=meta, stored=meta, submitted=submitted, sealed=None)
+
+
+@pytest.fixture
+async def parts(
+    nats_server: ServerProcess, redis_db_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Committer, ControlStore, NATS]]:
+    nc = await nats.connect(nats_server.url)
+    redis = Redis.from_url(redis_db_url)
+    store = JobStore(redis, retention=3600)
+    control = ControlStore(store)
+    private, _ = write_keypair(tmp_path / "keys")
+    signer = Signer(load_private(str(private)))
+    yield Committer(store, control, nc.jetstream(), signer, ack_timeout=5.0), control, nc
+    await nc.close()
+    await redis.aclose()
+
+
+async def test_a_commit_writes_publishes_and_marks_every_job(
+    parts: tuple[Committer, ControlStore, NATS],
+) -> None:
+    committer, control, nc = parts
+    await ensure_streams(nc.jetstream())
+    jobs = [prepared() for _ in range(50)]
+    assert await committer.commit(jobs) == [None] * 50
+    seqs = set()
+    for job in jobs:
+        state = await control.dispatch_state(job.meta.id)
+        assert state is not None
+        assert (state.status, state.dispatched) == ("submitted", True)
+        seqs.add(state.seq)
+        assert not await control.is_undispatched(job.meta.id)
+    assert len(seqs) == 50  # one stream message each
+
+
+async def test_unacked_publishes_leave_their_records_to_the_reconciler(
+    parts: tuple[Committer, ControlStore, NATS],
+) -> None:
+    """No stream to take the jobs: the records stay, undispatched, where the reconciler looks."""
+    committer, control, _ = parts
+    jobs = [prepared() for _ in range(5)]
+    assert await committer.commit(jobs) == [None] * 5
+    waiting = set(await control.undispatched(time.time() + 1))
+    assert waiting == {job.meta.id for job in jobs}
+    for job in jobs:
+        state = await control.dispatch_state(job.meta.id)
+        assert state is not None
+        assert not state.dispatched
