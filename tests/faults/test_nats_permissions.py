@@ -15,6 +15,7 @@ from pathlib import Path
 import nats
 import nats.errors
 import pytest
+from nats.js.api import ConsumerConfig
 
 from common import subjects
 from common.messages import Heartbeat, encode
@@ -61,14 +62,18 @@ async def test_agents_run_jobs_with_their_own_user_and_speak_only_for_themselves
     await locked.add_agent(HOST, nats_url=url_for(locked, "agent-web-1"))
     job_id = await locked.submit("test.ping", target=HOST, job_timeout=10)
     assert (await locked.final(job_id))["status"] == "completed"
+    # _any jobs come through corral-any, which the agent binds to without
+    # being allowed to create or change it.
+    any_id = await locked.submit("test.ping", target="_any", job_timeout=10)
+    assert (await locked.final(any_id))["status"] == "completed"
 
     errors: list[str] = []
-    three_violations = asyncio.Event()
+    all_violations = asyncio.Event()
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
-        if sum("permissions violation" in e.lower() for e in errors) >= 3:
-            three_violations.set()
+        if sum("permissions violation" in e.lower() for e in errors) >= 4:
+            all_violations.set()
 
     impostor = await nats.connect(url_for(locked, "agent-web-1"), error_cb=on_error)
     try:
@@ -78,18 +83,28 @@ async def test_agents_run_jobs_with_their_own_user_and_speak_only_for_themselves
             await js.publish(subjects.events_of(OTHER), encode(forged), timeout=2)
         with pytest.raises(nats.errors.Error):
             await js.publish(subjects.job_for_host(HOST), b"not a job", timeout=2)
+        # Widening the shared consumer would hand this agent every job.
+        widened = ConsumerConfig(durable_name=subjects.ANY_CONSUMER, filter_subject="corral.job.>")
+        with pytest.raises(nats.errors.Error):  # no API reply: the request was dropped
+            await js.add_consumer(subjects.JOBS_STREAM, widened, timeout=2)
         beat = Heartbeat(hostname=OTHER, sent_at=0, interval=1)
         await impostor.publish(subjects.heartbeat_of(OTHER), encode(beat))
         await impostor.flush()
         # nats-py runs error callbacks as tasks: the last -ERR can still be
         # queued after flush() returns, so wait for it rather than count early.
         try:
-            await asyncio.wait_for(three_violations.wait(), timeout=10)
+            await asyncio.wait_for(all_violations.wait(), timeout=10)
         except TimeoutError:
-            pytest.fail(f"expected 3 permission violations, got {errors}")
+            pytest.fail(f"expected 4 permission violations, got {errors}")
     finally:
         await impostor.close()
     assert (await locked.api.get(f"/agent/{OTHER}")).status_code == 404
+    shared = (
+        await (await locked.bus())
+        .jetstream()
+        .consumer_info(subjects.JOBS_STREAM, subjects.ANY_CONSUMER)
+    )
+    assert shared.config.filter_subject == subjects.JOB_ANY
 
 
 def test_the_shipped_config_runs_unchanged_with_our_store_and_ports(tmp_path: Path) -> None:
