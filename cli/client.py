@@ -58,6 +58,14 @@ class Client:
             body["timeout"] = timeout
         return str(self._call("POST", "/job", json=body, headers=headers)["job_id"])
 
+    def submit_batch(
+        self, jobs: list[dict[str, Any]], idempotency_key: str | None = None
+    ) -> list[str]:
+        """Submit ``POST /job`` bodies in one request (``POST /job/batch``); ids in order."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        answer = self._call("POST", "/job/batch", json={"jobs": jobs}, headers=headers)
+        return [str(job["job_id"]) for job in answer["jobs"]]
+
     def job(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", f"/job/{job_id}")
         return result

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from cli.client import ApiError, Client
 from controller.embedded import ServerProcess
-from tests.integration.harness import READER_KEY, Stack, running_stack
+from tests.integration.harness import ADMIN_KEY, READER_KEY, Stack, running_stack
 from tests.integration.test_api import assert_error
 
 HOSTS = ("web-1.dev.local", "web-2.dev.local")
@@ -143,3 +145,18 @@ async def test_concurrent_single_submits_are_distinct_jobs_that_all_complete(
         detail = await stack.final(job_id)
         assert (detail["status"], detail["result"]) == ("completed", index)
     assert await job_count(stack) == 60
+
+
+async def test_the_cli_client_submits_a_batch(stack: Stack) -> None:
+    await stack.start_agent(HOSTS[0])
+    client = Client(str(stack.api.base_url), ADMIN_KEY)
+    try:
+        ids = await asyncio.to_thread(client.submit_batch, [echo(7), echo(8)], "cli-batch")
+        again = await asyncio.to_thread(client.submit_batch, [echo(7), echo(8)], "cli-batch")
+        with pytest.raises(ApiError) as refused:
+            await asyncio.to_thread(client.submit_batch, [])
+    finally:
+        client.close()
+    assert again == ids
+    assert refused.value.code == 400
+    assert [(await stack.final(j))["result"] for j in ids] == [7, 8]
