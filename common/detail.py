@@ -20,7 +20,9 @@ from common.timefmt import rfc3339
 RESPONSE_STATUSES = frozenset({"completed", "failed", "cancelled"})
 
 
-class TimelineItem(msgspec.Struct, frozen=True, kw_only=True):
+# Strings and numbers only, so never in a reference cycle: gc=False spares the
+# collector thousands of objects per detail read.
+class TimelineItem(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     timestamp: str | None
     event: str
     hostname: str
@@ -36,7 +38,8 @@ class Response(msgspec.Struct, frozen=True, kw_only=True):
     hostname: str
 
 
-class AgentStateView(msgspec.Struct, frozen=True, kw_only=True):
+# Scalars only, like TimelineItem.
+class AgentStateView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     status: str
     error: str | None
     duration: float | None
