@@ -22,11 +22,12 @@ from controller.embedded_process import (
     start_server,
 )
 
-# A setting outside comments; nats-server accepts ":", "=" or a space.
+# A setting outside a "#" comment, also inside a one-line block
+# (``jetstream { store_dir: x }``); nats-server accepts ":", "=" or a space.
 _STORE_DIR = re.compile(
-    r"""^([ \t]*store_?dir[ \t]*[:=]?[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#}]+)""", re.M
+    r"""^([^#\n]*?(?<![\w.])store_?dir[ \t]*[:=]?[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#},]+)""", re.M
 )
-_MONITORING = re.compile(r"^[ \t]*(http|http_port|monitor_port)[ \t]*[:=\s]", re.M)
+_MONITORING = re.compile(r"^[^#\n]*?(?<![\w.])(http|http_port|monitor_port)[ \t]*[:= \t]", re.M)
 _INCLUDE = re.compile(r"^[ \t]*include[ \t]", re.M)
 
 
@@ -65,6 +66,7 @@ def _server_config(config_file: Path, data_dir: Path) -> tuple[Path, bool]:
     if _INCLUDE.search(text):
         # A copy elsewhere would break the relative paths of its includes.
         raise ServerError(f"{config_file}: a config with store_dir cannot use include here")
+    data_dir.mkdir(parents=True, exist_ok=True)
     copy = data_dir / "nats-server.conf"
     copy.write_text(_STORE_DIR.sub(lambda m: m.group(1) + json.dumps(str(data_dir)), text))
     return copy, True
