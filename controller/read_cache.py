@@ -88,7 +88,7 @@ class DetailReader:
         """Join a load of this job already in flight if it saw the same state."""
         pending = self._loading.get(job_id)
         if pending is not None:
-            shared = await asyncio.shield(pending)
+            shared = await _join(pending)
             if shared is not None and shared[0] == token:
                 return shared
         future: asyncio.Future[tuple[Token, bytes] | None] = (
@@ -97,6 +97,9 @@ class DetailReader:
         self._loading[job_id] = future
         try:
             loaded = await self._load(job_id)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: nobody else may be waiting
@@ -145,6 +148,18 @@ class DetailReader:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+async def _join(
+    pending: asyncio.Future[tuple[Token, bytes] | None],
+) -> tuple[Token, bytes] | None:
+    """The result of another request's load; None if that load failed or was cancelled."""
+    try:
+        return await asyncio.shield(pending)
+    except BaseException:
+        if pending.done():  # its load failed: the caller makes its own
+            return None
+        raise  # this request itself was cancelled
 
 
 def _blob(value: Any) -> bytes:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.exceptions
 from redis.asyncio import Redis
 
 from common.detail import DETAIL_ENCODER
@@ -239,3 +240,50 @@ async def test_the_cache_stays_within_its_byte_budget(store: JobStore) -> None:
     assert reader.hits == hits + 1
     await reader.body(metas[0].id)
     assert reader.hits == hits + 1
+
+
+class FailingFirstReader(DetailReader):
+    """Its first load dies (as on a dropped connection) once the test releases it."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.release = asyncio.Event()
+        self.loading = asyncio.Event()
+        self.all_joined = asyncio.Event()
+        self.failed = False
+        self.joining = 0
+
+    async def _load_shared(
+        self, job_id: str, token: tuple[bytes, bytes | None, int]
+    ) -> tuple[tuple[bytes, bytes | None, int], bytes] | None:
+        if job_id in self._loading:
+            self.joining += 1
+            if self.joining == 3:
+                self.all_joined.set()
+        return await super()._load_shared(job_id, token)
+
+    async def _load(self, job_id: str) -> tuple[tuple[bytes, bytes | None, int], bytes] | None:
+        if not self.failed:
+            self.failed = True
+            self.loading.set()
+            await self.release.wait()
+            raise redis.exceptions.ConnectionError("connection lost")
+        return await super()._load(job_id)
+
+
+async def test_a_failed_shared_load_fails_only_its_own_request(store: JobStore) -> None:
+    meta = new_meta(["a.example"])
+    await create(store, meta)
+    reader = FailingFirstReader(store.redis)
+    first = asyncio.create_task(reader.body(meta.id))
+    await reader.loading.wait()
+    others = [asyncio.create_task(reader.body(meta.id)) for _ in range(3)]
+    await reader.all_joined.wait()
+
+    reader.release.set()
+
+    with pytest.raises(redis.exceptions.ConnectionError):
+        await first
+    # The three that joined the failed load made their own, and answered.
+    expected = await uncached(store, meta.id)
+    assert await asyncio.gather(*others) == [expected] * 3
