@@ -136,22 +136,47 @@ class JobStore(AgentStore):
     ) -> list[Exception | None]:
         """Write many new jobs as :meth:`create` does, in one pipeline round trip.
 
-        One entry per record: None if it was written, else the Redis error of
-        its first failed command (that record alone failed). A lost
+        The index entries of all of them go in one command per index, and
+        their status is filed directly (no INDEX_STATUS script: the ids are
+        new, nothing filed them before). One entry per record: None if it
+        was written, else the Redis error that kept it out. A lost
         connection raises for all of them.
         """
         spans: list[tuple[int, int]] = []
         async with self.redis.pipeline(transaction=False) as pipe:
             for meta, submitted, sealed in records:
                 start = len(pipe)
-                await self._queue_create(pipe, meta, submitted, sealed)
+                self._queue_record(pipe, meta, submitted, sealed)
                 spans.append((start, len(pipe)))
+            shared = len(pipe)
+            if records:
+                metas = [meta for meta, _, _ in records]
+                created = {m.id: m.created for m in metas}
+                pipe.zadd(INDEX_ALL, created)
+                pipe.zadd(INDEX_OPEN, {m.id: m.deadline for m in metas})
+                pipe.zadd(INDEX_UNDISPATCHED, created)
+                pipe.zadd(status_key("submitted"), created)
+                pipe.hset(INDEX_RANK, mapping=dict.fromkeys(created, STATUS_RANK["submitted"]))
             replies = await pipe.execute(raise_on_error=False)
-        return [next((r for r in replies[a:b] if isinstance(r, Exception)), None) for a, b in spans]
+        index_error = next((r for r in replies[shared:] if isinstance(r, Exception)), None)
+        return [
+            next((r for r in replies[a:b] if isinstance(r, Exception)), index_error)
+            for a, b in spans
+        ]
 
     async def _queue_create(
         self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
     ) -> None:
+        self._queue_record(pipe, meta, submitted, sealed)
+        pipe.zadd(INDEX_ALL, {meta.id: meta.created})
+        pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
+        pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
+        await self._index_call(pipe, meta.id, "submitted", meta.created)
+
+    def _queue_record(
+        self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
+    ) -> None:
+        """The job's own keys: its hash, expected set and ``submitted`` event."""
         expire_at = int(meta.created + max(self.retention, meta.timeout) + 60)
         expected_n = len(meta.expected) if meta.expected is not None else 1
         key = job_key(meta.id)
@@ -174,10 +199,6 @@ class JobStore(AgentStore):
             pipe.expireat(expected_key(meta.id), expire_at)
         pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
         pipe.expireat(events_key(meta.id), expire_at)
-        pipe.zadd(INDEX_ALL, {meta.id: meta.created})
-        pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
-        pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
-        await self._index_call(pipe, meta.id, "submitted", meta.created)
 
     async def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
         await self._index(
