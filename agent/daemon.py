@@ -2,16 +2,16 @@
 
 The agent owns a durable consumer over its own subjects (``_all``, its
 hostname, its label prefixes) and pulls from the shared ``corral-any``
-consumer. Each loop fetches only as many messages as there are free slots,
-and running jobs share one pool of ``max_concurrency`` slots, so JetStream
-never piles up work this agent cannot start soon. A swarm runs many of these
-on one connection (``agent/swarm.py``).
+consumer. Each pull loop (:class:`agent.pull.Puller`) keeps one long pull
+request open for only as many messages as there are free slots, and running
+jobs share one pool of ``max_concurrency`` slots, so JetStream never piles
+up work this agent cannot start soon. A swarm runs many of these on one
+connection (``agent/swarm.py``).
 
-nats-py's pull subscriptions can stall after a reconnect (nats.py#504: the
-pending pull request died with the old connection, and a fetch may wait on
-it). Each pull loop therefore binds its subscription afresh (and re-creates
-its consumer, in case the server lost it) after every reconnect of the
-connection and after a few failed fetches in a row, and bounds each fetch.
+A pull request can die with the connection (nats.py#504). After a reconnect
+the heartbeat loop pokes both pull loops, which ask afresh on a new reply
+subject and re-create the agent's consumer, in case the server lost it; they
+do the same after a few failed requests in a row (agent/pull.py).
 
 Signed cancel requests arrive on core NATS (``corral.control.cancel``).
 """
@@ -21,29 +21,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
 import nats.js.errors
 import structlog
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from agent.pull import Binder, Puller
 from agent.runtime import Runtime, keep_in_progress
 from common import subjects
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import ENCODER, Facts, Heartbeat
 
 log = structlog.get_logger("corral.agent")
-PULL_WAIT = 5.0
-FETCH_GUARD = PULL_WAIT + 10.0  # a fetch that outlives this is stuck, not waiting
-REBIND_AFTER_ERRORS = 3
 ACK_WAIT = 30.0
 MAX_DELIVERIES = DEFAULT_MAX_DELIVERIES
 
-Binder = Callable[[], Awaitable[Any]]
+
+async def _nothing() -> None:
+    """The shared consumer's binder: the controller re-creates it, not agents."""
 
 
 def own_consumer_config(
@@ -92,7 +92,7 @@ class Agent:
         own_cancels: bool = True,
     ) -> None:
         """``own_cancels=False``: cancel requests come from elsewhere (a swarm's one
-        subscription, agent/swarm.py) instead of a subscription of this agent's own."""
+        subscription, agent/swarm.py), not from a subscription of this agent's own."""
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime
@@ -105,7 +105,7 @@ class Agent:
         self.slots = asyncio.Semaphore(max_concurrency)
         self.running = 0
         self.inflight = 0
-        self._room = asyncio.Event()
+        self.pullers: list[Puller] = []
         self.ready = asyncio.Event()
 
     @property
@@ -114,30 +114,49 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish running jobs and say goodbye."""
-        binders = await self._subscribe()
         cancels = (
             await self.nc.subscribe(subjects.CANCEL, cb=self._on_cancel)
             if self.own_cancels
             else None
         )
+        try:
+            await self._serve(stop)
+        finally:
+            if cancels is not None:
+                with contextlib.suppress(Exception):
+                    await cancels.unsubscribe()
+        # Every running job has reported by now (the TaskGroup waited for them).
+        await self._heartbeat("offline")
+        log.info("agent_stopped", hostname=self.hostname)
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        own = await self._bind_own()
         async with asyncio.TaskGroup() as jobs:
-            pullers = [asyncio.create_task(self._pull(*b, jobs)) for b in binders]
+
+            def deliver(msg: Msg) -> None:
+                self.inflight += 1
+                jobs.create_task(self._run_one(msg))
+
+            stream = subjects.JOBS_STREAM
+            self.pullers = [
+                Puller(self.nc, stream, own[0], own[1], deliver, self._free),
+                # The controller owns the shared consumer (controller/streams.py).
+                Puller(self.nc, stream, subjects.ANY_CONSUMER, _nothing, deliver, self._free),
+            ]
+            loops = [asyncio.create_task(puller.run()) for puller in self.pullers]
             beats = asyncio.create_task(self._heartbeats())
             self.ready.set()
             log.info("agent_ready", hostname=self.hostname)
             try:
                 await stop.wait()
             finally:
-                await stop_all([*pullers, beats])
-        if cancels is not None:
-            with contextlib.suppress(Exception):
-                await cancels.unsubscribe()
-        # Every running job has reported by now (the TaskGroup waited for them).
-        await self._heartbeat("offline")
-        log.info("agent_stopped", hostname=self.hostname)
+                await stop_all([*loops, beats])
 
-    async def _subscribe(self) -> list[tuple[Binder, Any]]:
-        """Each pull loop's binder (to bind afresh after a stall) and first subscription."""
+    def _free(self) -> int:
+        return self.max_concurrency - self.inflight
+
+    async def _bind_own(self) -> tuple[str, Binder]:
+        """Create this agent's consumer (waiting for the streams); its name and binder."""
         config = own_consumer_config(
             self.hostname,
             self.runtime.labels,
@@ -146,70 +165,20 @@ class Agent:
             self.ack_wait,
         )
 
-        async def own() -> Any:
+        async def own() -> None:
             await self.js.add_consumer(subjects.JOBS_STREAM, config)
-            return await self.js.pull_subscribe_bind(
-                config.durable_name or "", stream=subjects.JOBS_STREAM
-            )
-
-        async def shared() -> Any:
-            # The controller owns this consumer (controller/streams.py).
-            return await self.js.pull_subscribe_bind(
-                subjects.ANY_CONSUMER, stream=subjects.JOBS_STREAM
-            )
 
         delay = 0.2
         while True:
             try:
-                subs: list[tuple[Binder, Any]] = [(own, await own()), (shared, await shared())]
+                await own()
                 await self._heartbeat("online")
-                return subs
+                return config.durable_name or "", own
             except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
                 # The controller creates the streams; wait for it rather than fail.
                 log.info("agent_waiting_for_streams", error=str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def _pull(self, bind: Binder, sub: Any, jobs: asyncio.TaskGroup) -> None:
-        reconnects = self.nc.stats["reconnects"]
-        errors = 0
-        while True:
-            while self.inflight >= self.max_concurrency:
-                self._room.clear()
-                await self._room.wait()
-            if errors >= REBIND_AFTER_ERRORS or self.nc.stats["reconnects"] != reconnects:
-                reconnects = self.nc.stats["reconnects"]
-                sub, errors = await self._rebind(bind, sub), 0
-                if sub is None:
-                    errors = REBIND_AFTER_ERRORS  # try again after a pause
-                    await asyncio.sleep(1.0)
-                    continue
-            try:
-                async with asyncio.timeout(FETCH_GUARD):
-                    msgs = await sub.fetch(self.max_concurrency - self.inflight, timeout=PULL_WAIT)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # noqa: BLE001 - broker hiccup: back off, keep pulling
-                errors += 1
-                log.warning("job_fetch_failed", error=str(exc) or type(exc).__name__)
-                await asyncio.sleep(0.5)
-                continue
-            errors = 0
-            self.inflight += len(msgs)
-            for msg in msgs:
-                jobs.create_task(self._run_one(msg))
-
-    async def _rebind(self, bind: Binder, old: Any) -> Any:
-        """A fresh pull subscription (None if the broker is not back yet)."""
-        with contextlib.suppress(Exception):
-            await old.unsubscribe()
-        try:
-            sub = await bind()
-        except Exception as exc:  # noqa: BLE001 - retried by the pull loop
-            log.warning("pull_rebind_failed", error=str(exc) or type(exc).__name__)
-            return None
-        log.info("pull_rebound", hostname=self.hostname)
-        return sub
 
     async def _run_one(self, msg: Any) -> None:
         # Both pull loops may fetch at once, so a message can wait for a slot;
@@ -229,7 +198,9 @@ class Agent:
         finally:
             keepalive.cancel()
             self.inflight -= 1
-            self._room.set()
+            for puller in self.pullers:
+                if puller.requested <= 0:
+                    puller.poke()
 
     async def _on_cancel(self, msg: Any) -> None:
         try:
@@ -238,8 +209,14 @@ class Agent:
             log.error("cancel_failed", error=repr(exc))
 
     async def _heartbeats(self) -> None:
+        reconnects = self.nc.stats["reconnects"]
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            if self.nc.stats["reconnects"] != reconnects:
+                # Open pull requests died with the old connection: ask again now.
+                reconnects = self.nc.stats["reconnects"]
+                for puller in self.pullers:
+                    puller.poke()
             try:
                 await self._heartbeat("online")
             except Exception as exc:  # noqa: BLE001 - keep beating through reconnects

@@ -1,4 +1,4 @@
-"""The agent's on-disk job journal: what it started and how each job ended. I/O: SQLite.
+"""The agent's job journal: what it started and how each job ended. I/O: SQLite.
 
 Delivery is at-least-once, but an operation with side effects must run at
 most once per agent. Before such an operation starts the agent records the
@@ -14,11 +14,17 @@ journal tells a redelivery apart from a fresh job:
 Cancel requests are remembered here too, so a job cancelled before it
 arrives is never run.
 
-One SQLite database per agent in WAL mode. Writes that guard a side effect
-commit with ``synchronous=FULL`` (fsynced); the rest with ``NORMAL``, which
-survives a process crash (the fault model: SIGKILL) but may lose the last
-commits on power loss. Every call runs on one dedicated thread, so the event
-loop never waits on the disk and the connection is used from one thread only.
+On disk: one SQLite database per agent in WAL mode. Writes that guard a
+side effect commit with ``synchronous=FULL`` (fsynced); the rest with
+``NORMAL``, which survives a process crash (the fault model: SIGKILL) but
+may lose the last commits on power loss. Every SQLite call runs on one
+worker thread shared by all journals of the process (:data:`_WORKER`), so
+the event loop never waits on the disk and each connection is used from
+that one thread only.
+
+In memory (no path: swarms, tests): a dict with the same rules, called
+inline. It holds nothing across a crash, so it guards nothing across one
+either; a thread hop would cost more than the dict operation itself.
 
 Bounded: entries older than ``retention`` (twice the longest job lifetime:
 anything older is refused as expired anyway) and all but the newest
@@ -30,17 +36,21 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from common import subjects
 
 RUNNING, TERMINAL, CANCELLED = "running", "terminal", "cancelled"
 PRUNE_EVERY = 1000
 T = TypeVar("T")
+# One thread for every on-disk journal of the process: an agent has one
+# journal, a test process several; threads per journal cost a stack each.
+_WORKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-journal")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -80,6 +90,20 @@ def journal_file(directory: str, hostname: str) -> str:
     return str(Path(directory) / f"{subjects.encode_token(hostname)}.sqlite3")
 
 
+class Store(Protocol):
+    """The synchronous operations both backends provide; ``now`` is the journal's clock."""
+
+    def get(self, job_id: str) -> Entry | None: ...
+    def count(self) -> int: ...
+    def begin(self, job_id: str, seq: int, attempt: int, durable: bool, now: float) -> None: ...
+    def finish(
+        self, job_id: str, seq: int | None, attempt: int, event: bytes, now: float
+    ) -> None: ...
+    def cancel(self, job_id: str, now: float) -> None: ...
+    def prune(self, older_than: float, keep: int) -> None: ...
+    def close(self) -> None: ...
+
+
 class Journal:
     def __init__(
         self,
@@ -95,34 +119,104 @@ class Journal:
         self.max_entries = max_entries
         self.clock = clock
         self._writes = 0
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="corral-journal")
-        self._db = self._thread.submit(self._open).result()
+        self._store: Store = _WORKER.submit(SqliteStore, path).result() if path else MemoryStore()
+        self._inline = not path
+        self._sync(self._store.prune, clock() - retention, max_entries)
 
-    def _open(self) -> sqlite3.Connection:
-        if self.path:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit; every write is one statement, so it is its own transaction.
-        db = sqlite3.connect(self.path or ":memory:", isolation_level=None, check_same_thread=False)
-        if self.path:
-            db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        self._prune(db)
-        return db
+    def _sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args) if self._inline else _WORKER.submit(fn, *args).result()
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        if self._inline:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(_WORKER, fn, *args)
 
     def close(self) -> None:
-        self._thread.submit(self._db.close).result()
-        self._thread.shutdown()
-
-    # -- reads -----------------------------------------------------------------
+        self._sync(self._store.close)
 
     async def get(self, job_id: str) -> Entry | None:
-        return await self._call(self._get, job_id)
+        return await self._call(self._store.get, job_id)
 
-    def _get(self, job_id: str) -> Entry | None:
+    async def count(self) -> int:
+        return await self._call(self._store.count)
+
+    async def begin(self, job_id: str, seq: int, attempt: int, *, durable: bool) -> None:
+        """Record that ``attempt`` of the job is about to run; fsynced if ``durable``."""
+        await self._write(self._store.begin, job_id, seq, attempt, durable, self.clock())
+
+    async def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes) -> None:
+        """Record the job's terminal event (encoded), before it is published."""
+        await self._write(self._store.finish, job_id, seq, attempt, event, self.clock())
+
+    async def cancel(self, job_id: str) -> None:
+        """Remember a cancel request; a job already terminal keeps its state."""
+        await self._write(self._store.cancel, job_id, self.clock())
+
+    async def prune(self) -> None:
+        await self._call(self._store.prune, self.clock() - self.retention, self.max_entries)
+
+    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
+        await self._call(fn, *args)
+        self._writes += 1
+        if self._writes % PRUNE_EVERY == 0:
+            await self.prune()
+
+
+class MemoryStore:
+    """The journal's rules over a dict ordered by last update (oldest first)."""
+
+    def __init__(self) -> None:
+        self._jobs: OrderedDict[str, tuple[Entry, float]] = OrderedDict()
+
+    def get(self, job_id: str) -> Entry | None:
+        found = self._jobs.get(job_id)
+        return found[0] if found else None
+
+    def count(self) -> int:
+        return len(self._jobs)
+
+    def _put(self, entry: Entry, now: float) -> None:
+        self._jobs[entry.job_id] = (entry, now)
+        self._jobs.move_to_end(entry.job_id)
+
+    def begin(self, job_id: str, seq: int, attempt: int, durable: bool, now: float) -> None:
+        old = self.get(job_id)
+        if old is None:
+            self._put(Entry(job_id, RUNNING, seq, attempt, None, False), now)
+        else:
+            self._put(replace(old, state=RUNNING, seq=seq, attempt=attempt), now)
+
+    def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes, now: float) -> None:
+        old = self.get(job_id)
+        cancelled = old.cancelled if old else False
+        seq = seq if seq is not None else (old.seq if old else None)
+        self._put(Entry(job_id, TERMINAL, seq, attempt, event, cancelled), now)
+
+    def cancel(self, job_id: str, now: float) -> None:
+        old = self.get(job_id)
+        self._put(replace(old, cancelled=True) if old else cancelled_entry(job_id), now)
+
+    def prune(self, older_than: float, keep: int) -> None:
+        jobs = self._jobs
+        while jobs and (len(jobs) > keep or next(iter(jobs.values()))[1] < older_than):
+            jobs.popitem(last=False)
+
+    def close(self) -> None:
+        self._jobs.clear()
+
+
+class SqliteStore:
+    """The journal in one SQLite file; used from the journal worker thread only."""
+
+    def __init__(self, path: str) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit; every write is one statement, so it is its own transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def get(self, job_id: str) -> Entry | None:
         row = self._db.execute(
             "SELECT job_id, state, seq, attempt, terminal, cancelled FROM jobs WHERE job_id = ?",
             (job_id,),
@@ -131,43 +225,35 @@ class Journal:
             return None
         return Entry(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
-    async def count(self) -> int:
-        return await self._call(lambda: self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
+    def count(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM jobs").fetchone()[0])
 
-    # -- writes ----------------------------------------------------------------
-
-    async def begin(self, job_id: str, seq: int, attempt: int, *, durable: bool) -> None:
-        """Record that ``attempt`` of the job is about to run; fsynced if ``durable``."""
-        await self._call(
-            self._write,
+    def begin(self, job_id: str, seq: int, attempt: int, durable: bool, now: float) -> None:
+        self._write(
             durable,
             "INSERT INTO jobs (job_id, state, seq, attempt, updated) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (job_id) DO UPDATE SET state = excluded.state, seq = excluded.seq,"
             " attempt = excluded.attempt, updated = excluded.updated",
-            (job_id, RUNNING, seq, attempt, self.clock()),
+            (job_id, RUNNING, seq, attempt, now),
         )
 
-    async def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes) -> None:
-        """Record the job's terminal event (encoded), before it is published."""
-        await self._call(
-            self._write,
+    def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes, now: float) -> None:
+        self._write(
             True,
             "INSERT INTO jobs (job_id, state, seq, attempt, terminal, updated)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET"
             " state = excluded.state, seq = coalesce(excluded.seq, jobs.seq),"
             " attempt = excluded.attempt, terminal = excluded.terminal,"
             " updated = excluded.updated",
-            (job_id, TERMINAL, seq, attempt, event, self.clock()),
+            (job_id, TERMINAL, seq, attempt, event, now),
         )
 
-    async def cancel(self, job_id: str) -> None:
-        """Remember a cancel request; a job already terminal keeps its state."""
-        await self._call(
-            self._write,
+    def cancel(self, job_id: str, now: float) -> None:
+        self._write(
             False,
             "INSERT INTO jobs (job_id, state, cancelled, updated) VALUES (?, ?, 1, ?)"
             " ON CONFLICT (job_id) DO UPDATE SET cancelled = 1, updated = excluded.updated",
-            (job_id, CANCELLED, self.clock()),
+            (job_id, CANCELLED, now),
         )
 
     def _write(self, durable: bool, sql: str, params: tuple[Any, ...]) -> None:
@@ -178,17 +264,14 @@ class Journal:
         finally:
             if durable:
                 self._db.execute("PRAGMA synchronous=NORMAL")
-        self._writes += 1
-        if self._writes % PRUNE_EVERY == 0:
-            self._prune(self._db)
 
-    async def prune(self) -> None:
-        await self._call(self._prune, self._db)
-
-    def _prune(self, db: sqlite3.Connection) -> None:
-        db.execute("DELETE FROM jobs WHERE updated < ?", (self.clock() - self.retention,))
-        db.execute(
+    def prune(self, older_than: float, keep: int) -> None:
+        self._db.execute("DELETE FROM jobs WHERE updated < ?", (older_than,))
+        self._db.execute(
             "DELETE FROM jobs WHERE job_id IN (SELECT job_id FROM jobs"
             " ORDER BY updated DESC LIMIT -1 OFFSET ?)",
-            (self.max_entries,),
+            (keep,),
         )
+
+    def close(self) -> None:
+        self._db.close()

@@ -10,11 +10,17 @@ heartbeats. What they share:
 - one NATS connection (one socket, one reader task, one JetStream context);
 - one event loop and one Python process, so their CPU is one core's worth;
 - one set of facts, collected once (every virtual host reports this machine);
-- one verifier (the controller's public key, parsed once).
+- one verifier (the controller's public key, parsed once);
+- one cancel subscription: a cancel request is verified and remembered once
+  for the process (one set of cancelled job ids, the newest 10,000), then
+  handed to the virtual agents running that job. A virtual agent that is not
+  running it does not journal it; the shared set keeps it from starting.
 
-Each virtual agent keeps an in-memory journal (no ``journal_dir``: there is
-no host per agent to keep one on), which still has its own worker thread;
-at 10,000 agents that is 10,000 threads (docs/performance.md).
+What they do not share: each virtual agent verifies every job's signature
+itself, journals it, publishes its own events, acks its own messages and
+sends its own heartbeats, exactly as an agent process would. Each keeps an
+in-memory journal (no ``journal_dir``: there is no host per agent to keep
+one on), called inline: no thread per agent (agent/journal.py).
 
 Only cheap operations make sense here (``test.ping``, ``test.echo``): the
 virtual agents run on the same host, so a ``command.*`` job would run N times
@@ -31,10 +37,12 @@ from typing import Any
 import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from agent.daemon import Agent
 from agent.facts import collect_facts
 from agent.server import VERSION, build_runtime, connect, install_signals
+from common import subjects
 from common.config import AgentConfig
 from common.signing import Verifier, load_public
 
@@ -56,9 +64,11 @@ def build_swarm(
     allow = base.allow or SWARM_ALLOW
     first = build_runtime(_named(base, hostnames[0], allow), nc, verifier)
     facts = collect_facts(sorted(first.allowed), base.max_concurrency, VERSION)
+    cancelled = first.cancelled  # one set of cancelled job ids for the process
     agents = []
     for hostname in hostnames:
         runtime = build_runtime(_named(base, hostname, allow), nc, verifier)
+        runtime.cancelled = cancelled
         agents.append(
             Agent(
                 nc,
@@ -66,9 +76,27 @@ def build_swarm(
                 facts,
                 max_concurrency=base.max_concurrency,
                 heartbeat_interval=base.heartbeat_interval,
+                max_deliveries=base.max_deliveries,
+                ack_wait=base.ack_wait,
+                own_cancels=False,
             )
         )
     return agents
+
+
+async def dispatch_cancel(agents: Sequence[Agent], data: bytes) -> None:
+    """One cancel request for the whole swarm: verified and remembered once, then
+    the virtual agents running the job stop it (and journal the cancel)."""
+    if not agents:
+        return
+    first = agents[0].runtime
+    job_id = first.cancel_request(data)
+    if job_id is None:
+        return
+    first.remember_cancel(job_id)
+    for agent in agents:
+        if job_id in agent.runtime.active:
+            await agent.runtime.cancel_job(job_id)
 
 
 def _named(base: AgentConfig, hostname: str, allow: tuple[str, ...]) -> AgentConfig:
@@ -78,6 +106,24 @@ def _named(base: AgentConfig, hostname: str, allow: tuple[str, ...]) -> AgentCon
 
 async def run_swarm(agents: Sequence[Agent], stop: asyncio.Event) -> None:
     """Start every agent (in bounded batches), serve until ``stop``, then drain all."""
+
+    async def on_cancel(msg: Msg) -> None:
+        try:
+            await dispatch_cancel(agents, msg.data)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not stop the subscription
+            log.error("cancel_failed", error=repr(exc))
+
+    if not agents:
+        return
+    cancels = await agents[0].nc.subscribe(subjects.CANCEL, cb=on_cancel)
+    try:
+        await _serve(agents, stop)
+    finally:
+        with contextlib.suppress(Exception):
+            await cancels.unsubscribe()
+
+
+async def _serve(agents: Sequence[Agent], stop: asyncio.Event) -> None:
     async with asyncio.TaskGroup() as group:
         for start in range(0, len(agents), START_BATCH):
             batch = agents[start : start + START_BATCH]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.aio.client import Client as NATS
 
 from agent.daemon import Agent
 from agent.server import build_agent, connect
@@ -45,7 +46,7 @@ class RunningAgent:
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
-        await self.agent.nc.close()
+        await close_mid_reconnect(self.agent.nc)
         self.agent.runtime.journal.close()
 
 
@@ -133,6 +134,18 @@ class Stack:
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
             await asyncio.sleep(0.02)
+
+
+async def close_mid_reconnect(nc: NATS) -> None:
+    """Close a connection that may be reconnecting: nats-py's close then cancels
+    the reconnect task while it waits on the old socket, and that wait's
+    cancellation escapes ``close()``; only a cancel of this task is re-raised."""
+    try:
+        await nc.close()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 async def wait_for_event(event: asyncio.Event, task: asyncio.Task[Any]) -> None:
