@@ -9,9 +9,16 @@ renders them as RFC 3339.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+# Seconds since the epoch, up to the year 2100. NaN, infinities and absurd
+# values from a broken or hostile sender fail decoding as malformed, so they
+# can never reach a record (where one would make every read of it fail).
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=4_102_444_800)]
+# Seconds something took or waits: finite, non-negative, at most a year.
+Seconds = Annotated[float, msgspec.Meta(ge=0, le=366 * 24 * 3600)]
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,7 +57,7 @@ class EventBase(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
     event_id: str
     job_id: str
     hostname: str
-    timestamp: float
+    timestamp: Timestamp
     attempt: int = 1
     message: str = ""
 
@@ -70,12 +77,12 @@ class Started(EventBase, frozen=True, kw_only=True, tag="started"):
 class Completed(EventBase, frozen=True, kw_only=True, tag="completed"):
     result: Any = None
     changed: bool = False
-    duration: float = 0.0
+    duration: Seconds = 0.0
 
 
 class Failed(EventBase, frozen=True, kw_only=True, tag="failed"):
     error: str = ""
-    duration: float = 0.0
+    duration: Seconds = 0.0
 
 
 class Retried(EventBase, frozen=True, kw_only=True, tag="retried"):
@@ -114,7 +121,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     arch: str = ""
     cpu_count: int = 0
     memory_total: int = 0
-    boot_time: float = 0.0
+    boot_time: Timestamp = 0.0
     agent_version: str = ""
     python: str = ""
     operations: list[str] = msgspec.field(default_factory=list)
@@ -127,8 +134,8 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     hostname: str
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     facts: Facts = msgspec.field(default_factory=Facts)
-    sent_at: float
-    interval: float
+    sent_at: Timestamp
+    interval: Seconds
     state: str = "online"
     running: int = 0
     # Jobs and cancel requests this agent refused since it started, by reason.
