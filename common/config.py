@@ -16,7 +16,8 @@ from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from common.targets import parse_labels
+from common.job import CONTROLLER
+from common.targets import HOSTNAME_RE, parse_labels
 
 SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
 # Deliveries of one job before an agent gives up on it; also the bound of the
@@ -189,4 +190,12 @@ def load_agent(
     config = _build(AgentConfig, values)
     if not config.hostname:
         raise ConfigError("the agent needs a hostname (--hostname or CORRAL_HOSTNAME)")
+    if not HOSTNAME_RE.match(config.hostname):
+        raise ConfigError(
+            f"agent hostname {config.hostname!r} is not a hostname "
+            "([A-Za-z0-9_.-], up to 253 characters): no job could target it"
+        )
+    if config.hostname == CONTROLLER:
+        # Job records name the controller's own events with this hostname.
+        raise ConfigError(f"agent hostname {CONTROLLER!r} is reserved; use the host's FQDN")
     return config

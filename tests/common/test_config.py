@@ -42,6 +42,12 @@ def test_agent_needs_a_hostname_and_parses_labels() -> None:
     assert config.labels == {"group": "web.dev", "env": "x"}
 
 
+@pytest.mark.parametrize("hostname", ["my host", "web-1.", "-web", "controller"])
+def test_an_agent_hostname_no_job_could_target_is_refused(hostname: str) -> None:
+    with pytest.raises(ConfigError, match="hostname"):
+        load_agent({"CORRAL_HOSTNAME": hostname})
+
+
 def test_api_key_digest_must_be_sha256_hex(tmp_path: Path) -> None:
     config = tmp_path / "corral.toml"
     config.write_text(
