@@ -24,6 +24,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from agent.operations.base import OperationContext, OperationFailed
@@ -62,6 +63,17 @@ class _Collector(asyncio.SubprocessProtocol):
         self.finished.set()
 
 
+# The agent's own settings (its NATS URL carries its password) and the
+# service manager's sockets are not the command's business: a child that
+# prints its environment would put them into a job record.
+_PRIVATE_PREFIXES = ("CORRAL_", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "WATCHDOG_")
+
+
+def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The agent's environment without what is the agent's alone."""
+    return {k: v for k, v in environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
+
+
 async def _spawn(params: ExecParams, limit: int) -> tuple[asyncio.SubprocessTransport, _Collector]:
     loop = asyncio.get_running_loop()
     try:
@@ -72,7 +84,7 @@ async def _spawn(params: ExecParams, limit: int) -> tuple[asyncio.SubprocessTran
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=params.cwd,
-            env=None if params.env is None else {**os.environ, **params.env},
+            env={**child_environment(os.environ), **(params.env or {})},
             start_new_session=True,
         )
     except FileNotFoundError as exc:

@@ -186,6 +186,19 @@ async def test_stdin_env_and_cwd_reach_the_command(tmp_path: Path) -> None:
     assert data["stdout"] == f"from stdin set {tmp_path}\n"
 
 
+async def test_the_agents_own_settings_do_not_reach_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CORRAL_NATS_URL", "nats://agent:secret-pw@127.0.0.1:4222")
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    monkeypatch.setenv("CORRAL_INNOCENT_LOOKING", "x")
+    data = await run("command.exec", {"argv": ["env"]})
+    assert "secret-pw" not in data["stdout"]
+    assert "NOTIFY_SOCKET" not in data["stdout"]
+    assert "CORRAL_" not in data["stdout"]
+    assert "PATH=" in data["stdout"]  # the rest of the environment is kept
+
+
 async def test_without_stdin_the_command_reads_nothing() -> None:
     data = await run("command.exec", {"argv": ["cat"]})
     assert data["stdout"] == ""
