@@ -99,7 +99,7 @@ def job_id_param(request: Request) -> str:
 async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing (413) before buffering more than ``limit`` bytes."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body of {declared} bytes exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
@@ -115,7 +115,8 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isdigit() alone takes "²", which int() does not.
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name}: must be an integer from {low} to {high}")
     return int(raw)
 
@@ -361,7 +362,11 @@ def _handlers() -> dict[Any, Handler]:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return error_response(exc.detail, f"{request.method} {request.url.path}", exc.status_code)
+        response = error_response(
+            exc.detail, f"{request.method} {request.url.path}", exc.status_code
+        )
+        response.headers.update(exc.headers or {})  # e.g. a 405's Allow
+        return response
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("request_failed", path=request.url.path, error=repr(exc))

@@ -45,6 +45,16 @@ async def test_malformed_uuid_is_400_and_unknown_job_is_404(stack: Stack) -> Non
     assert_error(await stack.api.get("/no/such/route"), 404)
 
 
+async def test_a_wrong_method_is_405_json_with_allow(stack: Stack) -> None:
+    response = await stack.api.put("/job")
+    assert_error(response, 405)
+    assert "POST" in response.headers["allow"]
+
+
+async def test_a_non_ascii_digit_in_a_query_is_400_not_500(stack: Stack) -> None:
+    assert_error(await stack.api.get("/job", params={"limit": "\u00b2"}), 400)
+
+
 async def test_bad_submissions_are_400_naming_the_field(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
     cases = [
