@@ -67,7 +67,7 @@ def controller_command(config_file: str | None, **flags: Any) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, config.log_level)
-    run_loop(run_controller(config))
+    run_loop(run_controller(config), os.environ)
 
 
 @main.group("agent", invoke_without_command=True)
@@ -102,7 +102,7 @@ def agent_group(
     except (ConfigError, TargetError) as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, config.log_level)
-    run_loop(run_agent(config))
+    run_loop(run_agent(config), os.environ)
 
 
 @agent_group.command("list")
@@ -132,7 +132,7 @@ def agent_swarm(count: int, prefix: str, labels: tuple[str, ...], **flags: Any) 
     except (ConfigError, TargetError) as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, os.environ.get("CORRAL_LOG_LEVEL", "warning"))
-    run_loop(serve_swarm(config, count, prefix))
+    run_loop(serve_swarm(config, count, prefix), os.environ)
 
 
 @main.group("job")

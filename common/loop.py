@@ -9,16 +9,15 @@ or to rule uvloop out while debugging.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(environ: Mapping[str, str]) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop factory, or None for asyncio's default loop."""
-    if os.environ.get("CORRAL_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
+    if environ.get("CORRAL_EVENT_LOOP", "uvloop").strip().lower() == "asyncio":
         return None
     try:
         import uvloop
@@ -27,7 +26,7 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """``asyncio.run`` on the chosen loop."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], environ: Mapping[str, str]) -> T:
+    """``asyncio.run`` on the loop ``environ`` chooses."""
+    with asyncio.Runner(loop_factory=loop_factory(environ)) as runner:
         return runner.run(main)
