@@ -98,14 +98,23 @@ class Canceller:
     async def tell_agents(self, job_id: str, requested_at: float) -> None:
         """Delete the job's stream message and broadcast the signed cancel request."""
         state = await self.control.dispatch_state(job_id)
+        # Until the publish is recorded (its sequence known) the job message
+        # may still land in the stream; an agent that missed the broadcast
+        # would then fetch and run it. So the job stays "cancelling", and the
+        # reconciler comes back, until the message is deleted or the job's
+        # deadline makes every agent refuse it anyway.
+        settled = True
         if state is not None and state.seq is not None:
             try:
                 await self.js.delete_msg(subjects.JOBS_STREAM, state.seq)
             except APIError as exc:
                 # Already gone (deleted before, aged out): nothing left to stop.
                 log.info("cancel_stream_delete_skipped", job_id=job_id, error=str(exc))
+        elif state is not None and self.clock() < state.meta.deadline:
+            settled = False
         request = CancelRequest(job_id=job_id, requested_at=requested_at)
         signed = self.signer.sign(ENCODER.encode(request))
         await self.nc.publish(subjects.CANCEL, ENCODER.encode(signed))
         await self.nc.flush(timeout=2)
-        await self.control.cancel_told(job_id)
+        if settled:
+            await self.control.cancel_told(job_id)

@@ -15,7 +15,7 @@ from common import subjects
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, JobSpec, Operation, Submitted, event_id
 from common.signing import Signer, load_private
-from controller.store import JobStore
+from controller.store import INDEX_CANCELLING, JobStore
 from tests.integration.harness import Stack
 
 HOST = "web-1.dev.local"
@@ -117,3 +117,16 @@ async def test_an_undispatched_job_past_its_deadline_fails_not_dispatched(
     assert detail["error"] == "not dispatched"
     assert detail["agent_states"][HOST]["status"] == "timeout"
     assert detail["agent_states"][HOST]["error"] == "not dispatched"
+
+
+async def test_a_cancelled_job_whose_publish_is_unconfirmed_stays_cancelling(
+    stack: Stack, store: JobStore
+) -> None:
+    # Its message may still land in the stream: the reconciler must come back
+    # to delete it once the sequence is known, so the job is not "told" yet.
+    await stack.start_agent(HOST)
+    meta = await write_only(store, 60)
+    response = await stack.api.post(f"/job/{meta.id}/cancel")
+    assert response.status_code == 202, response.text
+    assert await store.redis.zscore(INDEX_CANCELLING, meta.id) is not None
+    assert (await stack.detail(meta.id))["status"] == "cancelled"
