@@ -127,20 +127,18 @@ class JobStore(AgentStore):
         publish is acknowledged, so a controller dying in between leaves a
         trace the reconciler finds (controller/reconcile.py).
         """
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._queue_create(pipe, meta, submitted, sealed)
-            await pipe.execute()
+        [failed] = await self.create_many([(meta, submitted, sealed)])
+        if failed is not None:
+            raise failed
 
     async def create_many(
         self, records: Sequence[tuple[JobMeta, messages.Submitted, bytes | None]]
     ) -> list[Exception | None]:
         """Write many new jobs as :meth:`create` does, in one pipeline round trip.
 
-        The index entries of all of them go in one command per index, and
-        their status is filed directly (no INDEX_STATUS script: the ids are
-        new, nothing filed them before). One entry per record: None if it
-        was written, else the Redis error that kept it out. A lost
-        connection raises for all of them.
+        One command per index for all of them, their status filed directly
+        (the ids are new: no INDEX_STATUS script needed). Per record: None if
+        written, else the Redis error that kept it out; a lost connection raises.
         """
         spans: list[tuple[int, int]] = []
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -163,15 +161,6 @@ class JobStore(AgentStore):
             next((r for r in replies[a:b] if isinstance(r, Exception)), index_error)
             for a, b in spans
         ]
-
-    async def _queue_create(
-        self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
-    ) -> None:
-        self._queue_record(pipe, meta, submitted, sealed)
-        pipe.zadd(INDEX_ALL, {meta.id: meta.created})
-        pipe.zadd(INDEX_OPEN, {meta.id: meta.deadline})
-        pipe.zadd(INDEX_UNDISPATCHED, {meta.id: meta.created})
-        await self._index_call(pipe, meta.id, "submitted", meta.created)
 
     def _queue_record(
         self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
