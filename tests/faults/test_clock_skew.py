@@ -5,8 +5,9 @@ Each agent is an ordinary agent process started through
 is imported. The controller's clock is right. Within the agent's
 ``clock_skew_tolerance`` (30 s) jobs run; ±10 minutes off, a job is refused
 with a reason naming clock skew, counted as ``clock_skew`` in the agent's
-heartbeat, its side effect never runs, and the job still ends ``failed``
-with that reason before its deadline (by the controller's clock).
+heartbeat, its side effect never runs, and the job ends ``failed`` with
+the agent's reason (not ``timeout`` from the sweeper). Deadlines stay the
+controller's: a job of an agent 15 s behind ends by the controller's clock.
 """
 
 from __future__ import annotations
