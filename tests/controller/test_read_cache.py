@@ -287,3 +287,28 @@ async def test_a_failed_shared_load_fails_only_its_own_request(store: JobStore) 
     # The three that joined the failed load made their own, and answered.
     expected = await uncached(store, meta.id)
     assert await asyncio.gather(*others) == [expected] * 3
+
+
+async def test_a_live_job_folds_only_new_events_and_stays_exact(store: JobStore) -> None:
+    hosts = [f"n{i:02d}.example" for i in range(40)]
+    meta = new_meta(hosts)
+    await create(store, meta)
+    reader = DetailReader(store.redis)
+    await reader.body(meta.id)
+    for start in range(0, 30, 10):  # 10 hosts stay silent: the job is not finished
+        # New answers, plus a redelivered copy of one already folded.
+        batch = [e for host in hosts[start : start + 10] for e in answer(meta.id, host, NOW)]
+        await apply(store, meta.id, batch + answer(meta.id, hosts[0], NOW)[:1])
+        assert await reader.body(meta.id) == await uncached(store, meta.id)
+        assert reader.live_jobs == 1
+
+    # Created again under the same id while its record is kept: folded afresh.
+    assert await store.delete(meta.id)
+    again = new_meta(hosts[:2], job_id=meta.id, created=NOW + 60.0)
+    await create(store, again)
+    await apply(store, meta.id, answer(meta.id, hosts[0], NOW + 61.0))
+    assert await reader.body(meta.id) == await uncached(store, meta.id)
+
+    await store.redis.hset(job_key(meta.id), "status", "failed")
+    assert await reader.body(meta.id) == await uncached(store, meta.id)
+    assert reader.live_jobs == 0  # finished: only its body is kept
