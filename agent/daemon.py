@@ -218,11 +218,13 @@ class Agent:
                 for puller in self.pullers:
                     puller.poke()
             try:
-                await self._heartbeat("online")
+                # Not flushed: the connection's flusher sends it at once, and a
+                # PING round trip per beat is most of an idle swarm's traffic.
+                await self._heartbeat("online", flush=False)
             except Exception as exc:  # noqa: BLE001 - keep beating through reconnects
                 log.warning("heartbeat_failed", error=str(exc))
 
-    async def _heartbeat(self, state: str) -> None:
+    async def _heartbeat(self, state: str, *, flush: bool = True) -> None:
         beat = Heartbeat(
             hostname=self.hostname,
             labels=self.runtime.labels,
@@ -234,4 +236,5 @@ class Agent:
             refusals=dict(self.runtime.refused),
         )
         await self.nc.publish(subjects.heartbeat_of(self.hostname), ENCODER.encode(beat))
-        await self.nc.flush()
+        if flush:
+            await self.nc.flush()

@@ -77,6 +77,10 @@ class Puller:
         self._sub: Subscription | None = None
         self._wake = asyncio.Event()
 
+    @property
+    def reply_subject(self) -> str:
+        return self._sub.subject if self._sub is not None else ""
+
     def poke(self) -> None:
         """Look again now (a slot freed, the connection came back)."""
         self._wake.set()
@@ -103,7 +107,8 @@ class Puller:
         """Pull until cancelled; ``bound``: the consumer exists already."""
         reconnects = self.nc.stats["reconnects"]
         if bound:
-            self._sub = await self._subscribe()
+            with contextlib.suppress(Exception):  # else bound in the loop, with retries
+                self._sub = await self._subscribe()
         try:
             while True:
                 self._wake.clear()
