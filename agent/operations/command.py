@@ -88,16 +88,22 @@ async def _spawn(params: ExecParams, limit: int) -> tuple[asyncio.SubprocessTran
             start_new_session=True,
         )
     except FileNotFoundError as exc:
-        if params.cwd is not None and exc.filename == params.cwd:
+        if params.cwd is not None and _missing_directory(exc, params.cwd):
             raise OperationFailed(f"working directory not found: {params.cwd}") from None
         raise OperationFailed(f"executable not found: {params.argv[0]}") from None
     except OSError as exc:
         raise OperationFailed(f"cannot run {params.argv[0]}: {exc.strerror or exc}") from None
 
 
+def _missing_directory(exc: FileNotFoundError, cwd: str) -> bool:
+    # uvloop's spawn error does not name the file, so look at the directory.
+    return exc.filename == cwd or not os.path.isdir(cwd)
+
+
 def _feed(transport: asyncio.SubprocessTransport, stdin: str | None) -> None:
     pipe = transport.get_pipe_transport(0)
-    if stdin is not None and isinstance(pipe, asyncio.WriteTransport):
+    # Duck-typed: uvloop's pipe transports are not asyncio.WriteTransport subclasses.
+    if stdin is not None and pipe is not None and hasattr(pipe, "write"):
         # Buffered by the transport and flushed before the pipe closes; a
         # child that exits without reading it all just closes the pipe early.
         pipe.write(stdin.encode())

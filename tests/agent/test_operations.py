@@ -373,3 +373,18 @@ async def test_a_process_that_escapes_the_group_cannot_wedge_the_command(
     finally:
         os.kill(escaped, signal.SIGKILL)
         await _wait_exited(escaped)
+
+
+def test_exec_feeds_stdin_and_names_a_missing_cwd_under_uvloop(tmp_path: Path) -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def both() -> tuple[Any, str]:
+        fed = await run("command.exec", {"argv": ["cat"], "stdin": "hello"})
+        missing = str(tmp_path / "gone")
+        with pytest.raises(OperationFailed) as failed:
+            await run("command.exec", {"argv": ["true"], "cwd": missing})
+        return fed, str(failed.value)
+
+    fed, error = uvloop.run(both())
+    assert fed["stdout"] == "hello"
+    assert error == f"working directory not found: {tmp_path / 'gone'}"
