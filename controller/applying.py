@@ -10,13 +10,12 @@ per-event arguments it needs and reads its reply.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import msgspec
 
 from common import messages
 from common.fold import order_key
-from common.messages import Event, event_kind
+from common.messages import ENCODER, Event, event_kind
 
 # APPLY_EVENTS's last reply element.
 FINISHED = 1  # this call wrote the job's final status
@@ -50,9 +49,10 @@ class Applied(msgspec.Struct, frozen=True):
 _TERMINAL = frozenset(messages.TERMINAL_EVENTS)
 
 
-def apply_args(events: Iterable[tuple[Event, bytes]]) -> list[Any]:
-    """APPLY_EVENTS's ARGV: (id, blob, terminal or "", timestamp) per event."""
-    args: list[Any] = []
+def apply_args(events: Iterable[tuple[Event, bytes]]) -> list[bytes]:
+    """APPLY_EVENTS's ARGV: (id, terminal or "", timestamp) per event in one array, the blobs."""
+    args: list[str] = []
+    blobs: list[bytes] = []
     for event, blob in events:
         kind = event_kind(event)
         if kind in _TERMINAL:
@@ -60,5 +60,6 @@ def apply_args(events: Iterable[tuple[Event, bytes]]) -> list[Any]:
             term = f"{tier}|{attempt}|{rank}|{kind}|{event.hostname}"
         else:
             term = ""
-        args += (event.event_id, blob, term, repr(event.timestamp))
-    return args
+        args += (event.event_id, term, repr(event.timestamp))
+        blobs.append(blob)
+    return [ENCODER.encode(args), *blobs]

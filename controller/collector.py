@@ -108,31 +108,43 @@ class Collector:
         self.finished = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fold until ``stop`` is set; a batch in hand is finished first."""
-        sub = await self._bind()
-        seen = self.reconnects()
-        while not stop.is_set():
-            if self.reconnects() != seen:
-                # A pull subscription can stay silent after a reconnect
-                # (nats-io/nats.py#504): bind a fresh one each time.
+        """Fold until ``stop`` is set; a batch in hand is finished first.
+
+        One batch is written while the next one is fetched, so the loop waits
+        for Redis and for NATS at the same time rather than in turn (at most
+        one write in flight: acks stay after their own batch's write).
+        """
+        writing: asyncio.Task[None] | None = None
+        try:
+            sub = await self._bind()
+            seen = self.reconnects()
+            while not stop.is_set():
+                if self.reconnects() != seen:
+                    # A pull subscription can stay silent after a reconnect
+                    # (nats-io/nats.py#504): bind a fresh one each time.
+                    try:
+                        fresh = await self._bind()
+                    except Exception as exc:  # noqa: BLE001 - JetStream not back yet: retry
+                        log.warning("events_rebind_failed", error=str(exc))
+                        await asyncio.sleep(0.5)
+                        continue
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
+                    sub, seen = fresh, self.reconnects()
                 try:
-                    fresh = await self._bind()
-                except Exception as exc:  # noqa: BLE001 - JetStream not back yet: try again
-                    log.warning("events_rebind_failed", error=str(exc))
+                    msgs = await sub.fetch(self.batch, timeout=1.0)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    continue
+                except Exception as exc:  # noqa: BLE001 - broker hiccup: retry, never die
+                    log.warning("events_fetch_failed", error=str(exc))
                     await asyncio.sleep(0.5)
                     continue
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-                sub, seen = fresh, self.reconnects()
-            try:
-                msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # noqa: BLE001 - broker hiccup: retry, never die
-                log.warning("events_fetch_failed", error=str(exc))
-                await asyncio.sleep(0.5)
-                continue
-            await self.handle(msgs)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self.handle(msgs))
+        finally:
+            if writing is not None:
+                await writing
 
     async def _bind(self) -> JetStreamContext.PullSubscription:
         return await self.js.pull_subscribe_bind(

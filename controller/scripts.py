@@ -30,8 +30,11 @@ end
 """
 
 # KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
-# ARGV: repeated (event_id, encoded event, terminal or "", timestamp), where
-# terminal is "tier|attempt|rank|kind|hostname" for a terminal event.
+# ARGV[1]: a MessagePack array of repeated (event_id, terminal or "",
+# timestamp as text), where terminal is "tier|attempt|rank|kind|hostname"
+# for a terminal event; ARGV[2..]: the encoded events, in the same order.
+# (Two arguments per event fewer than one each: redis-py packs every argument
+# in Python. The events stay apart: Redis 6's cmsgpack reads no bin type.)
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
 # life); for each agent the job counts (its expected agents, or anyone when
 # it has no expected set: a stranger cannot finish a job) counts the first
@@ -53,15 +56,16 @@ local new = 0
 local newest = 0
 local counted = 0
 local anyone = redis.call('EXISTS', KEYS[4]) == 0
-for i = 1, #ARGV, 4 do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+local args = cmsgpack.unpack(ARGV[1])
+for i = 1, #args, 3 do
+  if redis.call('HSETNX', KEYS[2], args[i], ARGV[(i + 2) / 3 + 1]) == 1 then
     new = new + 1
-    local term = ARGV[i + 2]
+    local term = args[i + 1]
     if term ~= '' then
       local tier, attempt, rank, kind, host = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$')
       if anyone or redis.call('HEXISTS', KEYS[4], host) == 1 then
-        local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. ARGV[i + 3] .. '|'
-          .. kind .. '|' .. ARGV[i]
+        local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. args[i + 2] .. '|'
+          .. kind .. '|' .. args[i]
         if redis.call('HSETNX', KEYS[3], host, head) == 1 then
           counted = counted + 1
         else
@@ -72,7 +76,7 @@ for i = 1, #ARGV, 4 do
         end
       end
     end
-    local ts = tonumber(ARGV[i + 3])
+    local ts = tonumber(args[i + 2])
     if ts > newest then newest = ts end
   end
 end
