@@ -14,12 +14,11 @@ detail: ``done``, ``late`` flags, retry links and redaction are all either
 folded from the events or fixed in the meta (results are redacted before
 they are stored); rendering reads no clock.
 
-A miss reads meta, status, ``updated`` and all events in one MULTI/EXEC (a
-consistent snapshot), folds, renders and encodes, and caches the body under
-the snapshot's own token. A hit is correct even though the token's two
-commands are not atomic: events only grow and the status only moves forward,
-so a snapshot that matches ``status`` read at t1 and the event count read at
-t2 >= t1 is the job's state at t1.
+The token is read by one script, so atomically. A miss reads meta, status,
+``updated`` and all events in one MULTI/EXEC (a consistent snapshot), folds,
+renders and encodes, and caches the body under the snapshot's own token, so
+a cached body is always a state the job really was in, and a hit returns it
+only while the job is still in that state.
 
 The cache lives in the controller's memory (LRU, bounded by the total size of
 the bodies): a hit costs no extra Redis traffic and no decoding, and several
