@@ -22,6 +22,10 @@ sends its own heartbeats, exactly as an agent process would. Each keeps an
 in-memory journal (no ``journal_dir``: there is no host per agent to keep
 one on), called inline: no thread per agent (agent/journal.py).
 
+Once every agent is ready the swarm freezes the garbage collector's view of
+what exists (``gc.freeze``): N agents' long-lived objects are never garbage,
+and full collections would otherwise walk all of them again and again.
+
 Only cheap operations make sense here (``test.ping``, ``test.echo``): the
 virtual agents run on the same host, so a ``command.*`` job would run N times
 on it. The default allow-list is therefore the ``test.*`` family.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,6 +137,10 @@ async def _serve(agents: Sequence[Agent], stop: asyncio.Event) -> None:
             if not await _all_ready(batch, stop):
                 break
         else:
+            # N agents' long-lived objects would otherwise be walked by every
+            # full collection the per-job garbage triggers.
+            gc.collect()
+            gc.freeze()
             log.info("swarm_ready", agents=len(agents))
 
 
