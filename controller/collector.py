@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from common import subjects
-from common.messages import EVENT_DECODER, Event
+from common.messages import EVENT_DECODER, Event, event_id, event_kind
 from controller.store import JobStore
 
 log = structlog.get_logger("corral.collector")
@@ -41,13 +41,38 @@ _HOSTS_CACHED = 100_000
 _hosts: dict[str, str] = {}
 
 
+# Only the controller writes these, straight to Redis; on the bus they are forged.
+_CONTROLLER_KINDS = frozenset({"submitted", "timeout"})
+
+
 def hostname_of(subject: str) -> str:
+    """The agent a subject belongs to; "" (nobody) for an undecodable one."""
     host = _hosts.get(subject)
     if host is None:
         if len(_hosts) >= _HOSTS_CACHED:
             _hosts.clear()
-        host = _hosts[subject] = subjects.hostname_of_subject(subject)
+        try:
+            host = subjects.hostname_of_subject(subject)
+        except (ValueError, UnicodeDecodeError):
+            # A bad token must not take the collector down: the event is
+            # then nobody's, and rejected as sent on another's subject.
+            host = ""
+        _hosts[subject] = host
     return host
+
+
+def forged(event: Event) -> bool:
+    """An event an agent could only send to pass for another agent or the controller.
+
+    Ids are first-copy-wins, so an agent choosing another's id could
+    suppress that agent's real answer.
+    """
+    kind = event_kind(event)
+    return (
+        event.attempt < 1
+        or kind in _CONTROLLER_KINDS
+        or event.event_id != event_id(event.job_id, event.hostname, event.attempt, kind)
+    )
 
 
 def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list[Msg], list[Msg]]:
@@ -77,6 +102,16 @@ def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list
                 subject=msg.subject,
                 job_id=event.job_id,
                 reason=f"event for {event.hostname!r} sent on another agent's subject",
+            )
+            bad.append(msg)
+            continue
+        if forged(event):
+            rejected["forged"] += 1
+            log.warning(
+                "message_rejected",
+                subject=msg.subject,
+                job_id=event.job_id,
+                reason=f"{event_kind(event)} event with id {event.event_id!r} is not the agent's",
             )
             bad.append(msg)
             continue
