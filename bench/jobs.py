@@ -33,7 +33,9 @@ async def status_of(stack: Stack, job_id: str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
-async def wait_final(stack: Stack, job_id: str, within: float) -> tuple[str, float]:
+async def wait_final(
+    stack: Stack, job_id: str, within: float, poll: float | None = None
+) -> tuple[str, float]:
     """Poll until final; returns the status and the monotonic time it was seen."""
     deadline = time.monotonic() + within
     while True:
@@ -43,7 +45,7 @@ async def wait_final(stack: Stack, job_id: str, within: float) -> tuple[str, flo
         if time.monotonic() > deadline:
             raise BenchFailure(f"job {job_id} still {status} after {within:g}s")
         # A tight poll: the scenarios measure milliseconds, and HGET is cheap.
-        await asyncio.sleep(0.0005 if within < 10 else 0.005)
+        await asyncio.sleep(poll if poll is not None else 0.0005 if within < 10 else 0.005)
 
 
 async def wait_all_final(stack: Stack, job_ids: list[str], within: float) -> float:
