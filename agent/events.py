@@ -2,57 +2,44 @@
 
 Each event goes to the agent's own subject ``corral.event.<host>`` with
 ``Nats-Msg-Id = event id``, so a re-sent event is stored once. Progress
-events (acknowledged, started, retried) are pipelined; the terminal event is
-awaited until JetStream confirms it is stored, because the job message is
-acked only after that.
+events (acknowledged, started, retried) are plain publishes the stream
+stores without acknowledging; the terminal event is awaited until JetStream
+confirms it is stored, because the job message is acked only after that.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 
 from common import subjects
 from common.messages import ENCODER, Event
 
 log = structlog.get_logger("corral.agent.events")
 
-# nats-py's publish_async futures never time out: a PubAck lost to a dropped
-# connection or a leader election would hold one of its 4,000 in-flight
-# permits forever, and months of such losses would stall the agent. Each
-# progress event gives its PubAck this long, then its permit back.
-PROGRESS_ACK_TIMEOUT = 30.0
-# Never wait longer than this for a permit: progress events are best effort.
-PROGRESS_STALL = 5.0
-
 
 class EventPublisher:
-    def __init__(self, js: JetStreamContext, hostname: str) -> None:
-        self.js = js
+    def __init__(self, nc: NATS, hostname: str) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
         self.subject = subjects.events_of(hostname)
 
     async def send(self, event: Event) -> None:
-        """Pipeline a progress event; JetStream's answer is not awaited.
+        """Publish a progress event on core NATS: the stream stores it, nobody acks it.
 
         Best effort: the job's outcome rests on the awaited terminal event
-        (:meth:`store`), so a progress event that cannot go out is logged, and
-        the job goes on.
+        (:meth:`store`). Without a reply subject there is no PubAck for the
+        broker to send or the agent to parse (three per job before), and no
+        in-flight acknowledgement to hold for months if one were lost.
         """
         try:
-            ack = await self.js.publish_async(
-                self.subject,
-                ENCODER.encode(event),
-                wait_stall=PROGRESS_STALL,
-                headers={"Nats-Msg-Id": event.event_id},
+            await self.nc.publish(
+                self.subject, ENCODER.encode(event), headers={"Nats-Msg-Id": event.event_id}
             )
-        except Exception as exc:  # noqa: BLE001 - disconnected, stalled: not fatal
+        except Exception as exc:  # noqa: BLE001 - disconnected, buffer full: not fatal
             log.warning("progress_event_not_sent", job_id=event.job_id, error=repr(exc))
-            return
-        expiry = asyncio.get_running_loop().call_later(PROGRESS_ACK_TIMEOUT, ack.cancel)
-        ack.add_done_callback(lambda done: _settled(done, expiry))
 
     async def store(self, event: Event, attempts: int = 5) -> bool:
         """Publish and wait until JetStream stored the event; retry with backoff."""
@@ -74,10 +61,3 @@ class EventPublisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         return False
-
-
-def _settled(ack: asyncio.Future[Any], expiry: asyncio.TimerHandle) -> None:
-    """Drop the expiry timer, and read the outcome so asyncio never logs it as lost."""
-    expiry.cancel()
-    if not ack.cancelled() and (exc := ack.exception()) is not None:
-        log.debug("progress_event_not_stored", error=repr(exc))

@@ -92,7 +92,7 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
         labels=dict(config.labels),
         allowed=allowed_operations(config.allow),
         verifier=verifier,
-        publisher=EventPublisher(nc.jetstream(), config.hostname),
+        publisher=EventPublisher(nc, config.hostname),
         journal=journal,
         max_output_bytes=config.max_output_bytes,
         max_deliveries=config.max_deliveries,
