@@ -32,8 +32,8 @@ SIZES = {
         read_seconds=5.0,
         fold_jobs=2_000,
         processes=50,
-        # 10,000 does not hold in one swarm process here (docs/performance.md);
-        # try it with --swarm 10000.
+        # 10,000 holds in one swarm process but takes minutes to bring up and
+        # run three times; measure it on its own: --only swarm --swarm 10000.
         swarms=(10, 100, 1_000),
         big_swarm=1_000,
         reps=3,
