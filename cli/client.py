@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 
@@ -21,7 +22,11 @@ class ApiError(Exception):
 
 class Client:
     def __init__(self, url: str, api_key: str, timeout: float = 10.0) -> None:
-        self.http = httpx.Client(
+        # Imported here: every `corral` process loads this module, and httpx
+        # is ~15 MB of an agent's RSS that only the client commands use.
+        import httpx
+
+        self.http: httpx.Client = httpx.Client(
             base_url=url, timeout=timeout, headers={"Authorization": f"Bearer {api_key}"}
         )
 
