@@ -52,12 +52,17 @@ async def connect(url: str, name: str) -> NATS:
         log.warning("nats_error", error=str(exc) or type(exc).__name__)
 
     async def on_disconnected() -> None:
-        log.warning("nats_disconnected")
+        # nats-py calls this on our own close() too; only a lost link is news.
+        if connection and (connection[0].is_closed or connection[0].is_draining):
+            log.info("nats_closed")
+        else:
+            log.warning("nats_disconnected")
 
     async def on_reconnected() -> None:
         log.info("nats_reconnected")
 
-    return await nats.connect(
+    connection: list[NATS] = []
+    nc = await nats.connect(
         url,
         name=name,
         allow_reconnect=True,
@@ -67,6 +72,8 @@ async def connect(url: str, name: str) -> NATS:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
     )
+    connection.append(nc)
+    return nc
 
 
 def default_journal_dir(environ: Mapping[str, str]) -> str:

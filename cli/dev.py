@@ -77,7 +77,12 @@ class DevStack:
             "CORRAL_API_KEY": self.api_key,
             "CORRAL_LOG_LEVEL": os.environ.get("CORRAL_LOG_LEVEL", "warning"),
         }
-        child = subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env)
+        # Its own session, like the embedded servers: a terminal's Ctrl-C
+        # reaches only `dev up`, which then stops each child once, in order
+        # (a second signal would make an agent skip its drain).
+        child = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args], env=env, start_new_session=True
+        )
         self.children.append(child)
         return child
 
