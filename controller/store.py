@@ -189,13 +189,6 @@ class JobStore(AgentStore):
         pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
         pipe.expireat(events_key(meta.id), expire_at)
 
-    async def _index_call(self, pipe: Any, job_id: str, status: str, created: float) -> None:
-        await self._index(
-            keys=INDEX_KEYS,
-            args=[job_id, JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created],
-            client=pipe,
-        )
-
     async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Run commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
 
