@@ -49,7 +49,20 @@ _RANK = {
 _TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
 _ANSWERS = frozenset({"completed", "failed"})
 _KINDS: dict[type, str] = {kind: str(kind.__struct_config__.tag) for kind in typing.get_args(Event)}
-_TIMELINE_KEY = operator.attrgetter("timestamp", "hostname", "event_id")
+# Where an event sits in one agent's lifecycle: at equal timestamps the timeline
+# shows an attempt's events in the order they happen, not by event id.
+_STAGE = {
+    "submitted": 0,
+    "retried": 1,
+    "acknowledged": 2,
+    "started": 3,
+    "completed": 4,
+    "failed": 4,
+    "cancelled": 4,
+    "timeout": 4,
+}
+# Timestamp, then lifecycle sequence (attempt, stage), then a total order.
+_TIMELINE_KEY = operator.attrgetter("timestamp", "attempt", "stage", "hostname", "event_id")
 
 
 class AgentState(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,6 +103,8 @@ class TimelineEntry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     message: str
     error: str | None
     event_id: str
+    attempt: int = 1
+    stage: int = 0
 
 
 class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -176,11 +191,9 @@ def timeline_entry(event: Event) -> TimelineEntry:
         message=event.message or _MESSAGES.get(kind, kind),
         error=getattr(event, "error", None) or None,
         event_id=event.event_id,
+        attempt=event.attempt,
+        stage=_STAGE.get(kind, 0),
     )
-
-
-def _timeline_key(entry: TimelineEntry) -> tuple[float, str, str]:
-    return (entry.timestamp, entry.hostname, entry.event_id)
 
 
 def _cancel_time(event: Event) -> float | None:
@@ -197,7 +210,7 @@ def fold(record: JobRecord, event: Event) -> JobRecord:
     agents = record.agents
     if event.hostname != CONTROLLER:
         agents = {**agents, event.hostname: merge_agent(agents.get(event.hostname), event)}
-    timeline = tuple(sorted((*record.timeline, timeline_entry(event)), key=_timeline_key))
+    timeline = tuple(sorted((*record.timeline, timeline_entry(event)), key=_TIMELINE_KEY))
     updated = (
         event.timestamp if record.updated_at is None else max(record.updated_at, event.timestamp)
     )

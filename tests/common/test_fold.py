@@ -164,6 +164,21 @@ def test_timeline_is_sorted_by_timestamp() -> None:
     assert kinds == ["submitted", "acknowledged", "started"]
 
 
+def test_timeline_breaks_equal_timestamps_by_lifecycle_not_event_id() -> None:
+    # Event ids sort acknowledged < completed < retried < started: the old order.
+    host = HOSTS[0]
+    events = [
+        make(Retried, host, 2, 5.0),
+        make(Completed, host, 1, 5.0, result={}),
+        make(Started, host, 1, 5.0),
+        make(Acknowledged, host, 1, 5.0),
+        make(Submitted, "controller", 0, 5.0),
+    ]
+    expected = ["submitted", "acknowledged", "started", "completed", "retried"]
+    assert [e.event for e in fold_all(events).timeline] == expected
+    assert [e.event for e in reduce(fold, reversed(events), EMPTY).timeline] == expected
+
+
 def test_controller_events_do_not_create_agent_state() -> None:
     record = fold_all(
         [
