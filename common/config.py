@@ -50,6 +50,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_timeout: float = 24 * 3600.0
     sweep_interval: float = 1.0
     heartbeat_timeout: float = 15.0
+    forget_agents_after: float = 7 * 24 * 3600.0  # silent agents leave the registry
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
@@ -102,6 +103,7 @@ _CONTROLLER_ENV = {
     "CORRAL_DEFAULT_TIMEOUT": "default_timeout",
     "CORRAL_SWEEP_INTERVAL": "sweep_interval",
     "CORRAL_HEARTBEAT_TIMEOUT": "heartbeat_timeout",
+    "CORRAL_FORGET_AGENTS_AFTER": "forget_agents_after",
     "CORRAL_STREAM_REPLICAS": "stream_replicas",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
@@ -176,6 +178,11 @@ def load_controller(
     unknown = {s for key in config.api_keys for s in key.scopes} - SCOPES
     if unknown:
         raise ConfigError(f"unknown API key scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
+    if config.forget_agents_after <= config.heartbeat_timeout:
+        raise ConfigError(
+            f"forget_agents_after ({config.forget_agents_after:g} s) must be longer than"
+            f" heartbeat_timeout ({config.heartbeat_timeout:g} s): online agents would be forgotten"
+        )
     return config
 
 

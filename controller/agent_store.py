@@ -26,6 +26,7 @@ class AgentRecord(msgspec.Struct, frozen=True, kw_only=True):
     first_seen: float
     state: str = "online"
     running: int = 0
+    refusals: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 AGENT_DECODER = msgspec.msgpack.Decoder(AgentRecord)
@@ -38,6 +39,11 @@ class AgentStore:
         mapping: dict[Any, Any] = {r.hostname: ENCODER.encode(r) for r in records}
         if mapping:
             await self.redis.hset(AGENTS, mapping=mapping)
+
+    async def forget_agents(self, hostnames: Iterable[str]) -> None:
+        names = list(hostnames)
+        if names:
+            await self.redis.hdel(AGENTS, *names)
 
     async def load_agents(self) -> list[AgentRecord]:
         blobs = await self.redis.hvals(AGENTS)

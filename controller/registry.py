@@ -5,6 +5,12 @@ in memory, so resolving a target at submit costs no round trip; Redis holds
 a copy (flushed once a second, one HSET for all changes) for restarts and for
 replicas that just started. An agent is ``online`` while its last heartbeat
 is younger than ``heartbeat_timeout``.
+
+An agent silent for ``forget_after`` (a week by default) is forgotten, in
+memory and in Redis: a decommissioned host leaves ``GET /agent`` on its own.
+Every replica decides from the same ``last_seen``, so they agree without
+telling each other; an agent that comes back registers again with its next
+heartbeat.
 """
 
 from __future__ import annotations
@@ -26,12 +32,16 @@ log = structlog.get_logger("corral.registry")
 
 
 class Registry:
-    def __init__(self, store: JobStore, heartbeat_timeout: float) -> None:
+    def __init__(
+        self, store: JobStore, heartbeat_timeout: float, forget_after: float = 7 * 24 * 3600.0
+    ) -> None:
         self.store = store
         self.heartbeat_timeout = heartbeat_timeout
+        self.forget_after = forget_after
         self.agents: dict[str, AgentRecord] = {}
         self._dirty: dict[str, AgentRecord] = {}
         self._changed = asyncio.Event()
+        self._unsaved_forgets: set[str] = set()
 
     async def load(self) -> None:
         for record in await self.store.load_agents():
@@ -49,6 +59,23 @@ class Registry:
     def expected_for(self, target: Target, now: float) -> list[str]:
         return resolve_expected(target, ((r.hostname, r.labels) for r in self.live(now)))
 
+    def forget_silent(self, now: float) -> list[str]:
+        """Drop agents silent for longer than ``forget_after``; their names."""
+        gone = [h for h, r in self.agents.items() if now - r.last_seen > self.forget_after]
+        for hostname in gone:
+            del self.agents[hostname]
+            self._dirty.pop(hostname, None)
+            log.info("agent_forgotten", hostname=hostname, silent_for=self.forget_after)
+        return gone
+
+    async def forget_stored(self, now: float) -> None:
+        """Forget silent agents here and in Redis (retried next time on error)."""
+        gone = self.forget_silent(now)
+        self._unsaved_forgets.update(gone)
+        if self._unsaved_forgets:
+            await self.store.forget_agents(self._unsaved_forgets)
+            self._unsaved_forgets.clear()
+
     def observe(self, beat: Heartbeat, now: float) -> None:
         previous = self.agents.get(beat.hostname)
         record = AgentRecord(
@@ -59,11 +86,13 @@ class Registry:
             first_seen=previous.first_seen if previous else now,
             state=beat.state,
             running=beat.running,
+            refusals=beat.refusals,
         )
         if previous is None or previous.state != beat.state:
             log.info("agent_seen", hostname=beat.hostname, state=beat.state)
         self.agents[beat.hostname] = record
         self._dirty[beat.hostname] = record
+        self._unsaved_forgets.discard(beat.hostname)
         self._changed.set()
 
     async def on_heartbeat(self, msg: Msg) -> None:
@@ -83,6 +112,10 @@ class Registry:
     async def flush_until(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Write changed agents to Redis, batched; keeps trying while Redis is down."""
         while not stop.is_set():
+            try:
+                await self.forget_stored(time.time())
+            except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
+                log.warning("registry_forget_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), interval)
             if not self._changed.is_set():

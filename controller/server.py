@@ -94,7 +94,7 @@ async def controller_services(config: ControllerConfig) -> AsyncIterator[Service
         await ensure_streams(js, replicas=config.stream_replicas)
         redactor = Redactor(config.redact_patterns)
         store = JobStore(redis, config.retention, redactor)
-        registry = Registry(store, config.heartbeat_timeout)
+        registry = Registry(store, config.heartbeat_timeout, config.forget_agents_after)
         await registry.load()
         await registry.subscribe(nc)
         private = load_private(config.signing_key)

@@ -33,6 +33,7 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     last_seen: str | None
     first_seen: str | None
     running: int
+    refusals: dict[str, int]
     facts: Facts
 
 
@@ -57,5 +58,6 @@ def agent_view(record: AgentRecord, state: str) -> AgentView:
         last_seen=rfc3339(record.last_seen),
         first_seen=rfc3339(record.first_seen),
         running=record.running,
+        refusals=record.refusals,
         facts=record.facts,
     )
