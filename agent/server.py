@@ -27,6 +27,7 @@ from agent.facts import collect_facts
 from agent.journal import Journal, journal_file
 from agent.runtime import Runtime
 from common.config import AgentConfig
+from common.messages import Facts
 from common.signing import Verifier, load_public
 
 VERSION = "0.1.0"
@@ -107,9 +108,18 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
     )
 
 
-def build_agent(config: AgentConfig, nc: NATS, verifier: Verifier) -> Agent:
-    runtime = build_runtime(config, nc, verifier)
-    facts = collect_facts(sorted(runtime.allowed), config.max_concurrency, VERSION)
+def build_agent(
+    config: AgentConfig,
+    nc: NATS,
+    verifier: Verifier,
+    *,
+    runtime: Runtime | None = None,
+    facts: Facts | None = None,
+    own_cancels: bool = True,
+) -> Agent:
+    """An agent from its config; a swarm passes the parts its agents share."""
+    runtime = runtime or build_runtime(config, nc, verifier)
+    facts = facts or collect_facts(sorted(runtime.allowed), config.max_concurrency, VERSION)
     return Agent(
         nc,
         runtime,
@@ -118,6 +128,7 @@ def build_agent(config: AgentConfig, nc: NATS, verifier: Verifier) -> Agent:
         heartbeat_interval=config.heartbeat_interval,
         max_deliveries=config.max_deliveries,
         ack_wait=config.ack_wait,
+        own_cancels=own_cancels,
     )
 
 

@@ -46,7 +46,7 @@ from nats.aio.msg import Msg
 
 from agent.daemon import Agent
 from agent.facts import collect_facts
-from agent.server import VERSION, build_runtime, connect, install_signals
+from agent.server import VERSION, build_agent, build_runtime, connect, install_signals
 from common import subjects
 from common.config import AgentConfig
 from common.signing import Verifier, load_public
@@ -72,20 +72,11 @@ def build_swarm(
     cancelled = first.cancelled  # one set of cancelled job ids for the process
     agents = []
     for hostname in hostnames:
-        runtime = build_runtime(_named(base, hostname, allow), nc, verifier)
+        config = _named(base, hostname, allow)
+        runtime = build_runtime(config, nc, verifier)
         runtime.cancelled = cancelled
-        agents.append(
-            Agent(
-                nc,
-                runtime,
-                facts,
-                max_concurrency=base.max_concurrency,
-                heartbeat_interval=base.heartbeat_interval,
-                max_deliveries=base.max_deliveries,
-                ack_wait=base.ack_wait,
-                own_cancels=False,
-            )
-        )
+        agent = build_agent(config, nc, verifier, runtime=runtime, facts=facts, own_cancels=False)
+        agents.append(agent)
     return agents
 
 
