@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from common.job import CONTROLLER, FINAL_STATUSES, JOB_STATUSES, META_DECODER, STATUS_RANK, JobMeta
 from common.messages import ENCODER, Cancelled
 from controller import scripts
+from controller.replies import as_bytes, as_text
 from controller.store import (
     INDEX_CANCELLING,
     INDEX_KEYS,
@@ -45,14 +46,6 @@ class DispatchState(msgspec.Struct, frozen=True, kw_only=True):
     dispatched: bool
     seq: int | None
     sealed: bytes | None
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _blob(value: bytes | str) -> bytes:
-    return value.encode() if isinstance(value, str) else value
 
 
 class ControlStore:
@@ -89,7 +82,7 @@ class ControlStore:
         ids = await self.redis.zrangebyscore(
             INDEX_UNDISPATCHED, "-inf", created_before, start=0, num=limit
         )
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     async def dispatch_state(self, job_id: str) -> DispatchState | None:
         meta, status, dispatched, seq, sealed = await self.redis.hmget(
@@ -98,12 +91,12 @@ class ControlStore:
         if meta is None:
             return None
         return DispatchState(
-            meta=META_DECODER.decode(_blob(meta)),
-            status=_text(status),
+            meta=META_DECODER.decode(as_bytes(meta)),
+            status=as_text(status),
             # Jobs written before this field existed were published in line.
-            dispatched=dispatched is None or _text(dispatched) == "1",
+            dispatched=dispatched is None or as_text(dispatched) == "1",
             seq=int(seq) if seq is not None else None,
-            sealed=None if sealed is None else _blob(sealed),
+            sealed=None if sealed is None else as_bytes(sealed),
         )
 
     # -- cancel ------------------------------------------------------------------
@@ -114,7 +107,7 @@ class ControlStore:
         for event in events:
             terminal = "" if event.hostname == CONTROLLER else event.hostname
             args += [event.event_id, ENCODER.encode(event), terminal]
-        outcome = _text(
+        outcome = as_text(
             await self._cancel(
                 keys=[job_key(job.id), events_key(job.id), terminal_key(job.id)], args=args
             )
@@ -137,7 +130,7 @@ class ControlStore:
         ids = await self.redis.zrangebyscore(
             INDEX_CANCELLING, "-inf", requested_before, start=0, num=limit
         )
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     async def cancel_told(self, job_id: str) -> None:
         await self.redis.zrem(INDEX_CANCELLING, job_id)
@@ -147,7 +140,7 @@ class ControlStore:
 
     async def status(self, job_id: str) -> str | None:
         found = await self.redis.hget(job_key(job_id), "status")
-        return None if found is None else _text(found)
+        return None if found is None else as_text(found)
 
     async def is_undispatched(self, job_id: str) -> bool:
         return await self.redis.zscore(INDEX_UNDISPATCHED, job_id) is not None

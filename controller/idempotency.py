@@ -33,6 +33,7 @@ import msgspec
 from redis.asyncio import Redis
 
 from common.errors import Conflict, CorralError
+from controller.replies import as_text
 from controller.sealing import Sealer
 
 TTL = 24 * 3600
@@ -102,13 +103,13 @@ class Idempotency:
             found = await self.redis.get(rkey)
             if found is None:
                 continue  # released or expired between SET and GET: claim again
-            stored_fp, stored_id, stored_at = _text(found).split(" ")
+            stored_fp, stored_id, stored_at = as_text(found).split(" ")
             if stored_fp != fingerprint:
                 raise KeyReused("this Idempotency-Key was first used with a different body")
             return Claim(
                 key=rkey,
                 fingerprint=fingerprint,
-                value=_text(found),
+                value=as_text(found),
                 job_id=stored_id,
                 claimed_at=float(stored_at),
                 fresh=False,
@@ -129,14 +130,10 @@ class Idempotency:
         while time.monotonic() < deadline:
             if await exists(claim.job_id):
                 return True
-            if _text(await self.redis.get(claim.key) or b"") != claim.value:
+            if as_text(await self.redis.get(claim.key) or b"") != claim.value:
                 return False
             if time.time() - claim.claimed_at > self.stale:
                 await self.release(claim)
                 return False
             await asyncio.sleep(0.02)
         raise Conflict("a request with this Idempotency-Key is still in progress; retry")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 
@@ -43,6 +43,7 @@ from common.detail import DETAIL_ENCODER, render
 from common.fold import JobRecord, fold_all
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER
+from controller.replies import as_bytes
 from controller.store import events_key, job_key
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -87,7 +88,11 @@ class DetailReader:
         if status is None:
             self._drop(job_id)
             return None
-        token: Token = (_blob(status), None if updated is None else _blob(updated), int(count))
+        token: Token = (
+            as_bytes(status),
+            None if updated is None else as_bytes(updated),
+            int(count),
+        )
         entry = self._entries.get(job_id)
         if entry is not None and entry[0] == token:
             self._entries.move_to_end(job_id)
@@ -132,9 +137,13 @@ class DetailReader:
             (meta, status, updated), blobs = await pipe.execute()
         if meta is None:
             return None
-        record = self._fold(job_id, _blob(meta), _blob(status).decode(), blobs)
-        detail = render(META_DECODER.decode(meta), record, _blob(status).decode())
-        token: Token = (_blob(status), None if updated is None else _blob(updated), len(blobs))
+        record = self._fold(job_id, as_bytes(meta), as_bytes(status).decode(), blobs)
+        detail = render(META_DECODER.decode(meta), record, as_bytes(status).decode())
+        token: Token = (
+            as_bytes(status),
+            None if updated is None else as_bytes(updated),
+            len(blobs),
+        )
         return token, DETAIL_ENCODER.encode(detail)
 
     def _fold(self, job_id: str, meta: bytes, status: str, blobs: list[bytes]) -> JobRecord:
@@ -206,8 +215,3 @@ async def _join(
         if pending.done():  # its load failed: the caller makes its own
             return None
         raise  # this request itself was cancelled
-
-
-def _blob(value: Any) -> bytes:
-    """The client runs with decode_responses off; tolerate str replies anyway."""
-    return value.encode() if isinstance(value, str) else bytes(value)
