@@ -280,14 +280,20 @@ class JobStore(AgentStore):
                 record = fold_all(timeouts, record)
         final = decide_status(meta, record)
         set_final = ("EVALSHA", self._set_final.sha, 1, job_key(job_id), final)
-        reply = await self._execute(
-            [
-                (*set_final, STATUS_RANK[final], _RANKS_ARG),
-                self._index_command(job_id, final, meta.created),
-                ("ZREM", INDEX_OPEN, job_id),
-            ]
+        [kept] = await self._execute([(*set_final, STATUS_RANK[final], _RANKS_ARG)])
+        if not kept:
+            await self.redis.zrem(INDEX_OPEN, job_id)
+            return None
+        # File the job under the status the record kept, not the one decided
+        # here: another finalizer (the collector, a cancel, a second
+        # controller) may have written its own first. A final status never
+        # changes, so every finalizer files the same one, whatever the order
+        # (a second round trip: the index keys are in another hash slot).
+        status = _text(kept)
+        await self._execute(
+            [self._index_command(job_id, status, meta.created), ("ZREM", INDEX_OPEN, job_id)]
         )
-        return _text(reply[0]) if reply[0] else final
+        return status
 
     async def delete(self, job_id: str) -> bool:
         async with self.redis.pipeline(transaction=False) as pipe:
