@@ -12,12 +12,9 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from redis.asyncio import Redis
 
 from common.fold import fold_all
 from common.job import CONTROLLER, FINAL_STATUSES, JobMeta
@@ -61,15 +58,6 @@ JOBS = {
         ["a.example", "b.example", "c.example", "z.example"],
     ),
 }
-
-
-@pytest.fixture
-async def store(redis_db_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_db_url)
-    try:
-        yield JobStore(redis, retention=3600.0)
-    finally:
-        await redis.aclose()
 
 
 def new_meta(kind: str) -> JobMeta:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.exceptions
@@ -36,15 +35,6 @@ from controller.store import JobStore, job_key
 
 # Keys expire at creation + retention: the jobs must be recent.
 NOW = time.time()
-
-
-@pytest.fixture
-async def store(redis_db_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_db_url)
-    try:
-        yield JobStore(redis, retention=3600.0)
-    finally:
-        await redis.aclose()
 
 
 def new_meta(hosts: list[str], job_id: str | None = None, created: float = NOW) -> JobMeta:

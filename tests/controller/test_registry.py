@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from common.config import ConfigError, load_controller
 from common.messages import Heartbeat
@@ -15,15 +13,6 @@ from controller.store import JobStore
 from controller.views import agent_view
 
 WEEK = 7 * 24 * 3600.0
-
-
-@pytest.fixture
-async def store(redis_db_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_db_url)
-    try:
-        yield JobStore(redis, retention=3600.0)
-    finally:
-        await redis.aclose()
 
 
 def beat(hostname: str, **fields: object) -> Heartbeat:
