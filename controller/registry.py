@@ -29,6 +29,9 @@ from common.targets import Target, resolve_expected
 from controller.store import AgentRecord, JobStore
 
 log = structlog.get_logger("corral.registry")
+# Looking for silent agents walks the whole registry: once a minute is plenty
+# for a limit counted in days.
+FORGET_EVERY = 60.0
 
 
 class Registry:
@@ -42,6 +45,7 @@ class Registry:
         self._dirty: dict[str, AgentRecord] = {}
         self._changed = asyncio.Event()
         self._unsaved_forgets: set[str] = set()
+        self._next_forget = 0.0
 
     async def load(self) -> None:
         for record in await self.store.load_agents():
@@ -113,7 +117,9 @@ class Registry:
         """Write changed agents to Redis, batched; keeps trying while Redis is down."""
         while not stop.is_set():
             try:
-                await self.forget_stored(time.time())
+                if time.monotonic() >= self._next_forget:
+                    self._next_forget = time.monotonic() + FORGET_EVERY
+                    await self.forget_stored(time.time())
             except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
                 log.warning("registry_forget_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
