@@ -49,6 +49,11 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     default_timeout: float = 30.0
     max_timeout: float = 24 * 3600.0
     sweep_interval: float = 1.0
+    # Deadlines wait while agent events stored before them are not folded yet
+    # (controller/backlog.py), unless that backlog has not moved for this long:
+    # more than the collector consumer's ack wait (30 s), after which a dead
+    # controller's unacked batch comes back.
+    backlog_wait: float = 120.0
     heartbeat_timeout: float = 15.0
     forget_agents_after: float = 7 * 24 * 3600.0  # silent agents leave the registry
     fetch_batch: int = 256
@@ -102,6 +107,7 @@ _CONTROLLER_ENV = {
     "CORRAL_RETENTION": "retention",
     "CORRAL_DEFAULT_TIMEOUT": "default_timeout",
     "CORRAL_SWEEP_INTERVAL": "sweep_interval",
+    "CORRAL_BACKLOG_WAIT": "backlog_wait",
     "CORRAL_HEARTBEAT_TIMEOUT": "heartbeat_timeout",
     "CORRAL_FORGET_AGENTS_AFTER": "forget_agents_after",
     "CORRAL_STREAM_REPLICAS": "stream_replicas",

@@ -29,6 +29,7 @@ from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
 from controller.app import Services, create_app
+from controller.backlog import FoldProgress
 from controller.cancel import Canceller
 from controller.collector import Collector
 from controller.dispatch import Dispatcher
@@ -151,7 +152,13 @@ async def serve(
             reconnects=lambda: int(nc.stats["reconnects"]),
         )
         reconciler = Reconciler(services.dispatcher, services.canceller)
-        sweeper = Sweeper(services.store, config.sweep_interval, reconciler=reconciler)
+        sweeper = Sweeper(
+            services.store,
+            config.sweep_interval,
+            reconciler=reconciler,
+            progress=FoldProgress(services.dispatcher.js),
+            backlog_wait=config.backlog_wait,
+        )
         # Loops stop on their own event, not by cancellation: redis-py can
         # swallow a CancelledError that lands inside a command.
         loops_stop = asyncio.Event()

@@ -6,17 +6,26 @@ whose deadline (plus a short grace for answers in flight) has passed:
 silent expected agents end ``timeout`` ("not dispatched" if the job never
 was) and the job gets its final status. Once a minute it trims index
 entries of jobs older than the retention.
+
+A deadline is enforced only once the collector has folded every agent event
+stored before it (controller/backlog.py): after an outage the answers given
+on time are still queued in CORRAL_EVENTS, and timing their agents out would
+report a failure that did not happen. While that backlog's head does not
+move for ``backlog_wait`` seconds (the collector is stuck, or NATS is
+unreachable) the sweeper stops waiting and enforces deadlines anyway.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 
 import structlog
 
+from controller.backlog import FoldProgress
 from controller.outcome import TIMEOUT_REASON
 from controller.reconcile import NOT_DISPATCHED, Reconciler
 from controller.store import JobStore
@@ -32,12 +41,16 @@ class Sweeper:
         grace: float = 1.0,
         clock: Callable[[], float] = time.time,
         reconciler: Reconciler | None = None,
+        progress: FoldProgress | None = None,
+        backlog_wait: float = 120.0,
     ) -> None:
         self.store = store
         self.interval = interval
         self.grace = grace
         self.clock = clock
         self.reconciler = reconciler
+        self.progress = progress
+        self.backlog_wait = backlog_wait
         self._last_trim = 0.0
 
     async def sweep_once(self) -> int:
@@ -48,7 +61,7 @@ class Sweeper:
                 log.warning("reconcile_failed", error=str(exc))
         now = self.clock()
         finished = 0
-        for job_id in await self.store.due(now - self.grace):
+        for job_id in await self._due(now):
             undispatched = await self._undispatched(job_id)
             reason = NOT_DISPATCHED if undispatched else TIMEOUT_REASON
             status = await self.store.finalize(job_id, now, deadline_passed=True, reason=reason)
@@ -60,6 +73,30 @@ class Sweeper:
             self._last_trim = now
             await self.store.trim_index(now)
         return finished
+
+    async def _due(self, now: float) -> list[str]:
+        """Jobs past their deadline (plus grace) whose agents' stored answers are all folded."""
+        try:
+            due = await self.store.due(now - self.grace)
+        except Exception:
+            if self.progress is not None:
+                self.progress.forget_stall()
+            raise
+        if not due or self.progress is None:
+            return due
+        folded = await self.progress.observe(now)
+        if folded >= now - self.grace:
+            return due
+        stuck = self.progress.stuck_for(now)
+        if stuck >= self.backlog_wait:
+            log.warning("deadlines_enforced_despite_backlog", stuck=round(stuck, 1), jobs=len(due))
+            return due
+        ready = await self.store.due(folded - self.grace) if folded > -math.inf else []
+        if len(ready) < len(due):
+            log.info(
+                "deadlines_wait_for_backlog", jobs=len(due) - len(ready), stuck=round(stuck, 1)
+            )
+        return ready
 
     async def _undispatched(self, job_id: str) -> bool:
         if self.reconciler is None:
