@@ -66,7 +66,7 @@ def controller_command(config_file: str | None, **flags: Any) -> None:
         config = load_controller(os.environ, flags, config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    configure(config.log_format, config.log_level)
+    configure(config.log_format, config.log_level, config.redact_patterns)
     run_loop(run_controller(config), os.environ)
 
 

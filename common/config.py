@@ -25,6 +25,10 @@ SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin
 DEFAULT_MAX_DELIVERIES = 4
 
 
+LOG_FORMATS = ("console", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
 class ConfigError(ValueError):
     """A setting that is missing or malformed; the message names it."""
 
@@ -164,9 +168,17 @@ def _read_toml(path: str | None, section: str) -> dict[str, Any]:
 
 def _build(kind: type[T], values: dict[str, Any]) -> T:
     try:
-        return msgspec.convert(values, kind, strict=False)
+        config = msgspec.convert(values, kind, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid {kind.__name__}: {exc}") from exc
+    # A typo here would otherwise log at the wrong level, or not as JSON, silently.
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"log_format {config.log_format!r}: choose one of {', '.join(LOG_FORMATS)}"
+        )
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log_level {config.log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
+    return config
 
 
 def load_controller(

@@ -60,3 +60,15 @@ def test_api_key_digest_must_be_sha256_hex(tmp_path: Path) -> None:
 def test_stream_replicas_come_from_the_environment() -> None:
     config = load_controller({"CORRAL_STREAM_REPLICAS": "3"})
     assert config.stream_replicas == 3
+
+
+@pytest.mark.parametrize(
+    ("env", "field"),
+    [({"CORRAL_LOG_LEVEL": "verbose"}, "log_level"), ({"CORRAL_LOG_FORMAT": "xml"}, "log_format")],
+)
+def test_unknown_log_level_or_format_is_a_config_error(env: dict[str, str], field: str) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_controller(env)
+    with pytest.raises(ConfigError, match=field):
+        load_agent({"CORRAL_HOSTNAME": "web-1.example", **env})
+    assert load_controller({"CORRAL_LOG_LEVEL": "WARNING"}).log_level == "WARNING"
