@@ -5,17 +5,24 @@ Each event goes to the agent's own subject ``corral.event.<host>`` with
 events (acknowledged, started, retried) are plain publishes the stream
 stores without acknowledging; the terminal event is awaited until JetStream
 confirms it is stored, because the job message is acked only after that.
+
+A terminal event over :data:`common.limits.MAX_EVENT_BYTES` (a huge result)
+would be dropped by the collector and the job would end ``timeout``; the
+agent sends a ``failed`` "result too large" in its place (same attempt and
+timestamp, so a re-sent copy is the same event).
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import nats.errors
 import structlog
 from nats.aio.client import Client as NATS
 
 from common import subjects
-from common.messages import ENCODER, Event
+from common.limits import HEADERS_ROOM, MAX_EVENT_BYTES
+from common.messages import ENCODER, Completed, Event, Failed, event_id, event_kind
 
 log = structlog.get_logger("corral.agent.events")
 
@@ -42,16 +49,31 @@ class EventPublisher:
             log.warning("progress_event_not_sent", job_id=event.job_id, error=repr(exc))
 
     async def store(self, event: Event, attempts: int = 5) -> bool:
-        """Publish and wait until JetStream stored the event; retry with backoff."""
-        payload = ENCODER.encode(event)
+        """Publish and wait until JetStream stored the event; retry with backoff.
+
+        An event too large to be stored or folded is replaced by a ``failed``
+        one that says so; a refusal for size is never retried as it is.
+        """
+        event, payload = fit(event)
+        shrunk = False
         delay = 0.2
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while attempt < attempts:
             try:
                 await self.js.publish(
                     self.subject, payload, timeout=5.0, headers={"Nats-Msg-Id": event.event_id}
                 )
                 return True
+            except nats.errors.MaxPayloadError:
+                # The server's max_payload is below MAX_EVENT_BYTES: send what it takes,
+                # once, and use no attempt (no broker failure to wait out).
+                smaller, payload = fit(event, self.nc.max_payload - HEADERS_ROOM)
+                if shrunk or smaller is event:
+                    log.error("event_too_large", job_id=event.job_id, size=len(payload))
+                    return False
+                event, shrunk = smaller, True
             except Exception as exc:  # noqa: BLE001 - any broker failure: back off and retry
+                attempt += 1
                 log.warning(
                     "event_publish_failed",
                     job_id=event.job_id,
@@ -61,3 +83,34 @@ class EventPublisher:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         return False
+
+
+def fit(event: Event, limit: int = MAX_EVENT_BYTES) -> tuple[Event, bytes]:
+    """The event and its encoding, or a ``failed`` "result too large" if over ``limit``."""
+    payload = ENCODER.encode(event)
+    if len(payload) <= limit:
+        return event, payload
+    log.warning("result_too_large", job_id=event.job_id, size=len(payload), limit=limit)
+    failed = too_large(event, len(payload), limit)
+    return failed, ENCODER.encode(failed)
+
+
+def too_large(event: Event, size: int, limit: int) -> Failed:
+    """What the agent reports instead of an event nobody could store."""
+    if isinstance(event, Completed):
+        ran = "completed" + (" and changed the system" if event.changed else " without changes")
+    else:
+        ran = "ended " + event_kind(event)
+    return Failed(
+        event_id=event_id(event.job_id, event.hostname, event.attempt, "failed"),
+        job_id=event.job_id,
+        hostname=event.hostname,
+        timestamp=event.timestamp,
+        attempt=event.attempt,
+        message="result too large",
+        error=(
+            f"result too large: {size} bytes encoded, over the {limit}-byte limit;"
+            f" the operation {ran}, its output was dropped"
+        ),
+        duration=getattr(event, "duration", 0.0),
+    )

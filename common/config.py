@@ -17,12 +17,17 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 
 from common.job import CONTROLLER
+from common.limits import MAX_EVENT_BYTES
 from common.targets import HOSTNAME_RE, parse_labels
 
 SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
 # Deliveries of one job before an agent gives up on it; also the bound of the
 # shared `corral-any` consumer (controller/streams.py), which no one agent owns.
 DEFAULT_MAX_DELIVERIES = 4
+# command.exec keeps up to max_output_bytes of stdout and of stderr; both, and
+# the rest of the event, must fit in one event (common/limits.py). An event
+# over it anyway (binary output grows when decoded) ends "result too large".
+MAX_OUTPUT_BYTES = (MAX_EVENT_BYTES - 8 * 1024) // 2
 
 
 LOG_FORMATS = ("console", "json")
@@ -223,4 +228,9 @@ def load_agent(
     if config.hostname == CONTROLLER:
         # Job records name the controller's own events with this hostname.
         raise ConfigError(f"agent hostname {CONTROLLER!r} is reserved; use the host's FQDN")
+    if config.max_output_bytes > MAX_OUTPUT_BYTES:
+        raise ConfigError(
+            f"max_output_bytes ({config.max_output_bytes}) must be at most {MAX_OUTPUT_BYTES}:"
+            f" stdout and stderr both go in one event of at most {MAX_EVENT_BYTES} bytes"
+        )
     return config

@@ -24,13 +24,20 @@ from typing import Any
 
 import msgspec
 
-from common.errors import InvalidRequest
+from common.errors import InvalidRequest, PayloadTooLarge
 from common.job import JobMeta
 from common.messages import Operation
 from common.operations import OperationError, validate_params
 from controller.dispatch import Dispatcher
 from controller.idempotency import Claim, Idempotency, canonical
-from controller.requests import Submission, SubmitBody, check_target, check_timeout, decode_body
+from controller.requests import (
+    Submission,
+    SubmitBody,
+    check_publishable,
+    check_target,
+    check_timeout,
+    decode_body,
+)
 from controller.store import job_key
 
 
@@ -49,6 +56,8 @@ def item(index: int) -> Iterator[None]:
         raise InvalidRequest(f"jobs[{index}].{where}{text}") from None
     except InvalidRequest as exc:
         raise InvalidRequest(f"jobs[{index}].{exc.details}") from None
+    except PayloadTooLarge as exc:
+        raise PayloadTooLarge(f"jobs[{index}].{exc.details}") from None
 
 
 def validate_batch(
@@ -61,9 +70,11 @@ def validate_batch(
     for index, job in enumerate(body.jobs):
         with item(index):
             validate_params(job.operation.type, job.operation.data)
+            operation = Operation(type=job.operation.type, data=job.operation.data)
+            check_publishable(operation, job.target)
             submissions.append(
                 Submission(
-                    operation=Operation(type=job.operation.type, data=job.operation.data),
+                    operation=operation,
                     target=check_target(job.target),
                     timeout=check_timeout(job.timeout, default_timeout, max_timeout),
                 )

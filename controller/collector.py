@@ -25,7 +25,7 @@ import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from common import subjects
+from common import limits, subjects
 from common.messages import EVENT_DECODER, Event, event_id, event_kind
 from controller.store import JobStore
 
@@ -34,7 +34,7 @@ log = structlog.get_logger("corral.collector")
 Grouped = dict[str, list[tuple[Event, bytes]]]
 # Far above any honest event (agents cap stdout and stderr at max_output_bytes,
 # 64 KiB each by default), far below NATS's 1 MiB max_payload.
-MAX_EVENT_BYTES = 512 * 1024
+MAX_EVENT_BYTES = limits.MAX_EVENT_BYTES
 # Subject -> hostname: decoding the token is a Python loop per character,
 # and a fleet has a bounded number of agents (the cache is reset past this).
 _HOSTS_CACHED = 100_000

@@ -11,8 +11,9 @@ from typing import Any
 
 import msgspec
 
-from common.errors import InvalidRequest
-from common.messages import Operation
+from common.errors import InvalidRequest, PayloadTooLarge
+from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES
+from common.messages import ENCODER, Operation
 from common.operations import OperationError, validate_params
 from common.targets import Target, TargetError, parse_target
 
@@ -76,14 +77,35 @@ def check_target(text: str) -> Target:
         raise InvalidRequest(f"target: {exc}") from None
 
 
+def check_publishable(operation: Operation, target: str) -> None:
+    """413 for a job whose signed message NATS would refuse (common/limits.py), 400 if unencodable.
+
+    A body under ``max_body_bytes`` can still encode to more than the
+    broker's message limit; accepted, it could never be published and would
+    end "not dispatched" at its deadline.
+    """
+    try:
+        encoded = ENCODER.encode(operation)
+    except OverflowError as exc:  # JSON takes any integer, MessagePack 64 bits
+        raise InvalidRequest(f"operation.data: {exc}") from None
+    size = len(encoded) + len(target.encode()) + JOB_ENVELOPE_BYTES
+    if size > MAX_JOB_BYTES:
+        raise PayloadTooLarge(
+            f"operation: the signed job would take up to {size} bytes,"
+            f" over the {MAX_JOB_BYTES}-byte message limit"
+        )
+
+
 def validate_submit(raw: bytes, default_timeout: float, max_timeout: float) -> Submission:
     body: SubmitBody = decode_body(raw, SubmitBody)
     try:
         validate_params(body.operation.type, body.operation.data)
     except OperationError as exc:
         raise InvalidRequest(str(exc)) from None
+    operation = Operation(type=body.operation.type, data=body.operation.data)
+    check_publishable(operation, body.target)
     return Submission(
-        operation=Operation(type=body.operation.type, data=body.operation.data),
+        operation=operation,
         target=check_target(body.target),
         timeout=check_timeout(body.timeout, default_timeout, max_timeout),
     )
