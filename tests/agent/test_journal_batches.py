@@ -1,0 +1,112 @@
+"""Group commit in the on-disk journal: calls share transactions, each still keeps its promise."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.journal import _WORKER, RUNNING, TERMINAL, Journal, journal_file
+from agent.journal_store import SqliteStore
+
+
+def count_batches(journal: Journal) -> list[int]:
+    """Record the size of every batch the journal's store runs."""
+    store = journal._store
+    assert isinstance(store, SqliteStore)
+    sizes: list[int] = []
+    run = store.run
+
+    def counted(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], durable: bool) -> Any:
+        sizes.append(len(calls))
+        return run(calls, durable)
+
+    store.run = counted  # type: ignore[method-assign]
+    return sizes
+
+
+def stored(path: str, job_id: str) -> tuple[Any, ...] | None:
+    """The row as another connection sees it: committed, not just queued."""
+    with sqlite3.connect(path) as db:
+        row: tuple[Any, ...] | None = db.execute(
+            "SELECT state, seq, terminal FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+    return row
+
+
+async def test_concurrent_calls_share_batches_and_each_is_committed_on_return(
+    tmp_path: Path,
+) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    sizes = count_batches(journal)
+
+    async def one(i: int) -> None:
+        await journal.begin(f"job-{i}", seq=i, attempt=1, durable=True)
+        await journal.finish(f"job-{i}", i, 1, f"event-{i}".encode())
+        assert stored(path, f"job-{i}") == (TERMINAL, i, f"event-{i}".encode())
+
+    await asyncio.gather(*(one(i) for i in range(20)))
+    assert sum(sizes) == 40
+    assert len(sizes) < 40  # calls queued behind a batch in flight ran together
+    journal.close()
+
+
+async def test_a_read_only_mark_is_not_awaited_yet_seen_by_the_next_call_and_kept(
+    tmp_path: Path,
+) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    # Hold the worker thread so the mark cannot be written yet.
+    release = threading.Event()
+    held = _WORKER.submit(release.wait)
+    await journal.begin("job-1", seq=4, attempt=1, durable=False)
+    assert stored(path, "job-1") is None  # returned before it was written
+    reading = asyncio.ensure_future(journal.get("job-1"))
+    release.set()
+    held.result()
+    entry = await reading
+    assert entry is not None
+    assert (entry.state, entry.seq) == (RUNNING, 4)
+    await journal.begin("job-2", seq=5, attempt=1, durable=False)
+    journal.close()  # writes what is still queued
+    entry = await Journal(path).get("job-2")
+    assert entry is not None
+    assert entry.state == RUNNING
+
+
+async def test_a_failing_call_fails_its_whole_batch_and_commits_none_of_it(
+    tmp_path: Path,
+) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    results = await asyncio.gather(
+        journal.get("first"),  # runs alone; the two below queue behind it
+        journal.finish("job-ok", 1, 1, b"fine"),
+        journal.finish("job-bad", 2, 1, object()),  # type: ignore[arg-type]
+        return_exceptions=True,
+    )
+    assert results[0] is None
+    assert isinstance(results[1], sqlite3.Error)
+    assert isinstance(results[2], sqlite3.Error)
+    assert stored(path, "job-ok") is None
+    await journal.finish("job-ok", 1, 1, b"fine")  # the journal still works
+    assert stored(path, "job-ok") == (TERMINAL, 1, b"fine")
+    journal.close()
+
+
+@pytest.mark.parametrize("durable", [True, False])
+async def test_a_batch_restores_normal_sync_after_a_durable_commit(
+    tmp_path: Path, durable: bool
+) -> None:
+    store = SqliteStore(str(tmp_path / "j.sqlite3"))
+    now = 1.0
+    store.run([(store.begin, ("a", 1, 1, now)), (store.finish, ("a", 1, 1, b"x", now))], durable)
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    assert store.get("a") is not None
+    store.close()
