@@ -1,4 +1,9 @@
-"""Events -> store: fetch in batches, group by job, one pipeline, then ack. I/O: NATS, Redis.
+"""Events -> store: standing pull, group by job, one pipeline, then ack. I/O: NATS, Redis.
+
+The events come from one standing pull request on the controllers' shared
+durable consumer (:mod:`controller.event_pull`), straight from the protocol
+parser into a buffer; each batch is whatever has arrived, written while the
+next arrives.
 
 An event is acked only after its batch is written, so a controller that dies
 mid-batch loses nothing: JetStream redelivers and the store's first-copy-wins
@@ -7,9 +12,9 @@ status in the call that stores its last expected answer, so a batch costs
 two round trips (the scripts, then the listing index) however many jobs it
 finishes; only a job the script could not decide is finalized here.
 
-Messages that do not decode, or that claim to come from an agent other than
-the one whose subject they were sent on, are logged (``message_rejected``),
-terminated and never retried.
+Messages that do not decode, that are oversized, or that claim to come from
+an agent other than the one whose subject they were sent on (or from the
+controller), are logged (``message_rejected``), terminated and never retried.
 """
 
 from __future__ import annotations
@@ -20,13 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-import nats.errors
 import structlog
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NATS
 
 from common import limits, subjects
 from common.messages import EVENT_DECODER, Event, event_id, event_kind
+from controller.event_pull import Delivery, EventPuller
 from controller.store import JobStore
 
 log = structlog.get_logger("corral.collector")
@@ -38,21 +42,29 @@ MAX_EVENT_BYTES = limits.MAX_EVENT_BYTES
 # Subject -> hostname: decoding the token is a Python loop per character,
 # and a fleet has a bounded number of agents (the cache is reset past this).
 _HOSTS_CACHED = 100_000
-_hosts: dict[str, str] = {}
+_hosts: dict[str | bytes, str] = {}
+# Events pulled but not yet acked, in units of the configured batch.
+IN_FLIGHT_BATCHES = 4
+RECONNECT_CHECK = 1.0  # seconds between looks at the connection's reconnect count
+# JetStream acknowledgements: an empty payload acks.
+ACK = b""
+TERM = b"+TERM"
+NAK_LATER = b'-NAK {"delay":1000000000}'  # retried in 1 s, not at once
 
 
 # Only the controller writes these, straight to Redis; on the bus they are forged.
 _CONTROLLER_KINDS = frozenset({"submitted", "timeout"})
 
 
-def hostname_of(subject: str) -> str:
+def hostname_of(subject: str | bytes) -> str:
     """The agent a subject belongs to; "" (nobody) for an undecodable one."""
     host = _hosts.get(subject)
     if host is None:
         if len(_hosts) >= _HOSTS_CACHED:
             _hosts.clear()
         try:
-            host = subjects.hostname_of_subject(subject)
+            text = subject.decode() if isinstance(subject, bytes) else subject
+            host = subjects.hostname_of_subject(text)
         except (ValueError, UnicodeDecodeError):
             # A bad token must not take the collector down: the event is
             # then nobody's, and rejected as sent on another's subject.
@@ -75,121 +87,137 @@ def forged(event: Event) -> bool:
     )
 
 
-def decode_batch(msgs: list[Msg], rejected: Counter[str]) -> tuple[Grouped, list[Msg], list[Msg]]:
-    """Split a batch into events grouped by job, their messages, and messages to drop."""
+def _reject(
+    rejected: Counter[str], reason: str, subject: bytes, detail: str, job: str = ""
+) -> None:
+    rejected[reason] += 1
+    where = subject.decode(errors="replace")
+    if job:
+        log.warning("message_rejected", subject=where, job_id=job, reason=detail)
+    else:
+        log.warning("message_rejected", subject=where, reason=detail)
+
+
+def decode_batch(
+    batch: list[Delivery], rejected: Counter[str]
+) -> tuple[Grouped, list[str], list[str]]:
+    """Split a batch into events grouped by job, their ack subjects, and ack subjects to drop."""
     grouped: Grouped = {}
-    good: list[Msg] = []
-    bad: list[Msg] = []
+    good: list[str] = []
+    bad: list[str] = []
     decode = EVENT_DECODER.decode
-    for msg in msgs:
-        data = msg.data
+    for subject, reply, data in batch:
         if len(data) > MAX_EVENT_BYTES:
-            rejected["oversized"] += 1
-            log.warning("message_rejected", subject=msg.subject, reason="oversized event")
-            bad.append(msg)
+            _reject(rejected, "oversized", subject, "oversized event")
+            bad.append(reply)
             continue
         try:
             event = decode(data)
         except Exception as exc:  # noqa: BLE001 - anything undecodable is dropped, not fatal
-            rejected["malformed"] += 1
-            log.warning("message_rejected", subject=msg.subject, reason=str(exc)[:200])
-            bad.append(msg)
+            _reject(rejected, "malformed", subject, str(exc)[:200])
+            bad.append(reply)
             continue
-        if hostname_of(msg.subject) != event.hostname:
-            rejected["wrong_agent"] += 1
-            log.warning(
-                "message_rejected",
-                subject=msg.subject,
-                job_id=event.job_id,
-                reason=f"event for {event.hostname!r} sent on another agent's subject",
-            )
-            bad.append(msg)
+        if hostname_of(subject) != event.hostname:
+            detail = f"event for {event.hostname!r} sent on another agent's subject"
+            _reject(rejected, "wrong_agent", subject, detail, event.job_id)
+            bad.append(reply)
             continue
         if forged(event):
-            rejected["forged"] += 1
-            log.warning(
-                "message_rejected",
-                subject=msg.subject,
-                job_id=event.job_id,
-                reason=f"{event_kind(event)} event with id {event.event_id!r} is not the agent's",
-            )
-            bad.append(msg)
+            detail = f"{event_kind(event)} event with id {event.event_id!r} is not the agent's"
+            _reject(rejected, "forged", subject, detail, event.job_id)
+            bad.append(reply)
             continue
         group = grouped.get(event.job_id)
         if group is None:
             grouped[event.job_id] = [(event, data)]
         else:
             group.append((event, data))
-        good.append(msg)
+        good.append(reply)
     return grouped, good, bad
 
 
 class Collector:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NATS,
         store: JobStore,
         batch: int = 256,
         clock: Callable[[], float] = time.time,
-        reconnects: Callable[[], int] = lambda: 0,
+        stream: str = subjects.EVENTS_STREAM,
+        consumer: str = subjects.COLLECTOR_CONSUMER,
     ) -> None:
-        self.js = js
+        self.nc = nc
+        self.stream = stream
+        self.consumer = consumer
         self.store = store
         self.batch = batch
         self.clock = clock
-        self.reconnects = reconnects
         self.rejected: Counter[str] = Counter()
         self.folded = 0
         self.finished = 0
+        self.puller = EventPuller(nc, stream, consumer, self._bind, batch * IN_FLIGHT_BATCHES)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Fold until ``stop`` is set; a batch in hand is finished first.
+        """Fold until ``stop`` is set; events in hand are written and acked first.
 
-        One batch is written while the next one is fetched, so the loop waits
-        for Redis and for NATS at the same time rather than in turn (at most
-        one write in flight: acks stay after their own batch's write).
+        One batch is written while the next arrives, so the loop waits for
+        Redis and for NATS at the same time rather than in turn (at most one
+        write in flight: acks stay after their own batch's write). A batch is
+        whatever arrived during the previous write, taken as soon as there is
+        anything: no wait for a batch to fill.
         """
+        puller = self.puller
+        pulling = asyncio.create_task(puller.run())
+        watching = asyncio.create_task(self._watch(stop))
         writing: asyncio.Task[None] | None = None
         try:
-            sub = await self._bind()
-            seen = self.reconnects()
             while not stop.is_set():
-                if self.reconnects() != seen:
-                    # A pull subscription can stay silent after a reconnect
-                    # (nats-io/nats.py#504): bind a fresh one each time.
-                    try:
-                        fresh = await self._bind()
-                    except Exception as exc:  # noqa: BLE001 - JetStream not back yet: retry
-                        log.warning("events_rebind_failed", error=str(exc))
-                        await asyncio.sleep(0.5)
-                        continue
-                    with contextlib.suppress(Exception):
-                        await sub.unsubscribe()
-                    sub, seen = fresh, self.reconnects()
-                try:
-                    msgs = await sub.fetch(self.batch, timeout=1.0)
-                except (TimeoutError, nats.errors.TimeoutError):
-                    continue
-                except Exception as exc:  # noqa: BLE001 - broker hiccup: retry, never die
-                    log.warning("events_fetch_failed", error=str(exc))
-                    await asyncio.sleep(0.5)
-                    continue
+                await puller.arrived.wait()
                 if writing is not None:
-                    await writing
-                writing = asyncio.create_task(self.handle(msgs))
+                    await writing  # meanwhile more arrive: the next batch grows
+                batch = puller.take()
+                if batch:
+                    writing = asyncio.create_task(self._write(batch))
         finally:
+            watching.cancel()
+            pulling.cancel()
+            await asyncio.gather(watching, pulling, return_exceptions=True)
             if writing is not None:
                 await writing
+            if puller.buffer:  # arrived before the pull loop stopped: not left to ack_wait
+                await self._write(puller.take())
 
-    async def _bind(self) -> JetStreamContext.PullSubscription:
-        return await self.js.pull_subscribe_bind(
-            subjects.COLLECTOR_CONSUMER, stream=subjects.EVENTS_STREAM
-        )
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Wake the loop on ``stop``; poke the pull loop after a reconnect.
 
-    async def handle(self, msgs: list[Msg]) -> None:
-        grouped, good, bad = decode_batch(msgs, self.rejected)
-        for msg in bad:
-            await msg.term()
+        A standing request can die with the connection without an answer
+        (nats-io/nats.py#504): the pull loop asks afresh on a new reply
+        subject once poked, rather than after the request's expiry.
+        """
+        seen = self.nc.stats["reconnects"]
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECONNECT_CHECK):
+                    await stop.wait()
+            if self.nc.stats["reconnects"] != seen:
+                seen = self.nc.stats["reconnects"]
+                self.puller.poke()
+        self.puller.arrived.set()
+
+    async def _bind(self) -> None:
+        # The consumer is the controllers' shared one, made by ensure_streams;
+        # a rebind only checks it is there (an error status otherwise).
+        await self.nc.jetstream().consumer_info(self.stream, self.consumer)
+
+    async def _write(self, batch: list[Delivery]) -> None:
+        try:
+            await self.handle(batch)
+        finally:
+            self.puller.release(len(batch))
+
+    async def handle(self, batch: list[Delivery]) -> None:
+        grouped, good, bad = decode_batch(batch, self.rejected)
+        await self._answer(bad, TERM)
         try:
             outcomes = await self.store.apply(grouped)
             for job_id, outcome in outcomes.items():
@@ -206,9 +234,18 @@ class Collector:
                     log.debug("job_finished", job_id=job_id, status=status)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
-            for msg in good:
-                await msg.nak(delay=1.0)
+            await self._answer(good, NAK_LATER)
             return
-        for msg in good:
-            await msg.ack()
-        self.folded += len(good)
+        if await self._answer(good, ACK):
+            self.folded += len(good)
+
+    async def _answer(self, replies: list[str], payload: bytes) -> bool:
+        """Ack, nak or terminate: a plain publish to each message's ack subject."""
+        publish = self.nc.publish
+        try:
+            for reply in replies:
+                await publish(reply, payload)
+        except Exception as exc:  # noqa: BLE001 - unanswered messages come back after ack_wait
+            log.warning("events_answer_failed", error=str(exc) or type(exc).__name__)
+            return False
+        return True

@@ -131,7 +131,6 @@ async def serve(
     if not config.signing_key:
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
     async with controller_services(config) as services:
-        js = services.dispatcher.js
         server = _Server(
             uvicorn.Config(
                 create_app(services),
@@ -145,12 +144,7 @@ async def serve(
             )
         )
         nc = services.canceller.nc
-        collector = Collector(
-            js,
-            services.store,
-            config.fetch_batch,
-            reconnects=lambda: int(nc.stats["reconnects"]),
-        )
+        collector = Collector(nc, services.store, config.fetch_batch)
         reconciler = Reconciler(services.dispatcher, services.canceller)
         sweeper = Sweeper(
             services.store,

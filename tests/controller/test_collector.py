@@ -2,7 +2,8 @@
 
 Against a real nats-server and redis-server: events go through a stream of
 this test's own (namespaced, so the shared CORRAL_EVENTS is left alone) and
-one fetched batch is handed to :meth:`Collector.handle`.
+one fetched batch is handed to :meth:`Collector.handle` as the pull loop would
+hand it over (subject, ack subject, payload).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 from redis.asyncio import Redis
@@ -36,7 +38,7 @@ async def store(redis_db_url: str) -> AsyncIterator[JobStore]:
 
 
 @pytest.fixture
-async def js(nats_url: str, namespace: str) -> AsyncIterator[tuple[JetStreamContext, str]]:
+async def js(nats_url: str, namespace: str) -> AsyncIterator[tuple[NATS, JetStreamContext, str]]:
     nc = await nats.connect(nats_url)
     stream = f"T_{namespace}"
     jet = nc.jetstream()
@@ -45,7 +47,7 @@ async def js(nats_url: str, namespace: str) -> AsyncIterator[tuple[JetStreamCont
     )
     await jet.add_consumer(stream, ConsumerConfig(durable_name="c", ack_policy=AckPolicy.EXPLICIT))
     try:
-        yield jet, stream
+        yield nc, jet, stream
     finally:
         await jet.delete_stream(stream)
         await nc.close()
@@ -83,9 +85,9 @@ def completed(job_id: str, host: str) -> Completed:
 
 
 async def test_one_batch_finishes_jobs_rejects_the_bad_and_acks_the_rest(
-    store: JobStore, js: tuple[JetStreamContext, str], namespace: str
+    store: JobStore, js: tuple[NATS, JetStreamContext, str], namespace: str
 ) -> None:
-    jet, stream = js
+    nc, jet, stream = js
     any_job = await new_job(store, None)
     all_job = await new_job(store, ["a.example", "b.example"])
     undecided = await new_job(store, ["a.example"])
@@ -117,8 +119,8 @@ async def test_one_batch_finishes_jobs_rejects_the_bad_and_acks_the_rest(
     msgs = await sub.fetch(len(events), timeout=5)
     assert len(msgs) == len(events)
 
-    collector = Collector(jet, store)
-    await collector.handle(msgs)
+    collector = Collector(nc, store, stream=stream, consumer="c")
+    await collector.handle([(m.subject.encode(), m.reply, m.data) for m in msgs])
 
     assert await store.redis.hget(job_key(any_job.id), "status") == b"completed"
     assert await store.redis.hget(job_key(all_job.id), "status") == b"partial_failure"
