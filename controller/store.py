@@ -59,6 +59,7 @@ from controller.agent_store import AgentRecord as AgentRecord  # re-exported: th
 from controller.agent_store import AgentStore
 from controller.applying import Applied, apply_args
 from controller.outcome import TIMEOUT_REASON, decide_status, timeout_events
+from controller.replies import as_bytes, as_text
 
 INDEX_ALL = "corral:{index}:all"
 INDEX_RANK = "corral:{index}:rank"
@@ -241,7 +242,7 @@ class JobStore(AgentStore):
         outcomes: dict[str, Applied] = {}
         index: list[tuple[Any, ...]] = []
         for job_id, reply in zip(batch, replies, strict=True):
-            status = _text(reply[0])
+            status = as_text(reply[0])
             outcome = Applied(status, int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
             outcomes[job_id] = outcome
             if outcome.finished or (status in FINAL_STATUSES and not outcome.new_events):
@@ -289,7 +290,7 @@ class JobStore(AgentStore):
         # controller) may have written its own first. A final status never
         # changes, so every finalizer files the same one, whatever the order
         # (a second round trip: the index keys are in another hash slot).
-        status = _text(kept)
+        status = as_text(kept)
         await self._execute(
             [self._index_command(job_id, status, meta.created), ("ZREM", INDEX_OPEN, job_id)]
         )
@@ -322,7 +323,7 @@ class JobStore(AgentStore):
         )
         if old:
             async with self.redis.pipeline(transaction=False) as pipe:
-                self._unindex(pipe, [_text(i) for i in old])
+                self._unindex(pipe, [as_text(i) for i in old])
                 await pipe.execute()
         return len(old)
 
@@ -336,7 +337,7 @@ class JobStore(AgentStore):
         if meta_blob is None:
             return None
         decode = EVENT_DECODER.decode
-        return META_DECODER.decode(meta_blob), _text(status), [decode(b) for b in blobs]
+        return META_DECODER.decode(meta_blob), as_text(status), [decode(b) for b in blobs]
 
     async def detail(self, job_id: str) -> JobDetail | None:
         loaded = await self.load(job_id)
@@ -347,12 +348,12 @@ class JobStore(AgentStore):
 
     async def meta(self, job_id: str) -> JobMeta | None:
         blob = await self.redis.hget(job_key(job_id), "meta")
-        return None if blob is None else META_DECODER.decode(_blob(blob))
+        return None if blob is None else META_DECODER.decode(as_bytes(blob))
 
     async def due(self, now: float, limit: int = 100) -> list[str]:
         """Unfinished jobs whose deadline has passed."""
         ids = await self.redis.zrangebyscore(INDEX_OPEN, "-inf", now, start=0, num=limit)
-        return [_text(i) for i in ids]
+        return [as_text(i) for i in ids]
 
     async def listing(
         self, status: str | None, limit: int, offset: int
@@ -364,7 +365,7 @@ class JobStore(AgentStore):
                 pipe.zcard(status_key(name))
             pipe.zrevrange(index, offset, offset + limit - 1)
             replies = await pipe.execute()
-        total, counts, ids = replies[0], replies[1:-1], [_text(i) for i in replies[-1]]
+        total, counts, ids = replies[0], replies[1:-1], [as_text(i) for i in replies[-1]]
         async with self.redis.pipeline(transaction=False) as pipe:
             for job_id in ids:
                 pipe.hmget(job_key(job_id), "meta", "status", "updated", "done")
@@ -377,7 +378,7 @@ def _summary(row: list[Any]) -> JobSummary:
     meta = META_DECODER.decode(row[0])
     return JobSummary(
         id=meta.id,
-        status=_text(row[1]),
+        status=as_text(row[1]),
         created=meta.created,
         updated=float(row[2] or meta.created),
         operation=meta.operation,
@@ -385,12 +386,3 @@ def _summary(row: list[Any]) -> JobSummary:
         expected=len(meta.expected) if meta.expected is not None else 1,
         done=int(row[3] or 0),
     )
-
-
-def _blob(value: bytes | str) -> bytes:
-    """The client runs with decode_responses off, so values are bytes."""
-    return value.encode() if isinstance(value, str) else value
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
