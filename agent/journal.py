@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from agent.journal_seen import Seen
 from agent.journal_store import (
     CANCELLED,
     RUNNING,
@@ -120,6 +121,9 @@ class Journal:
         self._queue: list[_Queued] = []  # waiting for the batch in flight to land
         self._busy = False  # a batch is on the worker
         self._sync(self._store.prune, clock() - retention, max_entries)
+        # Job ids the table may hold (on disk only: a dict lookup needs no filter).
+        self._seen = self._sync(self._store.seen, max_entries) if not self._inline else None
+        self._since: list[str] | None = None  # ids added while a fresh filter is built
 
     def _sync(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args) if self._inline else _WORKER.submit(fn, *args).result()
@@ -188,6 +192,8 @@ class Journal:
         self._sync(self._store.close)
 
     async def get(self, job_id: str) -> Entry | None:
+        if self._seen is not None and not self._seen.maybe(job_id):
+            return None  # never written: no need to ask the table
         return await self._call(self._store.get, job_id)
 
     async def count(self) -> int:
@@ -199,6 +205,7 @@ class Journal:
         ``durable`` (a side effect): returns once fsynced. Otherwise queued and
         not awaited (a read-only job: see the module docstring).
         """
+        self._remember(job_id)
         if durable:
             await self._write(self._store.begin, job_id, seq, attempt, self.clock(), durable=True)
         else:
@@ -207,15 +214,40 @@ class Journal:
 
     async def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes) -> None:
         """Record the job's terminal event (encoded), fsynced, before it is published."""
+        self._remember(job_id)
         now = self.clock()
         await self._write(self._store.finish, job_id, seq, attempt, event, now, durable=True)
 
     async def cancel(self, job_id: str) -> None:
         """Remember a cancel request; a job already terminal keeps its state."""
+        self._remember(job_id)
         await self._write(self._store.cancel, job_id, self.clock())
 
     async def prune(self) -> None:
         await self._call(self._store.prune, self.clock() - self.retention, self.max_entries)
+
+    def _remember(self, job_id: str) -> None:
+        """Into the filter before its write is queued, so no lookup can miss it."""
+        if self._seen is None:
+            return
+        self._seen.add(job_id)
+        if self._since is not None:
+            self._since.append(job_id)
+        elif self._seen.stale:
+            self._since = [job_id]  # its own write is queued after the rebuild
+            future: asyncio.Future[Seen] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(self._fresh_filter)
+            self._enqueue(_Queued(self._store.seen, (self.max_entries,), False, future))
+
+    def _fresh_filter(self, future: asyncio.Future[Seen]) -> None:
+        """Built from the table after every write queued before it; add the ids since."""
+        since, self._since = self._since or [], None
+        if future.cancelled() or future.exception() is not None:
+            return  # the old filter stays: larger, still never wrong
+        seen = future.result()
+        for job_id in since:
+            seen.add(job_id)
+        self._seen = seen
 
     async def _write(self, fn: Callable[..., None], *args: Any, durable: bool = False) -> None:
         await self._call(fn, *args, durable=durable)

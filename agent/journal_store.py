@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.journal_seen import Seen
+
 RUNNING, TERMINAL, CANCELLED = "running", "terminal", "cancelled"
 Call = tuple[Callable[..., Any], tuple[Any, ...]]
 
@@ -59,6 +61,7 @@ class Store(Protocol):
     ) -> None: ...
     def cancel(self, job_id: str, now: float) -> None: ...
     def prune(self, older_than: float, keep: int) -> None: ...
+    def seen(self, capacity: int) -> Seen: ...
     def close(self) -> None: ...
 
 
@@ -100,6 +103,9 @@ class MemoryStore:
         jobs = self._jobs
         while jobs and (len(jobs) > keep or next(iter(jobs.values()))[1] < older_than):
             jobs.popitem(last=False)
+
+    def seen(self, capacity: int) -> Seen:
+        return Seen.of(capacity, self._jobs)
 
     def close(self) -> None:
         self._jobs.clear()
@@ -184,6 +190,10 @@ class SqliteStore:
             " ORDER BY updated DESC LIMIT -1 OFFSET ?)",
             (keep,),
         )
+
+    def seen(self, capacity: int) -> Seen:
+        """A filter of every job id in the table (agent/journal_seen.py)."""
+        return Seen.of(capacity, (row[0] for row in self._db.execute("SELECT job_id FROM jobs")))
 
     def close(self) -> None:
         self._db.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from agent.journal import _WORKER, RUNNING, TERMINAL, Journal, journal_file
+from agent.journal_seen import Seen
 from agent.journal_store import SqliteStore
 
 
@@ -86,12 +88,12 @@ async def test_a_failing_call_fails_its_whole_batch_and_commits_none_of_it(
     path = journal_file(str(tmp_path), "web-1")
     journal = Journal(path)
     results = await asyncio.gather(
-        journal.get("first"),  # runs alone; the two below queue behind it
+        journal.count(),  # runs alone; the two below queue behind it
         journal.finish("job-ok", 1, 1, b"fine"),
         journal.finish("job-bad", 2, 1, object()),  # type: ignore[arg-type]
         return_exceptions=True,
     )
-    assert results[0] is None
+    assert results[0] == 0
     assert isinstance(results[1], sqlite3.Error)
     assert isinstance(results[2], sqlite3.Error)
     assert stored(path, "job-ok") is None
@@ -110,3 +112,43 @@ async def test_a_batch_restores_normal_sync_after_a_durable_commit(
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert store.get("a") is not None
     store.close()
+
+
+def test_the_filter_never_forgets_an_id_and_rarely_claims_an_unknown_one() -> None:
+    seen = Seen.of(1000, (str(uuid.uuid4()) for _ in range(10)))
+    assert seen.fresh == 0
+    known = [str(uuid.uuid4()) for _ in range(2000)]  # twice the capacity
+    for job_id in known:
+        seen.add(job_id)
+    assert all(seen.maybe(job_id) for job_id in known)
+    assert seen.stale
+    false_maybes = sum(seen.maybe(str(uuid.uuid4())) for _ in range(10_000))
+    assert false_maybes < 500  # about 1 % expected
+
+
+async def test_a_job_never_written_is_answered_without_a_trip_to_the_worker(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(journal_file(str(tmp_path), "web-1"))
+    sizes = count_batches(journal)
+    assert await journal.get("never-seen") is None
+    assert sizes == []
+    await journal.begin("job-1", seq=1, attempt=1, durable=False)
+    assert (await journal.get("job-1")) is not None
+    journal.close()
+
+
+async def test_ids_written_while_a_fresh_filter_is_built_are_still_found(tmp_path: Path) -> None:
+    journal = Journal(journal_file(str(tmp_path), "web-1"), max_entries=4)
+    first = journal._seen
+    # Concurrent writes: the rebuild is queued among them, some land after it.
+    await asyncio.gather(
+        *(journal.finish(f"job-{i}", i, 1, b"x") for i in range(10)),
+        *(journal.begin(f"run-{i}", 100 + i, 1, durable=False) for i in range(10)),
+    )
+    for i in range(10):
+        assert await journal.get(f"job-{i}") is not None
+        assert await journal.get(f"run-{i}") is not None
+    assert journal._seen is not first  # rebuilt at least once
+    assert await journal.get("never-seen") is None
+    journal.close()
