@@ -35,6 +35,7 @@ from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Cancelled, CancelRequest, event_id
 from common.signing import Signer
 from controller.control_store import ControlStore
+from controller.outcome import unfinished
 
 log = structlog.get_logger("corral.cancel")
 
@@ -44,9 +45,7 @@ def cancel_events(meta: JobMeta, record: JobRecord, now: float) -> list[Cancelle
     if meta.expected is None:
         hosts = sorted(h for h, s in record.agents.items() if not s.is_terminal)
     else:
-        hosts = [
-            h for h in meta.expected if h not in record.agents or not record.agents[h].is_terminal
-        ]
+        hosts = unfinished(meta.expected, record)
     return [
         Cancelled(
             event_id=event_id(meta.id, host, 0, "cancelled"),

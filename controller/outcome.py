@@ -11,6 +11,12 @@ from common.messages import TimedOut
 TIMEOUT_REASON = "no answer before the deadline"
 
 
+def unfinished(expected: list[str], record: JobRecord) -> list[str]:
+    """The expected agents with no terminal state yet, in ``expected``'s order."""
+    agents = record.agents
+    return [h for h in expected if h not in agents or not agents[h].is_terminal]
+
+
 def timeout_events(
     meta: JobMeta, record: JobRecord, now: float, reason: str = TIMEOUT_REASON
 ) -> list[TimedOut]:
@@ -20,9 +26,7 @@ def timeout_events(
             return []
         hosts = [CONTROLLER]
     else:
-        hosts = [
-            h for h in meta.expected if h not in record.agents or not record.agents[h].is_terminal
-        ]
+        hosts = unfinished(meta.expected, record)
     return [
         TimedOut(
             event_id=messages.event_id(meta.id, host, 0, "timeout"),
