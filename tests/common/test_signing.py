@@ -48,3 +48,23 @@ def test_rotation_file_with_two_public_keys_accepts_both(tmp_path: Path) -> None
     both.write_bytes(old_pub.read_bytes() + new_pub.read_bytes())
     verifier = Verifier(load_public(str(both)))
     assert verifier.verify(Signer(load_private(str(new_key))).sign(b"j")) == b"j"
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [b"\x00" * 64, b"short", b"\x01" * 65],
+    ids=["zeros", "too-short", "too-long"],
+)
+def test_malformed_signatures_are_refused_not_raised(signature: bytes) -> None:
+    private = generate()
+    verifier = Verifier([private.public_key()])
+    signed = msgspec.structs.replace(Signer(private).sign(b"x"), signature=signature)
+    with pytest.raises(SignatureError, match="does not match"):
+        verifier.verify(signed)
+
+
+def test_a_signature_by_another_key_under_a_pinned_key_id_is_refused() -> None:
+    pinned, other = generate(), generate()
+    forged = msgspec.structs.replace(Signer(other).sign(b"x"), key_id=Signer(pinned).key_id)
+    with pytest.raises(SignatureError, match="does not match"):
+        Verifier([pinned.public_key()]).verify(forged)
