@@ -8,7 +8,9 @@ It never answers "not" for an id the table holds: the journal adds an id
 before queueing any write of it, and the filter starts from every id in the
 table. Pruned rows leave stale bits, which only cost a real lookup; the
 journal builds a fresh filter from the table once ``capacity`` new ids were
-added, so stale bits stay few. Ids come from signed jobs; Python's
+added, so stale bits stay few. Sized from the table: a new agent's filter
+takes 8 KiB, a full journal's (100,000 rows) 256 KiB; each rebuild reads at
+most about ``capacity`` rows, so rebuilds cost O(1) per job. Ids come from signed jobs; Python's
 per-process ``hash`` (SipHash, randomly keyed) spreads them, and a crafted
 collision would only cost a lookup too.
 """
@@ -18,21 +20,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 HASHES = 7
-BITS_PER_ID = 20  # for up to twice ``capacity`` ids: about 1 % false "maybe"
+BITS_PER_ID = 10  # about 1 % false "maybe" when full
+MIN_CAPACITY = 4096
 
 
 class Seen:
-    def __init__(self, capacity: int) -> None:
-        bits = 1 << max(16, (capacity * BITS_PER_ID - 1).bit_length())
+    def __init__(self, capacity: int, held: int = 0) -> None:
+        """Room for ``held`` ids of the table and ``capacity`` fresh ones."""
+        bits = 1 << max(16, ((held + capacity) * BITS_PER_ID - 1).bit_length())
         self.capacity = capacity
         self.fresh = 0  # ids added since the filter was built
         self._mask = bits - 1
         self._bits = bytearray(bits // 8)
 
     @classmethod
-    def of(cls, capacity: int, job_ids: Iterable[str]) -> Seen:
-        """A filter holding ``job_ids`` (the table's), with no fresh ids yet."""
-        seen = cls(capacity)
+    def of(cls, job_ids: Iterable[str], held: int, max_entries: int) -> Seen:
+        """A filter of the table's ``held`` ids, with room for as many fresh ones
+        (at least :data:`MIN_CAPACITY`, at most ``max_entries``)."""
+        seen = cls(max(min(max(held, MIN_CAPACITY), max_entries), 1), held)
         for job_id in job_ids:
             seen.add(job_id)
         seen.fresh = 0

@@ -61,7 +61,7 @@ class Store(Protocol):
     ) -> None: ...
     def cancel(self, job_id: str, now: float) -> None: ...
     def prune(self, older_than: float, keep: int) -> None: ...
-    def seen(self, capacity: int) -> Seen: ...
+    def seen(self, max_entries: int) -> Seen: ...
     def close(self) -> None: ...
 
 
@@ -104,8 +104,8 @@ class MemoryStore:
         while jobs and (len(jobs) > keep or next(iter(jobs.values()))[1] < older_than):
             jobs.popitem(last=False)
 
-    def seen(self, capacity: int) -> Seen:
-        return Seen.of(capacity, self._jobs)
+    def seen(self, max_entries: int) -> Seen:
+        return Seen.of(self._jobs, len(self._jobs), max_entries)
 
     def close(self) -> None:
         self._jobs.clear()
@@ -191,9 +191,10 @@ class SqliteStore:
             (keep,),
         )
 
-    def seen(self, capacity: int) -> Seen:
-        """A filter of every job id in the table (agent/journal_seen.py)."""
-        return Seen.of(capacity, (row[0] for row in self._db.execute("SELECT job_id FROM jobs")))
+    def seen(self, max_entries: int) -> Seen:
+        """A filter of every job id in the table (agent/journal_seen.py), streamed."""
+        rows = self._db.execute("SELECT job_id FROM jobs")
+        return Seen.of((row[0] for row in rows), self.count(), max_entries)
 
     def close(self) -> None:
         self._db.close()

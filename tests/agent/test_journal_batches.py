@@ -115,12 +115,13 @@ async def test_a_batch_restores_normal_sync_after_a_durable_commit(
 
 
 def test_the_filter_never_forgets_an_id_and_rarely_claims_an_unknown_one() -> None:
-    seen = Seen.of(1000, (str(uuid.uuid4()) for _ in range(10)))
-    assert seen.fresh == 0
-    known = [str(uuid.uuid4()) for _ in range(2000)]  # twice the capacity
+    table = [str(uuid.uuid4()) for _ in range(5000)]
+    seen = Seen.of(iter(table), len(table), max_entries=100_000)
+    assert (seen.fresh, seen.capacity) == (0, 5000)
+    known = [str(uuid.uuid4()) for _ in range(6000)]  # more than its capacity
     for job_id in known:
         seen.add(job_id)
-    assert all(seen.maybe(job_id) for job_id in known)
+    assert all(seen.maybe(job_id) for job_id in table + known)
     assert seen.stale
     false_maybes = sum(seen.maybe(str(uuid.uuid4())) for _ in range(10_000))
     assert false_maybes < 500  # about 1 % expected
