@@ -32,7 +32,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from agent.pull import Binder, Puller
-from agent.runtime import Runtime, keep_in_progress
+from agent.runtime import InProgress, Runtime
 from common import subjects
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import ENCODER, Facts, Heartbeat
@@ -185,7 +185,7 @@ class Agent:
         # keep its ack timer fresh meanwhile so it is not redelivered.
         # A third of the shortest ack wait (the shared consumer's is ACK_WAIT).
         every = min(self.ack_wait, ACK_WAIT) / 3
-        keepalive = asyncio.create_task(keep_in_progress(msg, every))
+        keepalive = InProgress(msg, every)
         try:
             async with self.slots:
                 self.running += 1
@@ -196,7 +196,7 @@ class Agent:
         except Exception as exc:  # noqa: BLE001 - one bad job must not stop the agent
             log.error("job_crashed", error=repr(exc))
         finally:
-            keepalive.cancel()
+            keepalive.stop()
             self.inflight -= 1
             for puller in self.pullers:
                 if puller.requested <= 0:

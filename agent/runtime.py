@@ -297,11 +297,38 @@ class Runtime:
         await self.journal.cancel(job_id)
 
 
+class InProgress:
+    """Resets a job message's ack timer every ``every`` seconds until stopped.
+
+    A timer rather than a task per job: almost every job ends before the
+    first reset is due, and a task created and cancelled for each of them was
+    most of what this cost. The loop that sends resets starts only then.
+    """
+
+    def __init__(self, msg: Msg, every: float = IN_PROGRESS_EVERY) -> None:
+        self._msg = msg
+        self._every = every
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            every, self._start
+        )
+
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(keep_in_progress(self._msg, self._every))
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+
+
 async def keep_in_progress(msg: Msg, every: float = IN_PROGRESS_EVERY) -> None:
-    """Reset the ack timer while a long operation runs, so it is not redelivered."""
+    """Reset the ack timer now and then every ``every`` seconds, until cancelled."""
     while True:
-        await asyncio.sleep(every)
         try:
             await msg.in_progress()
         except Exception as exc:  # noqa: BLE001 - best effort; redelivery is the fallback
             log.warning("in_progress_failed", error=str(exc))
+        await asyncio.sleep(every)
