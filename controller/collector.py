@@ -43,8 +43,13 @@ MAX_EVENT_BYTES = limits.MAX_EVENT_BYTES
 # and a fleet has a bounded number of agents (the cache is reset past this).
 _HOSTS_CACHED = 100_000
 _hosts: dict[str | bytes, str] = {}
-# Events pulled but not yet acked, in units of the configured batch.
-IN_FLIGHT_BATCHES = 4
+# In units of the configured batch: the most one pull request asks for and one
+# write takes (a Redis pipeline that long keeps other clients' waits short),
+# and the most events pulled but not yet acked (so a request fills while a
+# write is under way).
+CHUNK_BATCHES = 4
+IN_FLIGHT_BATCHES = 16
+WRITES_IN_FLIGHT = 2
 RECONNECT_CHECK = 1.0  # seconds between looks at the connection's reconnect count
 # JetStream acknowledgements: an empty payload acks.
 ACK = b""
@@ -155,37 +160,40 @@ class Collector:
         self.rejected: Counter[str] = Counter()
         self.folded = 0
         self.finished = 0
-        self.puller = EventPuller(nc, stream, consumer, self._bind, batch * IN_FLIGHT_BATCHES)
+        self.chunk = batch * CHUNK_BATCHES
+        self.puller = EventPuller(
+            nc, stream, consumer, self._bind, self.chunk, batch * IN_FLIGHT_BATCHES
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold until ``stop`` is set; events in hand are written and acked first.
 
-        One batch is written while the next arrives, so the loop waits for
-        Redis and for NATS at the same time rather than in turn (at most one
-        write in flight: acks stay after their own batch's write). A batch is
-        whatever arrived during the previous write, taken as soon as there is
-        anything: no wait for a batch to fill.
+        A batch is whatever has arrived, taken as soon as there is anything
+        and a write slot is free: no wait for a batch to fill. Up to
+        ``WRITES_IN_FLIGHT`` batches are written at once, each acked after its
+        own write, so an agent's terminal event need not wait for the write of
+        its progress events (the apply script is order-insensitive, as it must
+        be for controllers sharing the consumer anyway), and under load the
+        loop waits for Redis and for NATS at the same time.
         """
         puller = self.puller
         pulling = asyncio.create_task(puller.run())
         watching = asyncio.create_task(self._watch(stop))
-        writing: asyncio.Task[None] | None = None
+        writing: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
                 await puller.arrived.wait()
-                if writing is not None:
-                    await writing  # meanwhile more arrive: the next batch grows
-                batch = puller.take()
+                await _settle(writing, WRITES_IN_FLIGHT - 1)  # meanwhile more arrive
+                batch = puller.take(self.chunk)
                 if batch:
-                    writing = asyncio.create_task(self._write(batch))
+                    writing.add(asyncio.create_task(self._write(batch)))
         finally:
             watching.cancel()
             pulling.cancel()
             await asyncio.gather(watching, pulling, return_exceptions=True)
-            if writing is not None:
-                await writing
-            if puller.buffer:  # arrived before the pull loop stopped: not left to ack_wait
-                await self._write(puller.take())
+            await _settle(writing, 0)
+            while puller.buffer:  # arrived before the pull loop stopped: not left to ack_wait
+                await self._write(puller.take(self.chunk))
 
     async def _watch(self, stop: asyncio.Event) -> None:
         """Wake the loop on ``stop``; poke the pull loop after a reconnect.
@@ -249,3 +257,14 @@ class Collector:
             log.warning("events_answer_failed", error=str(exc) or type(exc).__name__)
             return False
         return True
+
+
+async def _settle(writing: set[asyncio.Task[None]], most: int) -> None:
+    """Reap finished writes (raising what they raised); wait until at most ``most`` remain."""
+    while True:
+        for task in [task for task in writing if task.done()]:
+            writing.discard(task)
+            task.result()
+        if len(writing) <= most:
+            return
+        await asyncio.wait(writing, return_when=asyncio.FIRST_COMPLETED)

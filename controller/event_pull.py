@@ -8,10 +8,12 @@ takes whatever has arrived (:meth:`EventPuller.take`): one event when idle,
 a big batch under load, never waiting for a batch to fill.
 
 Flow control: events buffered or being written count against ``limit``
-until the collector has acked them (:meth:`EventPuller.release`), and a new
-request waits for half the room, so a busy collector asks for big batches
-rather than a trickle of small ones. Several controllers may share the
-consumer: JetStream hands each stored event to one open request.
+until the collector has acked them (:meth:`EventPuller.release`). A request
+asks for at most ``chunk`` events, and a new one waits for half a chunk of
+room, so a busy collector asks for big batches rather than a trickle of
+small ones, while the next request is already filling during a write.
+Several controllers may share the consumer: JetStream hands each stored
+event to one open request.
 """
 
 from __future__ import annotations
@@ -34,17 +36,24 @@ EVENT_PULL_EXPIRY = 5.0
 class EventPuller(PullLoop[Delivery]):
     logger = "corral.collector"
 
-    def __init__(self, nc: NATS, stream: str, consumer: str, bind: Binder, limit: int) -> None:
+    def __init__(
+        self, nc: NATS, stream: str, consumer: str, bind: Binder, chunk: int, limit: int
+    ) -> None:
         super().__init__(nc, stream, consumer, bind, self._arrive, self._room, EVENT_PULL_EXPIRY)
+        self.chunk = chunk
         self.limit = limit
         self.buffer: list[Delivery] = []
         self.held = 0  # taken by the collector, not yet acked
         self.arrived = asyncio.Event()
 
-    def take(self) -> list[Delivery]:
-        """Everything that has arrived, now held until :meth:`release`."""
-        batch, self.buffer = self.buffer, []
-        self.arrived.clear()
+    def take(self, most: int) -> list[Delivery]:
+        """What has arrived, up to ``most`` events, now held until :meth:`release`."""
+        if len(self.buffer) <= most:
+            batch, self.buffer = self.buffer, []
+            self.arrived.clear()
+        else:
+            batch = self.buffer[:most]
+            del self.buffer[:most]
         self.held += len(batch)
         return batch
 
@@ -55,8 +64,8 @@ class EventPuller(PullLoop[Delivery]):
             self.poke()
 
     def _room(self) -> int:
-        free = self.limit - len(self.buffer) - self.held
-        return free if free * 2 >= self.limit else 0
+        free = min(self.chunk, self.limit - len(self.buffer) - self.held)
+        return free if free * 2 >= self.chunk else 0
 
     def _on_reply(self, subject: bytes, reply: bytes, data: bytes, status: bytes) -> None:
         if status:
