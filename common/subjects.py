@@ -31,34 +31,34 @@ JOB_ALL = "corral.job.all"
 HEARTBEATS = "corral.heartbeat.>"
 CANCEL = "corral.control.cancel"
 
-_SAFE = re.compile(r"[A-Za-z0-9_-]")
+# Regular expressions rather than a loop per character: every heartbeat and
+# event subject goes through these, thousands a second on a big fleet.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_ESCAPES = re.compile(r"(?:~[0-9A-F]{2})+")
+_TOKEN = re.compile(r"(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"~{byte:02X}" for byte in match.group().encode())
+
+
+def _unescape(match: re.Match[str]) -> str:
+    # A run of escapes holds whole UTF-8 characters: decode it at once.
+    return bytes.fromhex(match.group().replace("~", "")).decode()
 
 
 def encode_token(text: str) -> str:
     """Escape ``text`` into one NATS subject token (also a valid consumer name)."""
     if not text:
         raise ValueError("a subject token cannot be empty")
-    out: list[str] = []
-    for char in text:
-        if _SAFE.fullmatch(char):
-            out.append(char)
-        else:
-            out.extend(f"~{byte:02X}" for byte in char.encode())
-    return "".join(out)
+    return _UNSAFE.sub(_escape, text)
 
 
 def decode_token(token: str) -> str:
-    """Invert :func:`encode_token`."""
-    out = bytearray()
-    index = 0
-    while index < len(token):
-        if token[index] == "~":
-            out.append(int(token[index + 1 : index + 3], 16))
-            index += 3
-        else:
-            out.extend(token[index].encode())
-            index += 1
-    return out.decode()
+    """Invert :func:`encode_token`; ValueError for what it could not have made."""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError(f"not an encoded token: {token[:100]!r}")
+    return _ESCAPES.sub(_unescape, token)
 
 
 def job_for_host(hostname: str) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,23 @@ def test_encode_token_round_trips_and_is_one_safe_token(text: str) -> None:
     token = subjects.encode_token(text)
     assert subjects.decode_token(token) == text
     assert not set(token) & set(". *>\t\r\n/\\")
+
+
+def reference_encoding(text: str) -> str:
+    """The escaping spelled out one character at a time."""
+    safe = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+    return "".join(c if c in safe else "".join(f"~{b:02X}" for b in c.encode()) for c in text)
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_encode_token_escapes_exactly_the_unsafe_characters(text: str) -> None:
+    assert subjects.encode_token(text) == reference_encoding(text)
+
+
+@pytest.mark.parametrize("token", ["", "~4", "~ZZ", "~2e", "a.b", "a~", "~FF"])
+def test_decode_token_refuses_what_encode_token_cannot_make(token: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - ValueError or UnicodeDecodeError
+        subjects.decode_token(token)
 
 
 def test_dotted_hostname_becomes_one_token() -> None:
