@@ -28,7 +28,7 @@ from agent.journal import Journal, journal_file
 from agent.runtime import Runtime
 from common.config import AgentConfig
 from common.messages import Facts
-from common.signing import Verifier, load_public
+from common.signing import Verifier, load_verify_keys
 
 VERSION = "0.1.0"
 RECONNECT_FIRST, RECONNECT_MAX = 0.25, 5.0
@@ -149,7 +149,7 @@ def install_signals(stop: asyncio.Event) -> None:
 async def serve(config: AgentConfig) -> None:
     if not config.public_key:
         raise SystemExit("the agent needs the controller's public key (--public-key)")
-    verifier = Verifier(load_public(config.public_key))
+    verifier = Verifier(load_verify_keys(config.public_key))
     if not config.journal_dir:
         config = replace(config, journal_dir=default_journal_dir(os.environ))
     stop = asyncio.Event()

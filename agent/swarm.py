@@ -49,7 +49,7 @@ from agent.facts import collect_facts
 from agent.server import VERSION, build_agent, build_runtime, connect, install_signals
 from common import subjects
 from common.config import AgentConfig
-from common.signing import Verifier, load_public
+from common.signing import Verifier, load_verify_keys
 
 log = structlog.get_logger("corral.swarm")
 SWARM_ALLOW = ("test.ping", "test.echo", "test.sleep", "test.fail")
@@ -148,7 +148,7 @@ async def _all_ready(agents: Sequence[Agent], stop: asyncio.Event) -> bool:
 async def serve_swarm(base: AgentConfig, count: int, prefix: str) -> None:
     if not base.public_key:
         raise SystemExit("the swarm needs the controller's public key (--public-key)")
-    verifier = Verifier(load_public(base.public_key))
+    verifier = Verifier(load_verify_keys(base.public_key))
     stop = asyncio.Event()
     install_signals(stop)
     nc = await connect(base.nats_url, f"corral-swarm {prefix} x{count}")

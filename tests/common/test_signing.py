@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import msgspec
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec as ec_key
 
 from common.messages import SignedJob
 from common.signing import (
@@ -11,8 +15,10 @@ from common.signing import (
     Signer,
     Verifier,
     generate,
+    key_id,
     load_private,
     load_public,
+    load_verify_keys,
     write_keypair,
 )
 
@@ -68,3 +74,33 @@ def test_a_signature_by_another_key_under_a_pinned_key_id_is_refused() -> None:
     forged = msgspec.structs.replace(Signer(other).sign(b"x"), key_id=Signer(pinned).key_id)
     with pytest.raises(SignatureError, match="does not match"):
         Verifier([pinned.public_key()]).verify(forged)
+
+
+def test_raw_verify_keys_match_what_cryptography_reads(tmp_path: Path) -> None:
+    key, pub = write_keypair(tmp_path)
+    private = load_private(str(key))
+    [raw] = load_verify_keys(str(pub))
+    assert key_id(raw) == key_id(private.public_key()) == key_id(load_public(str(pub))[0])
+    assert Verifier([raw]).verify(Signer(private).sign(b"job")) == b"job"
+
+
+def test_a_public_key_file_with_another_kind_of_key_is_refused(tmp_path: Path) -> None:
+    ec = ec_key.generate_private_key(ec_key.SECP256R1()).public_key()
+    path = tmp_path / "ec.pub"
+    path.write_bytes(
+        ec.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    with pytest.raises(ValueError, match="not Ed25519"):
+        load_verify_keys(str(path))
+    path.write_bytes(b"-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ValueError, match="not valid PEM"):
+        load_verify_keys(str(path))
+
+
+def test_an_agent_verifies_without_importing_cryptography() -> None:
+    # A fresh interpreter: this test process has cryptography loaded already.
+    code = (
+        "import sys, agent.server, agent.swarm; "
+        "sys.exit(any(m.startswith('cryptography') for m in sys.modules))"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
