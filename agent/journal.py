@@ -28,6 +28,10 @@ Each awaited call returns only once its batch committed, so every promise
 above holds per call; under load one thread hop and one fsync serve several
 jobs instead of three hops and an fsync for each (docs/performance.md).
 
+A lookup of a job id never written (almost every delivery) is answered
+from a Bloom filter of the table's ids without a hop (agent/journal_seen.py);
+any other lookup goes through the queue like a write.
+
 The ``running`` mark of a read-only job is queued, not awaited: it only
 matters after a crash, and a crash before it commits is a crash before the
 mark, after which a read-only job simply runs again (as it would anyway);
