@@ -9,9 +9,10 @@ and the payload. So :func:`subscribe_raw` routes a subscription's messages
 straight from the protocol parser to a plain function, by subscription id,
 before nats-py builds anything.
 
-That hooks ``Client._process_msg``, a private method; a client without it
-(another nats-py) gets an ordinary callback subscription that hands the same
-four values over, slower but equivalent.
+That hooks ``Client._process_msg``, a private method. The subscription also
+gets an ordinary callback that hands the same four values over: a client
+without that method, or one whose parser stops calling it through the
+instance (another nats-py), still delivers every message, only slower.
 """
 
 from __future__ import annotations
@@ -72,10 +73,9 @@ def _hookable(nc: NATS) -> bool:
 
 async def subscribe_raw(nc: NATS, subject: str, handler: RawHandler) -> Subscription:
     routes = _router(nc)
-    if routes is None:
-        return await nc.subscribe(subject, cb=_through_msg(handler))
-    sub = await nc.subscribe(subject)
-    routes[sub._id] = handler
+    sub = await nc.subscribe(subject, cb=_through_msg(handler))
+    if routes is not None:
+        routes[sub._id] = handler
     return sub
 
 

@@ -165,6 +165,10 @@ async def test_an_event_is_acked_only_after_its_write(bus: Bus, redis: Redis, ro
         await until(lambda: collector.folded == 2, "the batch acked")
         assert await bus.pending() == (0, 0)
         assert await status(redis, job.id) == b"completed"
+        # The raw route took them before nats-py counted (or parsed) anything.
+        sub = collector.puller._sub
+        assert sub is not None
+        assert sub.delivered == 0 if route == "raw" else sub.delivered >= 2
 
 
 async def test_a_batch_its_controller_never_acked_comes_back_and_is_stored_once(
