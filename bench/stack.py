@@ -79,6 +79,9 @@ class Stack:
             "CORRAL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
             "CORRAL_NATS_URL": self.nats_url,
             "CORRAL_PUBLIC_KEY": str(self.public),
+            # Each run's agents journal under its own root, not in the user's
+            # state directory, where every earlier run's jobs would still be.
+            "CORRAL_JOURNAL_DIR": str(self.root / "journals"),
         }
         log = (self.root / f"{name}.log").open("ab")
         return subprocess.Popen(
