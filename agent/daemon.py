@@ -97,6 +97,8 @@ class Agent:
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime
         self.facts = facts
+        # Escaped once, not per beat: a swarm beats thousands of times a second.
+        self.heartbeat_subject = subjects.heartbeat_of(runtime.hostname)
         self.max_concurrency = max_concurrency
         self.heartbeat_interval = heartbeat_interval
         self.max_deliveries = max_deliveries
@@ -235,6 +237,6 @@ class Agent:
             running=self.running,
             refusals=dict(self.runtime.refused),
         )
-        await self.nc.publish(subjects.heartbeat_of(self.hostname), ENCODER.encode(beat))
+        await self.nc.publish(self.heartbeat_subject, ENCODER.encode(beat))
         if flush:
             await self.nc.flush()
