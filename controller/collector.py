@@ -155,7 +155,6 @@ class Collector:
         self.stream = stream
         self.consumer = consumer
         self.store = store
-        self.batch = batch
         self.clock = clock
         self.rejected: Counter[str] = Counter()
         self.folded = 0
