@@ -211,12 +211,14 @@ class Runtime:
         self.active[spec.job_id] = active
         try:
             await self.journal.begin(spec.job_id, seq, attempt, durable=durable)
+            progress: list[Event] = []
             if decision.retried:
-                await self.publisher.send(
-                    self.event(spec, Retried, attempt, message=f"delivery attempt {attempt}")
-                )
-            await self.publisher.send(self.event(spec, Acknowledged, attempt))
-            await self.publisher.send(self.event(spec, Started, attempt))
+                message = f"delivery attempt {attempt}"
+                progress.append(self.event(spec, Retried, attempt, message=message))
+            progress.append(self.event(spec, Acknowledged, attempt))
+            progress.append(self.event(spec, Started, attempt))
+            # Sent with the terminal event if the operation ends soon (agent/events.py).
+            self.publisher.hold(progress)
             terminal = await self.operate(spec, attempt, active)
             await self.finish(spec, seq, terminal, active.msgs)
         finally:

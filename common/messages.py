@@ -153,6 +153,10 @@ SIGNED_JOB_DECODER = msgspec.msgpack.Decoder(SignedJob)
 JOB_SPEC_DECODER = msgspec.msgpack.Decoder(JobSpec)
 EVENT_DECODER = msgspec.msgpack.Decoder(Event)
 EVENTS_DECODER = msgspec.msgpack.Decoder(list[Event])
+# What one message on an agent's event subject holds: one event, or several of
+# one job sent together (agent/events.py: a quick job's progress rides with
+# its terminal event).
+EVENT_MESSAGE_DECODER = msgspec.msgpack.Decoder(list[Event] | Event)
 HEARTBEAT_DECODER = msgspec.msgpack.Decoder(Heartbeat)
 CANCEL_DECODER = msgspec.msgpack.Decoder(CancelRequest)
 

@@ -12,6 +12,10 @@ status in the call that stores its last expected answer, so a batch costs
 two round trips (the scripts, then the listing index) however many jobs it
 finishes; only a job the script could not decide is finalized here.
 
+A message holds one event or several of one job (a quick job's progress
+rides with its terminal event: agent/events.py); each event is folded on its
+own, and the message is acked or rejected as a whole.
+
 Messages that do not decode, that are oversized, or that claim to come from
 an agent other than the one whose subject they were sent on (or from the
 controller), are logged (``message_rejected``), terminated and never retried.
@@ -29,7 +33,7 @@ import structlog
 from nats.aio.client import Client as NATS
 
 from common import limits, subjects
-from common.messages import EVENT_DECODER, Event, event_id, event_kind
+from common.messages import ENCODER, EVENT_MESSAGE_DECODER, Event, event_id, event_kind
 from controller.event_pull import Delivery, EventPuller
 from controller.store import JobStore
 
@@ -110,35 +114,55 @@ def decode_batch(
     grouped: Grouped = {}
     good: list[str] = []
     bad: list[str] = []
-    decode = EVENT_DECODER.decode
+    decode = EVENT_MESSAGE_DECODER.decode
     for subject, reply, data in batch:
         if len(data) > MAX_EVENT_BYTES:
             _reject(rejected, "oversized", subject, "oversized event")
             bad.append(reply)
             continue
         try:
-            event = decode(data)
+            decoded = decode(data)
         except Exception as exc:  # noqa: BLE001 - anything undecodable is dropped, not fatal
             _reject(rejected, "malformed", subject, str(exc)[:200])
             bad.append(reply)
             continue
-        if hostname_of(subject) != event.hostname:
-            detail = f"event for {event.hostname!r} sent on another agent's subject"
-            _reject(rejected, "wrong_agent", subject, detail, event.job_id)
+        # A message holds one event, or several sent together (agent/events.py),
+        # each stored as its own encoding: the read path decodes events one by one.
+        if isinstance(decoded, list):
+            events = [(event, ENCODER.encode(event)) for event in decoded]
+        else:
+            events = [(decoded, data)]
+        if not events:
+            _reject(rejected, "malformed", subject, "a message with no event")
             bad.append(reply)
             continue
+        # One bad event condemns its message: it is acked (or not) as a whole.
+        if _refused(subject, events, rejected):
+            bad.append(reply)
+            continue
+        for event, blob in events:
+            group = grouped.get(event.job_id)
+            if group is None:
+                grouped[event.job_id] = [(event, blob)]
+            else:
+                group.append((event, blob))
+        good.append(reply)
+    return grouped, good, bad
+
+
+def _refused(subject: bytes, events: list[tuple[Event, bytes]], rejected: Counter[str]) -> bool:
+    """Whether one message's events are rejected (then logged and counted)."""
+    host = hostname_of(subject)
+    for event, _ in events:
+        if host != event.hostname:
+            detail = f"event for {event.hostname!r} sent on another agent's subject"
+            _reject(rejected, "wrong_agent", subject, detail, event.job_id)
+            return True
         if forged(event):
             detail = f"{event_kind(event)} event with id {event.event_id!r} is not the agent's"
             _reject(rejected, "forged", subject, detail, event.job_id)
-            bad.append(reply)
-            continue
-        group = grouped.get(event.job_id)
-        if group is None:
-            grouped[event.job_id] = [(event, data)]
-        else:
-            group.append((event, data))
-        good.append(reply)
-    return grouped, good, bad
+            return True
+    return False
 
 
 class Collector:
