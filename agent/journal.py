@@ -32,10 +32,11 @@ A lookup of a job id never written (almost every delivery) is answered
 from a Bloom filter of the table's ids without a hop (agent/journal_seen.py);
 any other lookup goes through the queue like a write.
 
-The ``running`` mark of a read-only job is queued, not awaited: it only
-matters after a crash, and a crash before it commits is a crash before the
-mark, after which a read-only job simply runs again (as it would anyway);
-it still commits before the job's terminal entry, later in the same queue.
+The ``running`` mark and the terminal entry of a read-only job are queued,
+not awaited: they only matter after a crash, and a crash before they commit
+is a crash before them, after which a read-only job simply runs again (as
+it would anyway); they commit in order, in the same queue, and a later
+lookup of the job goes through that queue behind them.
 
 In memory (no path: swarms, tests): a dict with the same rules, called
 inline. It holds nothing across a crash, so it guards nothing across one
@@ -216,11 +217,23 @@ class Journal:
             self._post(self._store.begin, job_id, seq, attempt, self.clock())
             self._count_write()
 
-    async def finish(self, job_id: str, seq: int | None, attempt: int, event: bytes) -> None:
-        """Record the job's terminal event (encoded), fsynced, before it is published."""
+    async def finish(
+        self, job_id: str, seq: int | None, attempt: int, event: bytes, *, durable: bool = True
+    ) -> None:
+        """Record the job's terminal event (encoded).
+
+        ``durable`` (a side effect, or an outcome the agent decided without
+        running): returns once fsynced, before the event is published. Otherwise
+        queued and not awaited, like a read-only job's ``running`` mark: lost
+        only with the process, after which a read-only job runs again.
+        """
         self._remember(job_id)
         now = self.clock()
-        await self._write(self._store.finish, job_id, seq, attempt, event, now, durable=True)
+        if durable:
+            await self._write(self._store.finish, job_id, seq, attempt, event, now, durable=True)
+        else:
+            self._post(self._store.finish, job_id, seq, attempt, event, now)
+            self._count_write()
 
     async def cancel(self, job_id: str) -> None:
         """Remember a cancel request; a job already terminal keeps its state."""

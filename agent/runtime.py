@@ -191,9 +191,12 @@ class Runtime:
         kind: type[Event] = Cancelled if decision.kind == "cancelled" else Failed
         return self.event(spec, kind, decision.attempt, error=decision.error)
 
-    async def finish(self, spec: JobSpec, seq: int, terminal: Event, msgs: list[Msg]) -> None:
-        """Journal the terminal event, then publish it and ack."""
-        await self.journal.finish(spec.job_id, seq, terminal.attempt, ENCODER.encode(terminal))
+    async def finish(
+        self, spec: JobSpec, seq: int, terminal: Event, msgs: list[Msg], *, durable: bool = True
+    ) -> None:
+        """Journal the terminal event (awaited if ``durable``), then publish it and ack."""
+        blob = ENCODER.encode(terminal)
+        await self.journal.finish(spec.job_id, seq, terminal.attempt, blob, durable=durable)
         await self.conclude(terminal, msgs)
 
     async def conclude(self, terminal: Event, msgs: list[Msg]) -> None:
@@ -220,7 +223,7 @@ class Runtime:
             # Sent with the terminal event if the operation ends soon (agent/events.py).
             self.publisher.hold(progress)
             terminal = await self.operate(spec, attempt, active)
-            await self.finish(spec, seq, terminal, active.msgs)
+            await self.finish(spec, seq, terminal, active.msgs, durable=durable)
         finally:
             del self.active[spec.job_id]
 

@@ -82,6 +82,25 @@ async def test_a_read_only_mark_is_not_awaited_yet_seen_by_the_next_call_and_kep
     assert entry.state == RUNNING
 
 
+async def test_a_read_only_terminal_entry_is_not_awaited_yet_seen_by_the_next_call(
+    tmp_path: Path,
+) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    release = threading.Event()
+    held = _WORKER.submit(release.wait)  # the worker is busy: nothing can be written
+    await journal.begin("job-1", seq=4, attempt=1, durable=False)
+    await journal.finish("job-1", 4, 1, b"terminal", durable=False)
+    assert stored(path, "job-1") is None  # both returned before being written
+    reading = asyncio.ensure_future(journal.get("job-1"))
+    release.set()
+    held.result()
+    entry = await reading  # behind both writes in the queue
+    assert entry is not None
+    assert (entry.state, entry.terminal) == (TERMINAL, b"terminal")
+    assert stored(path, "job-1") == (TERMINAL, 4, b"terminal")
+
+
 async def test_a_failing_call_fails_its_whole_batch_and_commits_none_of_it(
     tmp_path: Path,
 ) -> None:
