@@ -17,7 +17,6 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
-from redis.asyncio import Redis
 
 from common import subjects
 from common.job import CONTROLLER, JobMeta
@@ -26,15 +25,6 @@ from controller.collector import Collector
 from controller.store import JobStore, job_key, terminal_key
 
 NOW = time.time()
-
-
-@pytest.fixture
-async def store(redis_db_url: str) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(redis_db_url)
-    try:
-        yield JobStore(redis, retention=3600.0)
-    finally:
-        await redis.aclose()
 
 
 @pytest.fixture

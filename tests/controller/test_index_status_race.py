@@ -11,7 +11,7 @@ status came first and whichever index write lands first.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
@@ -37,12 +37,8 @@ class RacingStore(JobStore):
 
 
 @pytest.fixture
-async def store(redis_db_url: str) -> AsyncIterator[RacingStore]:
-    redis = Redis.from_url(redis_db_url)
-    try:
-        yield RacingStore(redis, retention=3600.0)
-    finally:
-        await redis.aclose()
+def store(redis: Redis) -> RacingStore:
+    return RacingStore(redis, retention=3600.0)
 
 
 async def undecided_job(store: JobStore, other_kind: str) -> JobMeta:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,34 +11,17 @@ import pytest
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
-from common.job import CONTROLLER, JobMeta
-from common.messages import Operation, Submitted, event_id
 from common.signing import Signer, load_private, write_keypair
 from controller.commit import Committer, Prepared
 from controller.control_store import ControlStore
 from controller.embedded import ServerProcess
 from controller.store import JobStore
 from controller.streams import ensure_streams
+from tests.records import single_host_job
 
 
 def prepared(target: str = "web-1.dev.local") -> Prepared:
-    now = time.time()
-    meta = JobMeta(
-        id=str(uuid.uuid4()),
-        operation=Operation(type="test.ping"),
-        target=target,
-        created=now,
-        deadline=now + 60,
-        timeout=60,
-        expected=[target],
-        single=True,
-    )
-    submitted = Submitted(
-        event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
-        job_id=meta.id,
-        hostname=CONTROLLER,
-        timestamp=now,
-    )
+    meta, submitted = single_host_job(target, created=time.time(), timeout=60)
     return Prepared(meta=meta, stored=meta, submitted=submitted, sealed=None)
 
 

@@ -9,7 +9,6 @@ so each step is exact. The sweeper runs on a fake clock.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -20,15 +19,13 @@ from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from common import subjects
-from common.job import CONTROLLER, JobMeta
+from common.job import JobMeta
 from common.messages import (
     ENCODER,
     EVENT_DECODER,
     Acknowledged,
     Completed,
     Event,
-    Operation,
-    Submitted,
     event_id,
 )
 from controller.backlog import FoldProgress
@@ -36,6 +33,7 @@ from controller.embedded import ServerProcess
 from controller.store import INDEX_OPEN, JobStore
 from controller.streams import ensure_streams
 from controller.sweeper import Sweeper
+from tests.records import single_host_job
 
 HOST = "a.example"
 WAIT = 120.0  # the sweeper's backlog_wait
@@ -74,23 +72,7 @@ async def world(nats_server: ServerProcess, redis_db_url: str) -> AsyncIterator[
 
 async def past_due_job(world: World) -> JobMeta:
     """A job for HOST whose deadline passed 5 s ago by the sweeper's clock."""
-    now = world.clock[0]
-    meta = JobMeta(
-        id=str(uuid.uuid4()),
-        operation=Operation(type="test.ping"),
-        target=HOST,
-        created=now - 10.0,
-        deadline=now - 5.0,
-        timeout=5.0,
-        expected=[HOST],
-        single=True,
-    )
-    submitted = Submitted(
-        event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
-        job_id=meta.id,
-        hostname=CONTROLLER,
-        timestamp=meta.created,
-    )
+    meta, submitted = single_host_job(HOST, created=world.clock[0] - 10.0, timeout=5.0)
     await world.store.create(meta, submitted)
     return meta
 

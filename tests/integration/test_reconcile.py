@@ -4,7 +4,6 @@ publishing is republished (same message id) or failed with "not dispatched"."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import nats
@@ -12,11 +11,12 @@ import pytest
 from redis.asyncio import Redis
 
 from common import subjects
-from common.job import CONTROLLER, JobMeta
-from common.messages import ENCODER, JobSpec, Operation, Submitted, event_id
+from common.job import JobMeta
+from common.messages import ENCODER, JobSpec, Operation
 from common.signing import Signer, load_private
 from controller.store import INDEX_CANCELLING, JobStore
 from tests.integration.harness import Stack
+from tests.records import single_host_job
 
 HOST = "web-1.dev.local"
 PING = Operation(type="test.ping")
@@ -37,23 +37,7 @@ async def write_only(
 ) -> JobMeta:
     """What a controller killed between the Redis write and the publish leaves behind."""
     now = time.time() if created is None else created
-    timeout = lifetime
-    meta = JobMeta(
-        id=str(uuid.uuid4()),
-        operation=operation,
-        target=HOST,
-        created=now,
-        deadline=now + timeout,
-        timeout=timeout,
-        expected=[HOST],
-        single=True,
-    )
-    submitted = Submitted(
-        event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
-        job_id=meta.id,
-        hostname=CONTROLLER,
-        timestamp=now,
-    )
+    meta, submitted = single_host_job(HOST, now, lifetime, operation)
     await store.create(meta, submitted)
     return meta
 
