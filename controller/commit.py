@@ -3,10 +3,7 @@
 One commit of N jobs costs three round trips, not 3N: one Redis pipeline
 writes every record (``dispatched = 0``, in the undispatched index), the N
 signed publishes go out with ``publish_async`` and their acks are awaited
-together, one pipeline marks the acked ones dispatched. Single submits get
-their answer before that last step (:class:`GroupCommit` marks right after
-answering): the mark is bookkeeping for the reconciler, and a controller
-that dies before it only costs a republish the stream deduplicates. Records are written
+together, one pipeline marks the acked ones dispatched. Records are written
 before anything is published, so an agent's first event always finds its
 job; a publish that fails or is not acked in time leaves its job to the
 reconciler (controller/reconcile.py), exactly as a single submit does.
@@ -66,31 +63,18 @@ class Committer:
         self.js = js
         self.signer = signer
         self.ack_timeout = ack_timeout
-        self._unmarked: list[tuple[str, int]] = []  # published, not yet marked dispatched
 
     async def commit(self, jobs: Sequence[Prepared]) -> list[Outcome]:
         """Write, publish and mark ``jobs``; per job, the error that kept its record out."""
-        outcomes = await self.publish(jobs)
-        await self.mark_published()
-        return outcomes
-
-    async def publish(self, jobs: Sequence[Prepared]) -> list[Outcome]:
-        """Write and publish ``jobs``, leaving their marks to :meth:`mark_published`."""
         outcomes = await self.store.create_many([(j.stored, j.submitted, j.sealed) for j in jobs])
         written = [j.meta for j, failed in zip(jobs, outcomes, strict=True) if failed is None]
         seqs = await self.publish_all(written)
-        self._unmarked += [(m.id, s) for m, s in zip(written, seqs, strict=True) if s is not None]
-        return outcomes
-
-    async def mark_published(self) -> None:
-        """Mark dispatched every job published so far (by any commit)."""
-        acked, self._unmarked = self._unmarked, []
-        if not acked:
-            return
+        acked = [(m.id, seq) for m, seq in zip(written, seqs, strict=True) if seq is not None]
         try:
             await self.control.mark_dispatched_many(acked)
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
             log.warning("jobs_mark_dispatched_failed", jobs=len(acked), error=str(exc))
+        return outcomes
 
     async def publish_all(self, metas: Sequence[JobMeta]) -> list[int | None]:
         """Publish every job, then await all the acks; per job its stream sequence or None."""
@@ -151,14 +135,9 @@ class GroupCommit:
     """Concurrent submits share commits; each request learns its own job's outcome."""
 
     def __init__(
-        self,
-        commit: Callable[[list[Prepared]], Awaitable[list[Outcome]]],
-        limit: int = 1000,
-        after: Callable[[], Awaitable[None]] | None = None,
+        self, commit: Callable[[list[Prepared]], Awaitable[list[Outcome]]], limit: int = 1000
     ) -> None:
-        """``after``: work for the commit task once every request has its answer."""
         self.commit = commit
-        self.after = after
         self.limit = limit
         self.queue: list[_Waiting] = []
         self.running: asyncio.Task[None] | None = None
@@ -185,8 +164,6 @@ class GroupCommit:
         else:
             for waiting, outcome in zip(batch, outcomes, strict=True):
                 _settle(waiting.future, outcome)
-            if self.after is not None:
-                await self.after()
         finally:
             self.running = asyncio.create_task(self._run()) if self.queue else None
 

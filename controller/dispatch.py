@@ -65,9 +65,7 @@ class Dispatcher:
         self.redactor = redactor or Redactor()
         self.connected = connected
         self.committer = Committer(store, self.control, js, signer)
-        self.group = GroupCommit(
-            self.committer.publish, limit=group_limit, after=self.committer.mark_published
-        )
+        self.group = GroupCommit(self.committer.commit, limit=group_limit)
 
     def expected_agents(self, target: Target, now: float) -> list[str] | None:
         """The agents a job waits for; 400 when the target matches nobody."""

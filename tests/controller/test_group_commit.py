@@ -108,24 +108,3 @@ async def test_a_cancelled_request_does_not_stall_the_others() -> None:
         await doomed
     # The cancelled request's job is committed all the same: nothing half done.
     assert commit.commits == [["a"], ["b", "c"]]
-
-
-async def test_requests_are_answered_before_after_and_the_next_commit_waits_for_it() -> None:
-    commit = Recorder()
-    marking = asyncio.Event()
-    release = asyncio.Event()
-
-    async def after() -> None:  # e.g. the dispatched marks: not on a request's path
-        marking.set()
-        await release.wait()
-
-    group = GroupCommit(commit, limit=3, after=after)
-    first = [asyncio.create_task(group.submit(job(f"j{i}"))) for i in range(3)]
-    await asyncio.gather(*first)  # answered while after() is still blocked
-    assert marking.is_set()
-    later = asyncio.create_task(group.submit(job("j3")))
-    await asyncio.sleep(0)
-    assert len(commit.commits) == 1  # the next commit waits for after()
-    release.set()
-    await later
-    assert commit.commits == [["j0", "j1", "j2"], ["j3"]]
