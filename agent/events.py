@@ -71,32 +71,26 @@ class EventPublisher:
         held[1].cancel()
         return held[0]
 
+    async def send(self, event: Event) -> None:
+        """Publish one progress event now (see :meth:`send_many`)."""
+        await self.send_many([event])
+
     async def send_many(self, events: list[Event]) -> None:
-        """Progress events of one job in one core publish (best effort, like :meth:`send`)."""
-        if len(events) == 1:
-            await self.send(events[0])
-            return
+        """Publish progress events of one job in one message on core NATS.
+
+        The stream stores it; nobody acks it. Best effort: the job's outcome
+        rests on the awaited terminal event (:meth:`store`). Without a reply
+        subject there is no PubAck for the broker to send or the agent to
+        parse, and no in-flight acknowledgement to hold for months if one were
+        lost.
+        """
+        payload = ENCODER.encode(events[0] if len(events) == 1 else events)
         try:
             await self.nc.publish(
-                self.subject, ENCODER.encode(events), headers={"Nats-Msg-Id": events[-1].event_id}
+                self.subject, payload, headers={"Nats-Msg-Id": events[-1].event_id}
             )
         except Exception as exc:  # noqa: BLE001 - disconnected, buffer full: not fatal
             log.warning("progress_event_not_sent", job_id=events[0].job_id, error=repr(exc))
-
-    async def send(self, event: Event) -> None:
-        """Publish a progress event on core NATS: the stream stores it, nobody acks it.
-
-        Best effort: the job's outcome rests on the awaited terminal event
-        (:meth:`store`). Without a reply subject there is no PubAck for the
-        broker to send or the agent to parse (three per job before), and no
-        in-flight acknowledgement to hold for months if one were lost.
-        """
-        try:
-            await self.nc.publish(
-                self.subject, ENCODER.encode(event), headers={"Nats-Msg-Id": event.event_id}
-            )
-        except Exception as exc:  # noqa: BLE001 - disconnected, buffer full: not fatal
-            log.warning("progress_event_not_sent", job_id=event.job_id, error=repr(exc))
 
     async def store(self, event: Event, attempts: int = 5) -> bool:
         """Publish and wait until JetStream stored the event; retry with backoff.
