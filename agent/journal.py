@@ -152,13 +152,16 @@ class Journal:
         if not self._busy:
             self._submit(asyncio.get_running_loop())
 
-    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _take_queue(self) -> tuple[list[_Queued], SqliteStore, list[Any], bool]:
+        """The queued calls as one batch: the store, its calls, whether to fsync."""
         batch, self._queue = self._queue, []
-        self._busy = True
-        calls = [(q.fn, q.args) for q in batch]
-        durable = any(q.durable for q in batch)
         store = self._store
         assert isinstance(store, SqliteStore)
+        return batch, store, [(q.fn, q.args) for q in batch], any(q.durable for q in batch)
+
+    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._busy = True
+        batch, store, calls, durable = self._take_queue()
         done = _WORKER.submit(store.run, calls, durable)
 
         def landed(done: Future[list[Any]]) -> None:
@@ -190,10 +193,8 @@ class Journal:
     def close(self) -> None:
         """Write what is still queued, then close."""
         if self._queue and not self._inline:
-            batch, self._queue = self._queue, []
-            calls = [(q.fn, q.args) for q in batch]
-            assert isinstance(self._store, SqliteStore)
-            self._sync(self._store.run, calls, any(q.durable for q in batch))
+            _, store, calls, durable = self._take_queue()
+            self._sync(store.run, calls, durable)
         self._sync(self._store.close)
 
     async def get(self, job_id: str) -> Entry | None:
@@ -211,11 +212,7 @@ class Journal:
         not awaited (a read-only job: see the module docstring).
         """
         self._remember(job_id)
-        if durable:
-            await self._write(self._store.begin, job_id, seq, attempt, self.clock(), durable=True)
-        else:
-            self._post(self._store.begin, job_id, seq, attempt, self.clock())
-            self._count_write()
+        await self._record(self._store.begin, job_id, seq, attempt, self.clock(), durable=durable)
 
     async def finish(
         self, job_id: str, seq: int | None, attempt: int, event: bytes, *, durable: bool = True
@@ -229,11 +226,7 @@ class Journal:
         """
         self._remember(job_id)
         now = self.clock()
-        if durable:
-            await self._write(self._store.finish, job_id, seq, attempt, event, now, durable=True)
-        else:
-            self._post(self._store.finish, job_id, seq, attempt, event, now)
-            self._count_write()
+        await self._record(self._store.finish, job_id, seq, attempt, event, now, durable=durable)
 
     async def cancel(self, job_id: str) -> None:
         """Remember a cancel request; a job already terminal keeps its state."""
@@ -269,6 +262,14 @@ class Journal:
     async def _write(self, fn: Callable[..., None], *args: Any, durable: bool = False) -> None:
         await self._call(fn, *args, durable=durable)
         self._count_write()
+
+    async def _record(self, fn: Callable[..., None], *args: Any, durable: bool) -> None:
+        """A job's write: awaited until fsynced if ``durable``, else queued and not awaited."""
+        if durable:
+            await self._write(fn, *args, durable=True)
+        else:
+            self._post(fn, *args)
+            self._count_write()
 
     def _count_write(self) -> None:
         self._writes += 1
