@@ -21,7 +21,7 @@ HEADERS_ROOM = 1024
 MAX_JOB_BYTES = NATS_MAX_PAYLOAD - HEADERS_ROOM
 # Around the encoded operation in a signed job: job id, target (counted
 # apart), three timestamps, field names, the signature and the key id.
-# tests/common/test_limits.py checks it against real encodings.
+# tests/common/test_size_limits.py checks it against real encodings.
 JOB_ENVELOPE_BYTES = 512
 # One agent event (agents -> controller).
 MAX_EVENT_BYTES = 512 * 1024
