@@ -1,8 +1,8 @@
 """One agent: its consumers, pull loops, concurrency limit and heartbeats. I/O: NATS.
 
 The agent owns a durable consumer over its own subjects (``_all``, its
-hostname, its label prefixes) and pulls from the shared ``corral-any``
-consumer. Each pull loop (:class:`agent.pull.Puller`) keeps one long pull
+hostname, its label prefixes; agent/own_consumer.py) and pulls from the
+shared ``corral-any`` consumer. Each pull loop (:class:`agent.pull.Puller`) keeps one long pull
 request open for only as many messages as there are free slots, and running
 jobs share one pool of ``max_concurrency`` slots, so JetStream never piles
 up work this agent cannot start soon. A swarm runs many of these on one
@@ -10,8 +10,10 @@ connection (``agent/swarm.py``).
 
 A pull request can die with the connection (nats.py#504). After a reconnect
 the heartbeat loop pokes both pull loops, which ask afresh on a new reply
-subject and re-create the agent's consumer, in case the server lost it; they
-do the same after a few failed requests in a row (agent/pull.py).
+subject and re-create the agent's consumer, in case the server lost it (its
+state lives in the broker's memory: it starts again at the agent's floor,
+agent/position.py); they do the same after a few failed requests in a row
+(agent/pull.py).
 
 Signed cancel requests arrive on core NATS (``corral.control.cancel``).
 """
@@ -29,43 +31,18 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from agent.pull import Binder, Puller
+from agent.own_consumer import ACK_WAIT, MAX_DELIVERIES, OwnConsumer, own_consumer_config
+from agent.pull import Puller
 from agent.runtime import InProgress, Runtime
 from common import subjects
-from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import ENCODER, Facts, Heartbeat
 
 log = structlog.get_logger("corral.agent")
-ACK_WAIT = 30.0
-MAX_DELIVERIES = DEFAULT_MAX_DELIVERIES
 
 
 async def _nothing() -> None:
     """The shared consumer's binder: the controller re-creates it, not agents."""
-
-
-def own_consumer_config(
-    hostname: str,
-    labels: dict[str, str],
-    slots: int,
-    max_deliveries: int = MAX_DELIVERIES,
-    ack_wait: float = ACK_WAIT,
-) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=subjects.agent_consumer(hostname),
-        filter_subjects=subjects.agent_job_subjects(hostname, labels),
-        ack_policy=AckPolicy.EXPLICIT,
-        # A new agent starts from now: it must not replay last week's broadcasts.
-        deliver_policy=DeliverPolicy.NEW,
-        ack_wait=ack_wait,
-        # One more than the agent runs: the last delivery ends `failed` with a reason.
-        max_deliver=max_deliveries + 1,
-        max_ack_pending=max(slots * 4, 16),
-        # Consumers of decommissioned agents go away on their own.
-        inactive_threshold=7 * 24 * 3600.0,
-    )
 
 
 async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -108,6 +85,13 @@ class Agent:
         self.running = 0
         self.inflight = 0
         self.pullers: list[Puller] = []
+        self.own = OwnConsumer(
+            self.js,
+            runtime.journal,
+            own_consumer_config(
+                runtime.hostname, runtime.labels, max_concurrency, max_deliveries, ack_wait
+            ),
+        )
         self.ready = asyncio.Event()
 
     @property
@@ -128,20 +112,29 @@ class Agent:
                 with contextlib.suppress(Exception):
                     await cancels.unsubscribe()
         # Every running job has reported by now (the TaskGroup waited for them).
+        self.own.save()
         await self._heartbeat("offline")
         log.info("agent_stopped", hostname=self.hostname)
 
     async def _serve(self, stop: asyncio.Event) -> None:
-        own = await self._bind_own()
+        await self._bind_own()
+        floor = self.own.floor
         async with asyncio.TaskGroup() as jobs:
 
             def deliver(msg: Msg) -> None:
                 self.inflight += 1
-                jobs.create_task(self._run_one(msg))
+                jobs.create_task(self._run_one(msg, None))
+
+            def deliver_own(msg: Msg) -> None:
+                seq = msg.metadata.sequence.stream
+                floor.received(seq)
+                self.inflight += 1
+                jobs.create_task(self._run_one(msg, seq))
 
             stream = subjects.JOBS_STREAM
+            own = self.own
             self.pullers = [
-                Puller(self.nc, stream, own[0], own[1], deliver, self._free),
+                Puller(self.nc, stream, own.name, own.bind, deliver_own, self._free),
                 # The controller owns the shared consumer (controller/streams.py).
                 Puller(self.nc, stream, subjects.ANY_CONSUMER, _nothing, deliver, self._free),
             ]
@@ -157,32 +150,22 @@ class Agent:
     def _free(self) -> int:
         return self.max_concurrency - self.inflight
 
-    async def _bind_own(self) -> tuple[str, Binder]:
-        """Create this agent's consumer (waiting for the streams); its name and binder."""
-        config = own_consumer_config(
-            self.hostname,
-            self.runtime.labels,
-            self.max_concurrency,
-            self.max_deliveries,
-            self.ack_wait,
-        )
-
-        async def own() -> None:
-            await self.js.add_consumer(subjects.JOBS_STREAM, config)
-
+    async def _bind_own(self) -> None:
+        """Create or update this agent's consumer, waiting for the streams."""
         delay = 0.2
         while True:
             try:
-                await own()
+                await self.own.bind()
                 await self._heartbeat("online")
-                return config.durable_name or "", own
+                return
             except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
                 # The controller creates the streams; wait for it rather than fail.
                 log.info("agent_waiting_for_streams", error=str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _run_one(self, msg: Any) -> None:
+    async def _run_one(self, msg: Any, own_seq: int | None) -> None:
+        """``own_seq``: the stream sequence of a message from the agent's own consumer."""
         # Both pull loops may fetch at once, so a message can wait for a slot;
         # keep its ack timer fresh meanwhile so it is not redelivered.
         # A third of the shortest ack wait (the shared consumer's is ACK_WAIT).
@@ -192,7 +175,8 @@ class Agent:
             async with self.slots:
                 self.running += 1
                 try:
-                    await self.runtime.handle(msg)
+                    if await self.runtime.handle(msg) and own_seq is not None:
+                        self.own.floor.settled(own_seq)
                 finally:
                     self.running -= 1
         except Exception as exc:  # noqa: BLE001 - one bad job must not stop the agent
@@ -223,6 +207,8 @@ class Agent:
                 # Not flushed: the connection's flusher sends it at once, and a
                 # PING round trip per beat is most of an idle swarm's traffic.
                 await self._heartbeat("online", flush=False)
+                self.own.save()
+                await self.own.refresh()
             except Exception as exc:  # noqa: BLE001 - keep beating through reconnects
                 log.warning("heartbeat_failed", error=str(exc))
 

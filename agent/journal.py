@@ -67,6 +67,7 @@ from agent.journal_store import (
     TERMINAL,
     Entry,
     MemoryStore,
+    Position,
     SqliteStore,
     Store,
     cancelled_entry,
@@ -232,6 +233,14 @@ class Journal:
         """Remember a cancel request; a job already terminal keeps its state."""
         self._remember(job_id)
         await self._write(self._store.cancel, job_id, self.clock())
+
+    async def position(self, consumer: str) -> Position | None:
+        """Where ``consumer`` must start again (agent/own_consumer.py); None: never saved."""
+        return await self._call(self._store.position, consumer)
+
+    def save_position(self, consumer: str, stream: str, floor: int) -> None:
+        """Queued, not awaited: an older floor only means more jobs re-sent, none skipped."""
+        self._post(self._store.save_position, consumer, stream, floor)
 
     async def prune(self) -> None:
         await self._call(self._store.prune, self.clock() - self.retention, self.max_entries)

@@ -30,7 +30,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_updated ON jobs (updated);
+CREATE TABLE IF NOT EXISTS positions (
+    consumer TEXT PRIMARY KEY,
+    stream   TEXT NOT NULL,
+    floor    INTEGER NOT NULL
+);
 """
+Position = tuple[str, int]  # the jobs stream's creation time, the consumer's floor
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,8 @@ class Store(Protocol):
     def cancel(self, job_id: str, now: float) -> None: ...
     def prune(self, older_than: float, keep: int) -> None: ...
     def seen(self, max_entries: int) -> Seen: ...
+    def position(self, consumer: str) -> Position | None: ...
+    def save_position(self, consumer: str, stream: str, floor: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -70,6 +78,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._jobs: OrderedDict[str, tuple[Entry, float]] = OrderedDict()
+        self._positions: dict[str, Position] = {}
 
     def get(self, job_id: str) -> Entry | None:
         found = self._jobs.get(job_id)
@@ -106,6 +115,12 @@ class MemoryStore:
 
     def seen(self, max_entries: int) -> Seen:
         return Seen.of(self._jobs, len(self._jobs), max_entries)
+
+    def position(self, consumer: str) -> Position | None:
+        return self._positions.get(consumer)
+
+    def save_position(self, consumer: str, stream: str, floor: int) -> None:
+        self._positions[consumer] = (stream, floor)
 
     def close(self) -> None:
         self._jobs.clear()
@@ -195,6 +210,20 @@ class SqliteStore:
         """A filter of every job id in the table (agent/journal_seen.py), streamed."""
         rows = self._db.execute("SELECT job_id FROM jobs")
         return Seen.of((row[0] for row in rows), self.count(), max_entries)
+
+    def position(self, consumer: str) -> Position | None:
+        row = self._db.execute(
+            "SELECT stream, floor FROM positions WHERE consumer = ?", (consumer,)
+        ).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def save_position(self, consumer: str, stream: str, floor: int) -> None:
+        self._db.execute(
+            "INSERT INTO positions (consumer, stream, floor) VALUES (?, ?, ?)"
+            " ON CONFLICT (consumer) DO UPDATE SET stream = excluded.stream,"
+            " floor = excluded.floor",
+            (consumer, stream, floor),
+        )
 
     def close(self) -> None:
         self._db.close()

@@ -131,13 +131,14 @@ class Runtime:
         self.refused[reason] += 1
         log.warning("job_refused", reason=reason, details=details)
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg) -> bool:
+        """Handle one delivered job message; whether it is settled (acked or terminated)."""
         try:
             spec = self.verify(msg.data)
         except Refused as exc:
             self.refuse(exc.reason, str(exc))
             await msg.term()
-            return
+            return True
         seq = msg.metadata.sequence.stream
         with structlog.contextvars.bound_contextvars(
             job_id=spec.job_id, operation=spec.operation.type
@@ -147,14 +148,14 @@ class Runtime:
                 # Redelivered while this process still runs it (paused past the
                 # ack wait): no second run; acked with the first when it ends.
                 running.msgs.append(msg)
-                return
+                return False
             if running is not None:
                 self.refuse("replayed", "job arrived again as a new message while running")
                 await msg.term()
-                return
-            await self._dispatch(spec, seq, msg)
+                return True
+            return await self._dispatch(spec, seq, msg)
 
-    async def _dispatch(self, spec: JobSpec, seq: int, msg: Msg) -> None:
+    async def _dispatch(self, spec: JobSpec, seq: int, msg: Msg) -> bool:
         op = OPERATIONS.get(spec.operation.type)
         delivery = Delivery(
             spec=spec,
@@ -176,16 +177,16 @@ class Runtime:
         if isinstance(decision, Refuse):
             self.refuse(decision.reason, decision.details)
             await msg.term()
-        elif isinstance(decision, Reemit):
+            return True
+        if isinstance(decision, Reemit):
             if decision.refusal:
                 self.refuse(decision.refusal, "known job arrived again; stored outcome re-sent")
-            await self.conclude(EVENT_DECODER.decode(decision.event), [msg])
-        elif isinstance(decision, Finish):
+            return await self.conclude(EVENT_DECODER.decode(decision.event), [msg])
+        if isinstance(decision, Finish):
             if decision.refusal:
                 self.refuse(decision.refusal, decision.error)
-            await self.finish(spec, seq, self._finish_event(spec, decision), [msg])
-        else:
-            await self.run(spec, seq, decision, msg, durable=not delivery.read_only)
+            return await self.finish(spec, seq, self._finish_event(spec, decision), [msg])
+        return await self.run(spec, seq, decision, msg, durable=not delivery.read_only)
 
     def _finish_event(self, spec: JobSpec, decision: Finish) -> Event:
         kind: type[Event] = Cancelled if decision.kind == "cancelled" else Failed
@@ -193,22 +194,23 @@ class Runtime:
 
     async def finish(
         self, spec: JobSpec, seq: int, terminal: Event, msgs: list[Msg], *, durable: bool = True
-    ) -> None:
+    ) -> bool:
         """Journal the terminal event (awaited if ``durable``), then publish it and ack."""
         blob = ENCODER.encode(terminal)
         await self.journal.finish(spec.job_id, seq, terminal.attempt, blob, durable=durable)
-        await self.conclude(terminal, msgs)
+        return await self.conclude(terminal, msgs)
 
-    async def conclude(self, terminal: Event, msgs: list[Msg]) -> None:
-        """Ack the job message(s) only once JetStream stored the terminal event."""
+    async def conclude(self, terminal: Event, msgs: list[Msg]) -> bool:
+        """Ack the job message(s) only once JetStream stored the terminal event; acked?"""
         if not await self.publisher.store(terminal):
             log.error("terminal_event_not_stored", event_id=terminal.event_id)
-            return
+            return False
         for msg in msgs:
             await msg.ack()
         self.completed += 1
+        return True
 
-    async def run(self, spec: JobSpec, seq: int, decision: Run, msg: Msg, *, durable: bool) -> None:
+    async def run(self, spec: JobSpec, seq: int, decision: Run, msg: Msg, *, durable: bool) -> bool:
         attempt = decision.attempt
         active = Active(seq=seq, msgs=[msg])
         self.active[spec.job_id] = active
@@ -223,7 +225,7 @@ class Runtime:
             # Sent with the terminal event if the operation ends soon (agent/events.py).
             self.publisher.hold(progress)
             terminal = await self.operate(spec, attempt, active)
-            await self.finish(spec, seq, terminal, active.msgs, durable=durable)
+            return await self.finish(spec, seq, terminal, active.msgs, durable=durable)
         finally:
             del self.active[spec.job_id]
 

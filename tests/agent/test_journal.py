@@ -127,3 +127,25 @@ async def test_journals_on_disk_share_one_worker_thread(tmp_path: Path) -> None:
     assert threading.active_count() <= before + 1
     for journal in journals:
         journal.close()
+
+
+async def test_a_consumer_position_is_kept_per_consumer_and_survives_a_reopen(
+    tmp_path: Path,
+) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    assert await journal.position("agent-web-1") is None
+    journal.save_position("agent-web-1", "2026-11-29T10:00:00+00:00", 41)
+    journal.save_position("agent-web-1", "2026-11-29T10:00:00+00:00", 57)
+    journal.save_position("agent-other", "2026-11-29T10:00:00+00:00", 3)
+    journal.close()
+    reopened = Journal(path)
+    assert await reopened.position("agent-web-1") == ("2026-11-29T10:00:00+00:00", 57)
+    assert await reopened.position("agent-other") == ("2026-11-29T10:00:00+00:00", 3)
+    reopened.close()
+
+
+async def test_a_saved_position_is_read_back_at_once(make: Make) -> None:
+    journal = make()
+    journal.save_position("agent-web-1", "stream", 9)
+    assert await journal.position("agent-web-1") == ("stream", 9)
