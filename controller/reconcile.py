@@ -7,8 +7,12 @@ idempotent, so replicas racing on one job do no harm):
   controller died, or NATS failed, between the record and the publish
   acknowledgement) is republished from its stored meta, re-signed, with the
   same ``Nats-Msg-Id`` so JetStream stores it once; once its deadline has
-  passed it is failed instead, every expected agent ending ``timeout`` with
-  "not dispatched";
+  passed it is left to the sweeper, which fails it like any job past its
+  deadline, every silent expected agent ending ``timeout`` with "not
+  dispatched", but only once the answers stored before the deadline are
+  folded: a controller killed between the publish acknowledgement and the
+  dispatched mark leaves a job that *was* dispatched, whose agents may have
+  answered on time;
 - a cancelled job whose agents may not have been told is told again.
 """
 
@@ -61,12 +65,7 @@ class Reconciler:
             await self.control.forget_undispatched(job_id)
             return 0
         if now >= state.meta.deadline:
-            status = await self.control.store.finalize(
-                job_id, now, deadline_passed=True, reason=NOT_DISPATCHED
-            )
-            await self.control.forget_undispatched(job_id)
-            log.warning("job_not_dispatched", job_id=job_id, status=status)
-            return 1
+            return 0  # the sweeper's, after the backlog (controller/sweeper.py)
         try:
             meta = await self.dispatcher.real_meta(job_id)
         except SealError as exc:

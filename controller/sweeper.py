@@ -67,6 +67,7 @@ class Sweeper:
             status = await self.store.finalize(job_id, now, deadline_passed=True, reason=reason)
             if undispatched and self.reconciler is not None:
                 await self.reconciler.control.forget_undispatched(job_id)
+                log.warning("job_not_dispatched", job_id=job_id, status=status)
             log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
             finished += 1
         if now - self._last_trim > 60:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import cast
 
 import nats
 import pytest
@@ -29,7 +31,11 @@ from common.messages import (
     event_id,
 )
 from controller.backlog import FoldProgress
+from controller.cancel import Canceller
+from controller.control_store import ControlStore
+from controller.dispatch import Dispatcher
 from controller.embedded import ServerProcess
+from controller.reconcile import Reconciler
 from controller.store import INDEX_OPEN, JobStore
 from controller.streams import ensure_streams
 from controller.sweeper import Sweeper
@@ -175,3 +181,30 @@ async def test_an_unreachable_stream_counts_as_a_stuck_backlog(world: World) -> 
     assert progress.stuck_for(now + 65.0) == 60.0
     progress.forget_stall()
     assert progress.stuck_for(now + 65.0) == 0.0
+
+
+async def test_an_unmarked_job_whose_on_time_answer_is_queued_is_not_failed_undispatched(
+    world: World,
+) -> None:
+    """Published, but the controller died before marking it dispatched, and came
+    back after the deadline: its reconciler must not fail it "not dispatched"
+    while the agent's on-time answer waits in the backlog."""
+    meta = await past_due_job(world)  # written, never marked dispatched
+    await agent_sends(world, meta, Completed)
+    # Only the past-deadline path runs: it needs the dispatcher's control store alone.
+    control = ControlStore(world.store)
+    dispatcher = cast(Dispatcher, SimpleNamespace(control=control))
+    canceller = cast(Canceller, SimpleNamespace())
+    world.sweeper.reconciler = Reconciler(dispatcher, canceller, clock=lambda: world.clock[0])
+    assert await control.is_undispatched(meta.id)
+    assert await world.sweeper.sweep_once() == 0
+    assert await status_of(world, meta.id) == "submitted"
+
+    await fold_backlog(world)
+    assert await status_of(world, meta.id) == "completed"
+    await world.sweeper.sweep_once()
+    detail = await world.store.detail(meta.id)
+    assert detail is not None
+    assert detail.error is None
+    assert detail.agent_states[HOST].status == "completed"
+    assert not await control.is_undispatched(meta.id)
