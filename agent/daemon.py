@@ -207,10 +207,14 @@ class Agent:
                 # Not flushed: the connection's flusher sends it at once, and a
                 # PING round trip per beat is most of an idle swarm's traffic.
                 await self._heartbeat("online", flush=False)
-                self.own.save()
-                await self.own.refresh()
             except Exception as exc:  # noqa: BLE001 - keep beating through reconnects
                 log.warning("heartbeat_failed", error=str(exc))
+            # The consumer's floor, on the same beat (agent/own_consumer.py).
+            self.own.save()
+            try:
+                await self.own.refresh()
+            except Exception as exc:  # noqa: BLE001 - pinned a beat longer: only more re-sends
+                log.warning("consumer_floor_unread", error=str(exc) or type(exc).__name__)
 
     async def _heartbeat(self, state: str, *, flush: bool = True) -> None:
         beat = Heartbeat(
