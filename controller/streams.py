@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from nats.js import JetStreamContext
 from nats.js.api import (
     AckPolicy,
@@ -43,7 +45,10 @@ def any_consumer_config() -> ConsumerConfig:
         ack_wait=ACK_WAIT,
         max_deliver=ANY_MAX_DELIVER,
         max_ack_pending=10_000,
-        max_waiting=10_000,
+        # Every agent keeps one pull request waiting here: room for as many
+        # agents as the stream allows consumers. An existing consumer keeps
+        # its own (the server refuses to change it: ensure_streams).
+        max_waiting=MAX_JOB_CONSUMERS,
     )
 
 
@@ -76,7 +81,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             await js.update_stream(config)
         except NotFoundError:
             await js.add_stream(config)
-    await js.add_consumer(subjects.JOBS_STREAM, any_consumer_config())
+    await js.add_consumer(subjects.JOBS_STREAM, await _any_consumer_update(js))
     await js.add_consumer(
         subjects.EVENTS_STREAM,
         ConsumerConfig(
@@ -88,3 +93,14 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             max_waiting=512,
         ),
     )
+
+
+async def _any_consumer_update(js: JetStreamContext) -> ConsumerConfig:
+    """``corral-any``'s config, keeping ``max_waiting`` if it exists: a consumer
+    created by an earlier version (10,000) cannot have it changed (err 10012)."""
+    config = any_consumer_config()
+    try:
+        info = await js.consumer_info(subjects.JOBS_STREAM, subjects.ANY_CONSUMER)
+    except NotFoundError:
+        return config
+    return dataclasses.replace(config, max_waiting=info.config.max_waiting)
