@@ -52,27 +52,17 @@ class ControlStore:
     def __init__(self, store: JobStore) -> None:
         self.store = store
         self.redis: Redis = store.redis
-        self._mark = self.redis.register_script(scripts.MARK_DISPATCHED)
         self._cancel = self.redis.register_script(scripts.CANCEL_JOB)
         self._index = self.redis.register_script(scripts.INDEX_STATUS)
 
     # -- dispatch ----------------------------------------------------------------
 
     async def mark_dispatched(self, job_id: str, seq: int) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._mark(keys=[job_key(job_id)], args=[seq], client=pipe)
-            pipe.zrem(INDEX_UNDISPATCHED, job_id)
-            await pipe.execute()
+        await self.store.mark_dispatched([(job_id, seq)])
 
     async def mark_dispatched_many(self, acked: list[tuple[str, int]]) -> None:
         """:meth:`mark_dispatched` for many (job id, stream sequence) pairs, one round trip."""
-        if not acked:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for job_id, seq in acked:
-                await self._mark(keys=[job_key(job_id)], args=[seq], client=pipe)
-            pipe.zrem(INDEX_UNDISPATCHED, *(job_id for job_id, _ in acked))
-            await pipe.execute()
+        await self.store.mark_dispatched(acked)
 
     async def forget_undispatched(self, job_id: str) -> None:
         await self.redis.zrem(INDEX_UNDISPATCHED, job_id)

@@ -113,6 +113,7 @@ class JobStore(AgentStore):
         self._apply = redis.register_script(scripts.APPLY_EVENTS)
         self._set_final = redis.register_script(scripts.SET_FINAL_STATUS)
         self._index = redis.register_script(scripts.INDEX_STATUS)
+        self._mark = redis.register_script(scripts.MARK_DISPATCHED)
 
     async def ping(self) -> None:
         await self.redis.ping()
@@ -207,9 +208,24 @@ class JobStore(AgentStore):
                 except NoScriptError:
                     if attempt == 2:
                         raise
-            for script in (self._apply, self._set_final, self._index):
+            for script in (self._apply, self._set_final, self._index, self._mark):
                 await self.redis.script_load(script.script)
         raise AssertionError("unreachable")
+
+    async def mark_dispatched(self, acked: list[tuple[str, int]]) -> None:
+        """Jobs whose publish was acknowledged, as (job id, stream sequence): one round trip.
+
+        Raw EVALSHA (see :meth:`_execute`): through redis-py's script objects a
+        pipeline costs a SCRIPT EXISTS round trip of its own, on every submit.
+        """
+        if not acked:
+            return
+        sha = self._mark.sha
+        commands: list[tuple[Any, ...]] = [
+            ("EVALSHA", sha, 1, job_key(job_id), seq) for job_id, seq in acked
+        ]
+        commands.append(("ZREM", INDEX_UNDISPATCHED, *(job_id for job_id, _ in acked)))
+        await self._execute(commands)
 
     def _index_command(self, job_id: str, status: str, created: float) -> tuple[Any, ...]:
         """INDEX_STATUS as a raw EVALSHA for :meth:`_execute`."""

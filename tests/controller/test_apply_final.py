@@ -225,3 +225,16 @@ async def test_scripts_are_reloaded_after_redis_forgets_them(store: JobStore) ->
     assert (outcome.finished, outcome.status) == (True, "completed")
     assert await store.redis.zscore("corral:{index}:status:completed", meta.id) == NOW
     assert await store.redis.zscore("corral:{index}:open", meta.id) is None
+
+
+async def test_a_dispatch_mark_reloads_its_script_and_leaves_the_undispatched_index(
+    store: JobStore,
+) -> None:
+    meta = new_meta("host")
+    await create(store, meta)
+    assert await store.redis.zscore("corral:{index}:undispatched", meta.id) is not None
+    await store.redis.script_flush()
+    await store.mark_dispatched([(meta.id, 41), ("gone-job", 42)])
+    assert await store.redis.hmget(job_key(meta.id), "dispatched", "seq") == [b"1", b"41"]
+    assert await store.redis.zscore("corral:{index}:undispatched", meta.id) is None
+    assert not await store.redis.exists(job_key("gone-job")), "no record made for a lost job"
