@@ -30,6 +30,7 @@ from common.messages import Operation
 from common.operations import OperationError, validate_params
 from controller.dispatch import Dispatcher
 from controller.idempotency import Claim, Idempotency, canonical
+from controller.keys import job_key
 from controller.requests import (
     Submission,
     SubmitBody,
@@ -38,7 +39,6 @@ from controller.requests import (
     check_timeout,
     decode_body,
 )
-from controller.store import job_key
 
 
 class BatchBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

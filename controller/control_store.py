@@ -23,16 +23,16 @@ from redis.asyncio import Redis
 from common.job import CONTROLLER, FINAL_STATUSES, JOB_STATUSES, META_DECODER, STATUS_RANK, JobMeta
 from common.messages import ENCODER, Cancelled
 from controller import scripts
-from controller.replies import as_bytes, as_text
-from controller.store import (
+from controller.keys import (
     INDEX_CANCELLING,
     INDEX_KEYS,
     INDEX_UNDISPATCHED,
-    JobStore,
     events_key,
     job_key,
     terminal_key,
 )
+from controller.replies import as_bytes, as_text
+from controller.store import JobStore
 
 _FINALS = ",".join(sorted(FINAL_STATUSES))
 CANCELLED_INDEX = JOB_STATUSES.index("cancelled") + 1  # 1-based, as INDEX_STATUS wants

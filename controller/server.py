@@ -72,14 +72,17 @@ def install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, on_signal)
 
 
-def connect_redis(url: str) -> Redis:
+def connect_redis(url: str, *, read_timeout: float | None = 5.0) -> Redis:
     """A client that rides out short outages: a few retries with jittered backoff
     (bounded, so a request during a long outage fails fast with 503), a
-    health check on idle connections, and bounded socket timeouts."""
+    health check on idle connections, and bounded socket timeouts.
+
+    ``read_timeout=None``: for the hot pipelines, which bound each pipeline
+    as a whole instead (controller/pipelines.py)."""
     return Redis.from_url(
         url,
         health_check_interval=5,
-        socket_timeout=5,
+        socket_timeout=read_timeout,
         socket_connect_timeout=2,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
         retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
@@ -90,11 +93,12 @@ def connect_redis(url: str) -> Redis:
 async def controller_services(config: ControllerConfig) -> AsyncIterator[Services]:
     nc = await connect_nats(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)
+    bulk = connect_redis(config.redis_url, read_timeout=None)
     try:
         js = nc.jetstream()
         await ensure_streams(js, replicas=config.stream_replicas)
         redactor = Redactor(config.redact_patterns)
-        store = JobStore(redis, config.retention, redactor)
+        store = JobStore(redis, config.retention, redactor, bulk=bulk)
         registry = Registry(store, config.heartbeat_timeout, config.forget_agents_after)
         await registry.load()
         await registry.subscribe(nc)
@@ -123,6 +127,7 @@ async def controller_services(config: ControllerConfig) -> AsyncIterator[Service
         # that nobody reads, and drain would wait for them forever.
         await nc.close()
         await redis.aclose()
+        await bulk.aclose()
 
 
 async def serve(

@@ -1,27 +1,6 @@
 """Job records and the agent registry in Redis. I/O: Redis only.
 
-Key schema (every key of one job shares the hash tag ``{<id>}``, so the job
-scripts run unchanged on Redis Cluster)::
-
-    corral:{<id>}:job       hash   meta (msgpack JobMeta, secrets redacted), status,
-                                   done, expected_n, updated, expire_at,
-                                   dispatched (0 until the publish is acked),
-                                   seq (CORRAL_JOBS stream sequence), sealed
-                                   (the real operation, AES-GCM, if redacted)
-    corral:{<id>}:events    hash   event_id -> msgpack Event; first copy wins
-    corral:{<id>}:terminal  hash   hostname -> head of its terminal events, as
-                                   "tier|attempt|rank|timestamp|kind|event_id" (the
-                                   fold's order key): one field per agent that is done
-    corral:{<id>}:expected  hash   hostname -> 1 for each agent a host/label/_all job
-                                   expects (absent for _any): only they count as done
-    corral:{index}:all      zset   job id scored by creation time (listing)
-    corral:{index}:status:<s> zset job id scored by creation time, per status
-    corral:{index}:rank     hash   job id -> status rank (forward-only index)
-    corral:{index}:open     zset   unfinished job id scored by its deadline
-    corral:{index}:undispatched zset job id scored by creation, until its publish is acked
-    corral:{index}:cancelling zset cancelled job id scored by request time, until
-                                   agents were told (controller/control_store.py)
-    corral:agents           hash   hostname -> msgpack AgentRecord
+Key schema: controller/keys.py.
 
 Folding an event is O(1) Redis work whatever the number of agents: one
 HSETNX of the event in its own field and a counter update, in one script
@@ -58,38 +37,24 @@ from controller import scripts
 from controller.agent_store import AgentRecord as AgentRecord  # re-exported: the registry, views
 from controller.agent_store import AgentStore
 from controller.applying import Applied, apply_args
+from controller.keys import (
+    INDEX_ALL,
+    INDEX_CANCELLING,
+    INDEX_KEYS,
+    INDEX_OPEN,
+    INDEX_RANK,
+    INDEX_UNDISPATCHED,
+    events_key,
+    expected_key,
+    job_key,
+    status_key,
+    terminal_key,
+)
 from controller.outcome import TIMEOUT_REASON, decide_status, timeout_events
+from controller.pipelines import run_pipeline
 from controller.replies import as_bytes, as_text
 
-INDEX_ALL = "corral:{index}:all"
-INDEX_RANK = "corral:{index}:rank"
-INDEX_OPEN = "corral:{index}:open"
-INDEX_UNDISPATCHED = "corral:{index}:undispatched"
-INDEX_CANCELLING = "corral:{index}:cancelling"
 _RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
-
-
-def job_key(job_id: str) -> str:
-    return f"corral:{{{job_id}}}:job"
-
-
-def events_key(job_id: str) -> str:
-    return f"corral:{{{job_id}}}:events"
-
-
-def terminal_key(job_id: str) -> str:
-    return f"corral:{{{job_id}}}:terminal"
-
-
-def expected_key(job_id: str) -> str:
-    return f"corral:{{{job_id}}}:expected"
-
-
-def status_key(status: str) -> str:
-    return f"corral:{{index}}:status:{status}"
-
-
-INDEX_KEYS = [INDEX_RANK, *(status_key(s) for s in JOB_STATUSES), INDEX_OPEN]
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,8 +71,17 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
 class JobStore(AgentStore):
     """Job records (and, from :class:`AgentStore`, the agent registry's)."""
 
-    def __init__(self, redis: Redis, retention: float, redactor: Redactor | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        retention: float,
+        redactor: Redactor | None = None,
+        *,
+        bulk: Redis | None = None,
+    ) -> None:
+        """``bulk``: the client for the hot pipelines (controller/pipelines.py)."""
         self.redis = redis
+        self.bulk = bulk or redis
         self.retention = retention
         self.redactor = redactor or Redactor()
         self._apply = redis.register_script(scripts.APPLY_EVENTS)
@@ -143,7 +117,7 @@ class JobStore(AgentStore):
         written, else the Redis error that kept it out; a lost connection raises.
         """
         spans: list[tuple[int, int]] = []
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async with self.bulk.pipeline(transaction=False) as pipe:
             for meta, submitted, sealed in records:
                 start = len(pipe)
                 self._queue_record(pipe, meta, submitted, sealed)
@@ -157,7 +131,7 @@ class JobStore(AgentStore):
                 pipe.zadd(INDEX_UNDISPATCHED, created)
                 pipe.zadd(status_key("submitted"), created)
                 pipe.hset(INDEX_RANK, mapping=dict.fromkeys(created, STATUS_RANK["submitted"]))
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await run_pipeline(pipe, raise_on_error=False)
         index_error = next((r for r in replies[shared:] if isinstance(r, Exception)), None)
         return [
             next((r for r in replies[a:b] if isinstance(r, Exception)), index_error)
@@ -200,11 +174,11 @@ class JobStore(AgentStore):
         them). Retrying is safe: every script here is idempotent.
         """
         for attempt in (1, 2):
-            async with self.redis.pipeline(transaction=False) as pipe:
+            async with self.bulk.pipeline(transaction=False) as pipe:
                 for command in commands:
                     pipe.execute_command(*command)
                 try:
-                    return await pipe.execute()
+                    return await run_pipeline(pipe)
                 except NoScriptError:
                     if attempt == 2:
                         raise

@@ -35,8 +35,9 @@ from common.messages import (
     event_kind,
 )
 from controller.applying import UNDECIDED
+from controller.keys import job_key, terminal_key
 from controller.outcome import decide_status
-from controller.store import JobStore, job_key, terminal_key
+from controller.store import JobStore
 
 NOW = time.time()
 KINDS: dict[str, type[Event]] = {

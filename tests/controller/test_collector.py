@@ -22,7 +22,8 @@ from common import subjects
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Completed, Event, Failed, Operation, Submitted, event_id
 from controller.collector import Collector
-from controller.store import JobStore, job_key, terminal_key
+from controller.keys import job_key, terminal_key
+from controller.store import JobStore
 
 NOW = time.time()
 

@@ -19,7 +19,8 @@ from redis.asyncio import Redis
 from common.job import JOB_STATUSES, STATUS_RANK, JobMeta
 from common.messages import ENCODER, Event
 from controller import scripts
-from controller.store import JobStore, job_key, status_key, terminal_key
+from controller.keys import job_key, status_key, terminal_key
+from controller.store import JobStore
 from tests.controller.test_apply_final import JOBS, NOW, create, make, new_meta
 
 

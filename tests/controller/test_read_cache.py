@@ -30,8 +30,9 @@ from common.messages import (
 )
 from controller.cancel import cancel_events
 from controller.control_store import ControlStore
+from controller.keys import job_key
 from controller.read_cache import DetailReader
-from controller.store import JobStore, job_key
+from controller.store import JobStore
 
 # Keys expire at creation + retention: the jobs must be recent.
 NOW = time.time()

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from common import subjects
 from common.messages import CANCEL_DECODER, SIGNED_JOB_DECODER
 from common.signing import Verifier, load_public
-from controller.store import job_key
+from controller.keys import job_key
 from tests.integration.harness import Stack
 from tests.integration.test_api import assert_error
 

@@ -28,7 +28,8 @@ from controller import raw_replies
 from controller.applying import Applied
 from controller.collector import Collector
 from controller.embedded import ServerProcess
-from controller.store import JobStore, events_key, job_key
+from controller.keys import events_key, job_key
+from controller.store import JobStore
 from tests.controller.test_collector import NOW, completed, new_job
 
 STREAM = "EV"

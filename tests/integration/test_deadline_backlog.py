@@ -35,8 +35,9 @@ from controller.cancel import Canceller
 from controller.control_store import ControlStore
 from controller.dispatch import Dispatcher
 from controller.embedded import ServerProcess
+from controller.keys import INDEX_OPEN
 from controller.reconcile import Reconciler
-from controller.store import INDEX_OPEN, JobStore
+from controller.store import JobStore
 from controller.streams import ensure_streams
 from controller.sweeper import Sweeper
 from tests.records import single_host_job

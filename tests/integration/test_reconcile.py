@@ -14,7 +14,8 @@ from common import subjects
 from common.job import JobMeta
 from common.messages import ENCODER, JobSpec, Operation
 from common.signing import Signer, load_private
-from controller.store import INDEX_CANCELLING, JobStore
+from controller.keys import INDEX_CANCELLING
+from controller.store import JobStore
 from tests.integration.harness import Stack
 from tests.records import single_host_job
 
