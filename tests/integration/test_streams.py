@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 
 import nats
+import pytest
 from nats.js import JetStreamContext
 
 from common import subjects
 from controller.embedded import ServerProcess
 from controller.streams import MAX_JOB_CONSUMERS, any_consumer_config, ensure_streams
+
+
+@pytest.fixture
+async def js(nats_server: ServerProcess) -> AsyncIterator[JetStreamContext]:
+    """JetStream on a private server with the streams as the controller creates them."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        context = nc.jetstream()
+        await ensure_streams(context)
+        yield context
+    finally:
+        await nc.close()
 
 
 async def any_max_waiting(js: JetStreamContext) -> int | None:
@@ -19,31 +33,19 @@ async def any_max_waiting(js: JetStreamContext) -> int | None:
 
 
 async def test_the_shared_consumer_has_a_waiting_request_slot_per_possible_agent(
-    nats_server: ServerProcess,
+    js: JetStreamContext,
 ) -> None:
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream()
-        await ensure_streams(js)
-        assert await any_max_waiting(js) == MAX_JOB_CONSUMERS
-        await ensure_streams(js)  # idempotent
-        assert await any_max_waiting(js) == MAX_JOB_CONSUMERS
-    finally:
-        await nc.close()
+    assert await any_max_waiting(js) == MAX_JOB_CONSUMERS
+    await ensure_streams(js)  # idempotent
+    assert await any_max_waiting(js) == MAX_JOB_CONSUMERS
 
 
 async def test_a_shared_consumer_from_an_earlier_version_keeps_its_max_waiting(
-    nats_server: ServerProcess,
+    js: JetStreamContext,
 ) -> None:
     """The server refuses to change max_waiting: the controller must still start."""
-    nc = await nats.connect(nats_server.url)
-    try:
-        js = nc.jetstream()
-        await ensure_streams(js)
-        await js.delete_consumer(subjects.JOBS_STREAM, subjects.ANY_CONSUMER)
-        earlier = dataclasses.replace(any_consumer_config(), max_waiting=10_000)
-        await js.add_consumer(subjects.JOBS_STREAM, earlier)
-        await ensure_streams(js)
-        assert await any_max_waiting(js) == 10_000
-    finally:
-        await nc.close()
+    await js.delete_consumer(subjects.JOBS_STREAM, subjects.ANY_CONSUMER)
+    earlier = dataclasses.replace(any_consumer_config(), max_waiting=10_000)
+    await js.add_consumer(subjects.JOBS_STREAM, earlier)
+    await ensure_streams(js)
+    assert await any_max_waiting(js) == 10_000
