@@ -3,9 +3,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import nats
 import pytest
+from nats.js import JetStreamContext
 
 from controller.embedded import ServerProcess, start_nats
+from controller.streams import ensure_streams
 from tests.integration.harness import Stack, running_stack
 
 
@@ -15,6 +18,18 @@ def nats_server(tmp_path: Path) -> Iterator[ServerProcess]:
     server = start_nats(tmp_path / "nats")
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def js(nats_server: ServerProcess) -> AsyncIterator[JetStreamContext]:
+    """JetStream on a private server with the streams as the controller creates them."""
+    nc = await nats.connect(nats_server.url)
+    try:
+        context = nc.jetstream()
+        await ensure_streams(context)
+        yield context
+    finally:
+        await nc.close()
 
 
 @pytest.fixture

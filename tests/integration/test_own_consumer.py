@@ -5,31 +5,14 @@ once the broker has forgotten it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import nats
-import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from agent.journal import Journal
 from agent.own_consumer import OwnConsumer, own_consumer_config
 from common import subjects
-from controller.embedded import ServerProcess
-from controller.streams import ensure_streams
 
 HOST = "floor.example"
-
-
-@pytest.fixture
-async def js(nats_server: ServerProcess) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(nats_server.url)
-    try:
-        context = nc.jetstream()
-        await ensure_streams(context)
-        yield context
-    finally:
-        await nc.close()
 
 
 def own(js: JetStreamContext, journal: Journal) -> OwnConsumer:

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
-import nats
-import pytest
 from nats.js import JetStreamContext
 
 from common import subjects
-from controller.embedded import ServerProcess
 from controller.streams import MAX_JOB_CONSUMERS, any_consumer_config, ensure_streams
-
-
-@pytest.fixture
-async def js(nats_server: ServerProcess) -> AsyncIterator[JetStreamContext]:
-    """JetStream on a private server with the streams as the controller creates them."""
-    nc = await nats.connect(nats_server.url)
-    try:
-        context = nc.jetstream()
-        await ensure_streams(context)
-        yield context
-    finally:
-        await nc.close()
 
 
 async def any_max_waiting(js: JetStreamContext) -> int | None:
