@@ -27,6 +27,8 @@ runs them in order as one transaction, fsynced once if any of them must be.
 Each awaited call returns only once its batch committed, so every promise
 above holds per call; under load one thread hop and one fsync serve several
 jobs instead of three hops and an fsync for each (docs/performance.md).
+A write nobody awaits waits up to ``POST_DELAY`` (5 ms) for others to join
+its batch; anything awaited, and any lookup, submits the queue at once.
 
 A lookup of a job id never written (almost every delivery) is answered
 from a Bloom filter of the table's ids without a hop (agent/journal_seen.py);
@@ -85,6 +87,7 @@ __all__ = [
 ]
 
 PRUNE_EVERY = 1000
+POST_DELAY = 0.005  # how long a write nobody waits for may wait for company
 T = TypeVar("T")
 log = structlog.get_logger("corral.agent")
 # One thread for every on-disk journal of the process: an agent has one
@@ -126,6 +129,7 @@ class Journal:
         self._inline = not path
         self._queue: list[_Queued] = []  # waiting for the batch in flight to land
         self._busy = False  # a batch is on the worker
+        self._later: asyncio.TimerHandle | None = None  # a delayed submit of posted writes
         self._sync(self._store.prune, clock() - retention, max_entries)
         # Job ids the table may hold (on disk only: a dict lookup needs no filter).
         self._seen = self._sync(self._store.seen, max_entries) if not self._inline else None
@@ -150,8 +154,16 @@ class Journal:
 
     def _enqueue(self, queued: _Queued) -> None:
         self._queue.append(queued)
-        if not self._busy:
-            self._submit(asyncio.get_running_loop())
+        if self._busy:
+            return  # the batch in flight submits the queue when it lands
+        loop = asyncio.get_running_loop()
+        if queued.future is None:
+            # Nobody waits for it: let the next jobs' writes join its batch
+            # (each hand-off to the worker costs the event loop a thread wake-up).
+            if self._later is None:
+                self._later = loop.call_later(POST_DELAY, self._submit, loop)
+            return
+        self._submit(loop)
 
     def _take_queue(self) -> tuple[list[_Queued], SqliteStore, list[Any], bool]:
         """The queued calls as one batch: the store, its calls, whether to fsync."""
@@ -161,6 +173,11 @@ class Journal:
         return batch, store, [(q.fn, q.args) for q in batch], any(q.durable for q in batch)
 
     def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        if self._busy or not self._queue:
+            return
         self._busy = True
         batch, store, calls, durable = self._take_queue()
         done = _WORKER.submit(store.run, calls, durable)
@@ -193,6 +210,9 @@ class Journal:
 
     def close(self) -> None:
         """Write what is still queued, then close."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._queue and not self._inline:
             _, store, calls, durable = self._take_queue()
             self._sync(store.run, calls, durable)

@@ -16,6 +16,8 @@ from agent.journal import _WORKER, RUNNING, TERMINAL, Journal, journal_file
 from agent.journal_seen import Seen
 from agent.journal_store import SqliteStore
 
+Calls = Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]
+
 
 def count_batches(journal: Journal) -> list[int]:
     """Record the size of every batch the journal's store runs."""
@@ -24,7 +26,7 @@ def count_batches(journal: Journal) -> list[int]:
     sizes: list[int] = []
     run = store.run
 
-    def counted(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]], durable: bool) -> Any:
+    def counted(calls: Calls, durable: bool) -> Any:
         sizes.append(len(calls))
         return run(calls, durable)
 
@@ -171,4 +173,44 @@ async def test_ids_written_while_a_fresh_filter_is_built_are_still_found(tmp_pat
         assert await journal.get(f"run-{i}") is not None
     assert journal._seen is not first  # rebuilt at least once
     assert await journal.get("never-seen") is None
+    journal.close()
+
+
+async def test_writes_nobody_awaits_wait_for_company_and_a_lookup_flushes_them(
+    tmp_path: Path,
+) -> None:
+    """Posted writes of jobs arriving one after another share one hand-off."""
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    sizes = count_batches(journal)
+    for i in range(10):
+        await journal.begin(f"job-{i}", seq=i, attempt=1, durable=False)
+        await asyncio.sleep(0)  # one loop iteration per job, as deliveries come
+    assert sizes == []  # none handed to the worker yet
+    entry = await journal.get("job-9")  # a lookup goes behind them, at once
+    assert entry is not None
+    assert entry.state == RUNNING
+    assert sizes == [11]  # ten posted writes and the lookup: one batch
+    assert stored(path, "job-0") == (RUNNING, 0, None)
+    journal.close()
+
+
+async def test_posted_writes_reach_the_disk_without_any_lookup(tmp_path: Path) -> None:
+    path = journal_file(str(tmp_path), "web-1")
+    journal = Journal(path)
+    store = journal._store
+    assert isinstance(store, SqliteStore)
+    ran = threading.Event()
+    run = store.run
+
+    def signalled(calls: Calls, durable: bool) -> Any:
+        try:
+            return run(calls, durable)
+        finally:
+            ran.set()
+
+    store.run = signalled  # type: ignore[method-assign]
+    await journal.finish("job-1", 1, 1, b"event", durable=False)
+    assert await asyncio.to_thread(ran.wait, 30.0), "the delayed hand-off never came"
+    assert stored(path, "job-1") == (TERMINAL, 1, b"event")
     journal.close()
