@@ -172,10 +172,13 @@ class Journal:
         assert isinstance(store, SqliteStore)
         return batch, store, [(q.fn, q.args) for q in batch], any(q.durable for q in batch)
 
-    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _drop_later(self) -> None:
         if self._later is not None:
             self._later.cancel()
             self._later = None
+
+    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._drop_later()
         if self._busy or not self._queue:
             return
         self._busy = True
@@ -210,9 +213,7 @@ class Journal:
 
     def close(self) -> None:
         """Write what is still queued, then close."""
-        if self._later is not None:
-            self._later.cancel()
-            self._later = None
+        self._drop_later()
         if self._queue and not self._inline:
             _, store, calls, durable = self._take_queue()
             self._sync(store.run, calls, durable)

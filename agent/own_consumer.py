@@ -97,7 +97,10 @@ class OwnConsumer:
             info = await self.js.add_consumer(self.stream, kept)
             if self._stream_id is None:
                 self._stream_id = await self._current_stream_id()
-        self._bound(info)
+        acked = info.ack_floor.stream_seq if info.ack_floor else 0
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        self.floor.bound(acked, delivered)
+        self.save()  # a consumer just created must not be forgotten where it starts
 
     async def _create(self) -> ConsumerInfo:
         stream_id = await self._current_stream_id()
@@ -109,19 +112,11 @@ class OwnConsumer:
                 config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
             )
         log.info("own_consumer_created", consumer=self.name, start=start or "stream end")
-        info = await self.js.add_consumer(self.stream, config)
-        self._bound(info)
-        self.save()
-        return info
+        return await self.js.add_consumer(self.stream, config)
 
     async def _current_stream_id(self) -> str:
         info = await self.js.stream_info(self.stream)
         return info.created.isoformat() if info.created else ""
-
-    def _bound(self, info: ConsumerInfo) -> None:
-        acked = info.ack_floor.stream_seq if info.ack_floor else 0
-        delivered = info.delivered.stream_seq if info.delivered else 0
-        self.floor.bound(acked, delivered)
 
     async def refresh(self) -> None:
         """While the floor is pinned, read the broker's ack floor again."""
