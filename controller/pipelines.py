@@ -18,7 +18,8 @@ from typing import Any
 from redis.asyncio.client import Pipeline
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-PIPELINE_TIMEOUT = 5.0  # as the main client's socket_timeout
+READ_TIMEOUT = 5.0  # the main client's socket_timeout (controller/server.py)
+PIPELINE_TIMEOUT = READ_TIMEOUT  # the same bound for a whole hot pipeline
 
 
 async def run_pipeline(pipe: Pipeline, **options: Any) -> list[Any]:

@@ -34,6 +34,7 @@ from controller.cancel import Canceller
 from controller.collector import Collector
 from controller.dispatch import Dispatcher
 from controller.idempotency import Idempotency
+from controller.pipelines import READ_TIMEOUT
 from controller.reconcile import Reconciler
 from controller.registry import Registry
 from controller.sealing import Sealer
@@ -72,7 +73,7 @@ def install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, on_signal)
 
 
-def connect_redis(url: str, *, read_timeout: float | None = 5.0) -> Redis:
+def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Redis:
     """A client that rides out short outages: a few retries with jittered backoff
     (bounded, so a request during a long outage fails fast with 503), a
     health check on idle connections, and bounded socket timeouts.
