@@ -71,10 +71,6 @@ class EventPublisher:
         held[1].cancel()
         return held[0]
 
-    async def send(self, event: Event) -> None:
-        """Publish one progress event now (see :meth:`send_many`)."""
-        await self.send_many([event])
-
     async def send_many(self, events: list[Event]) -> None:
         """Publish progress events of one job in one message on core NATS.
 

@@ -71,7 +71,7 @@ class Committer:
         seqs = await self.publish_all(written)
         acked = [(m.id, seq) for m, seq in zip(written, seqs, strict=True) if seq is not None]
         try:
-            await self.control.mark_dispatched_many(acked)
+            await self.store.mark_dispatched(acked)
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
             log.warning("jobs_mark_dispatched_failed", jobs=len(acked), error=str(exc))
         return outcomes

@@ -57,13 +57,6 @@ class ControlStore:
 
     # -- dispatch ----------------------------------------------------------------
 
-    async def mark_dispatched(self, job_id: str, seq: int) -> None:
-        await self.store.mark_dispatched([(job_id, seq)])
-
-    async def mark_dispatched_many(self, acked: list[tuple[str, int]]) -> None:
-        """:meth:`mark_dispatched` for many (job id, stream sequence) pairs, one round trip."""
-        await self.store.mark_dispatched(acked)
-
     async def forget_undispatched(self, job_id: str) -> None:
         await self.redis.zrem(INDEX_UNDISPATCHED, job_id)
 

@@ -153,7 +153,7 @@ class Dispatcher:
             log.warning("job_publish_failed", job_id=meta.id, error=str(exc))
             return False
         try:
-            await self.control.mark_dispatched(meta.id, seq)
+            await self.store.mark_dispatched([(meta.id, seq)])
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
             log.warning("job_mark_dispatched_failed", job_id=meta.id, error=str(exc))
         return True

@@ -44,7 +44,7 @@ from common.fold import JobRecord, fold_all
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER
 from controller.keys import events_key, job_key
-from controller.replies import as_bytes
+from controller.replies import as_bytes, as_text
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Unfinished jobs whose folded record is kept, so the next miss folds only
@@ -137,8 +137,9 @@ class DetailReader:
             (meta, status, updated), blobs = await pipe.execute()
         if meta is None:
             return None
-        record = self._fold(job_id, as_bytes(meta), as_bytes(status).decode(), blobs)
-        detail = render(META_DECODER.decode(meta), record, as_bytes(status).decode())
+        text = as_text(status)
+        record = self._fold(job_id, as_bytes(meta), text, blobs)
+        detail = render(META_DECODER.decode(meta), record, text)
         token: Token = (
             as_bytes(status),
             None if updated is None else as_bytes(updated),

@@ -235,11 +235,14 @@ class JobStore(AgentStore):
             status = as_text(reply[0])
             outcome = Applied(status, int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
             outcomes[job_id] = outcome
-            if outcome.finished or (status in FINAL_STATUSES and not outcome.new_events):
-                # Final now, or a redelivered batch whose first pass may have died
-                # before this re-filing (forward-only: a no-op when it did not).
-                index.append(self._index_command(job_id, status, 0))
-            elif status == "processing" and outcome.new_events:
+            # Final now; or a redelivered batch whose first pass may have died
+            # before this re-filing (forward-only: a no-op when it did not); or
+            # newly processing.
+            if (
+                outcome.finished
+                or (status in FINAL_STATUSES and not outcome.new_events)
+                or (status == "processing" and outcome.new_events)
+            ):
                 index.append(self._index_command(job_id, status, 0))
         if index:
             await self._execute(index)
@@ -256,9 +259,7 @@ class JobStore(AgentStore):
         meta, status, events = loaded
         if status in FINAL_STATUSES:
             # Final already (the apply script wrote it): make sure the listing says so.
-            await self._execute(
-                [self._index_command(job_id, status, meta.created), ("ZREM", INDEX_OPEN, job_id)]
-            )
+            await self._file_final(job_id, status, meta.created)
             return status
         record = fold_all(events)
         if deadline_passed:
@@ -281,10 +282,14 @@ class JobStore(AgentStore):
         # changes, so every finalizer files the same one, whatever the order
         # (a second round trip: the index keys are in another hash slot).
         status = as_text(kept)
-        await self._execute(
-            [self._index_command(job_id, status, meta.created), ("ZREM", INDEX_OPEN, job_id)]
-        )
+        await self._file_final(job_id, status, meta.created)
         return status
+
+    async def _file_final(self, job_id: str, status: str, created: float) -> None:
+        """The listing files a final job under its status and no longer as open."""
+        await self._execute(
+            [self._index_command(job_id, status, created), ("ZREM", INDEX_OPEN, job_id)]
+        )
 
     async def delete(self, job_id: str) -> bool:
         async with self.redis.pipeline(transaction=False) as pipe:

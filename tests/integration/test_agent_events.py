@@ -31,8 +31,8 @@ async def test_a_progress_event_is_stored_once_and_leaves_nothing_in_flight(
         await js.add_stream(name=stream, subjects=[subjects.events_of(host)])
         publisher = EventPublisher(nc, host)
         event = started(str(uuid.uuid4()), host)
-        await publisher.send(event)
-        await publisher.send(event)  # a re-send: same Nats-Msg-Id, stored once
+        await publisher.send_many([event])
+        await publisher.send_many([event])  # a re-send: same Nats-Msg-Id, stored once
         assert js.publish_async_pending() == 0
         # The stream stores in order: once this acked marker is in, so is
         # everything published before it.
@@ -51,4 +51,4 @@ async def test_a_progress_event_that_cannot_be_sent_does_not_fail_the_job(
 ) -> None:
     nc = await nats.connect(nats_url)
     await nc.close()
-    await EventPublisher(nc, "h.test").send(started(str(uuid.uuid4()), "h.test"))  # logged
+    await EventPublisher(nc, "h.test").send_many([started(str(uuid.uuid4()), "h.test")])  # logged
