@@ -6,13 +6,13 @@ shared ``corral-any`` consumer. Each pull loop (:class:`agent.pull.Puller`) keep
 request open for only as many messages as there are free slots, and running
 jobs share one pool of ``max_concurrency`` slots, so JetStream never piles
 up work this agent cannot start soon. A swarm runs many of these on one
-connection (``agent/swarm.py``).
+connection (``bench/swarm.py``).
 
 A pull request can die with the connection (nats.py#504). After a reconnect
 the heartbeat loop pokes both pull loops, which ask afresh on a new reply
 subject and re-create the agent's consumer, in case the server lost it (its
 state lives in the broker's memory: it starts again at the agent's floor,
-agent/position.py); they do the same after a few failed requests in a row
+agent/floor.py); they do the same after a few failed requests in a row
 (agent/pull.py).
 
 Signed cancel requests arrive on core NATS (``corral.control.cancel``).
@@ -69,7 +69,7 @@ class Agent:
         own_cancels: bool = True,
     ) -> None:
         """``own_cancels=False``: cancel requests come from elsewhere (a swarm's one
-        subscription, agent/swarm.py), not from a subscription of this agent's own."""
+        subscription, bench/swarm.py), not from a subscription of this agent's own."""
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime

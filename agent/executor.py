@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from agent.handlers import HANDLERS
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.registry import HANDLERS
 from common.operations import OPERATIONS, OperationError, OperationResult, validate_params
 
 

@@ -4,7 +4,7 @@ The consumer (``_all``, the hostname, the label prefixes) keeps its state in
 the broker's memory (``mem_storage``): a file-backed state per agent made
 every ack of a broadcast a file write, N of them per broadcast. A broker
 restart forgets it; :meth:`OwnConsumer.bind` then creates it again at the
-agent's floor (agent/position.py), so nothing stored for the agent is
+agent's floor (agent/floor.py), so nothing stored for the agent is
 skipped. Binding goes:
 
 1. the consumer exists: updated in place (labels may have changed), keeping
@@ -28,8 +28,8 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
+from agent.floor import Floor
 from agent.journal import Journal
-from agent.position import Floor
 from common import subjects
 from common.config import DEFAULT_MAX_DELIVERIES
 

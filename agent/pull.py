@@ -1,7 +1,7 @@
 """The agent's pull loops: standing pull requests answered by callback. I/O: NATS.
 
 The protocol (one long request at a time, renewed on 408, on a reconnect, on
-errors and when a request outlives its expiry) is :class:`common.pull.PullLoop`;
+errors and when a request outlives its expiry) is :class:`bus.pull.PullLoop`;
 here each reply arrives as a nats-py ``Msg`` on the loop's own subscription
 and goes to the agent whole (``deliver``): the agent reads its headers.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from common.pull import STATUS, Binder, PullLoop
+from bus.pull import STATUS, Binder, PullLoop
 
 __all__ = ["Binder", "Puller"]
 

@@ -21,7 +21,7 @@ from bench.fold import fold_rate
 from bench.report import Row, memory_row, rate_row, table, time_row, write_json
 from bench.sizes import SIZES, Sizes
 from bench.stack import BenchFailure, Stack, rss_bytes
-from controller.embedded import EmbeddedServers
+from devstack.servers import EmbeddedServers
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 TOP_UP_CHUNK = 10_000

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from bench.stack import FINAL, BenchFailure, Stack
-from controller.keys import job_key
+from controller.store.keys import job_key
 
 PING = {"type": "test.ping", "data": {}}
 

@@ -22,7 +22,7 @@ import httpx
 from redis.asyncio import Redis
 
 from common.signing import write_keypair
-from controller.embedded import EmbeddedServers, free_port
+from devstack.servers import EmbeddedServers, free_port
 
 FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 

@@ -26,7 +26,7 @@ from rich.console import Console
 
 from cli.client import Client
 from common.signing import write_keypair
-from controller.embedded import EmbeddedServers
+from devstack.servers import EmbeddedServers
 
 console = Console(stderr=False)
 AGENT_PLAN = [

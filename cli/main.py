@@ -123,7 +123,7 @@ def agent_list(url: str, api_key: str) -> None:
 @click.option("--log-format", type=click.Choice(["console", "json"]))
 def agent_swarm(count: int, prefix: str, labels: tuple[str, ...], **flags: Any) -> None:
     """Run COUNT virtual agents in one process on one NATS connection (benchmarks)."""
-    from agent.swarm import serve_swarm
+    from bench.swarm import serve_swarm
 
     try:
         overrides = dict(flags, hostname=f"{prefix}-template")

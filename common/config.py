@@ -59,7 +59,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_timeout: float = 24 * 3600.0
     sweep_interval: float = 1.0
     # Deadlines wait while agent events stored before them are not folded yet
-    # (controller/backlog.py), unless that backlog has not moved for this long:
+    # (controller/upkeep/fold_progress.py), unless that backlog has not moved for this long:
     # more than the collector consumer's ack wait (30 s), after which a dead
     # controller's unacked batch comes back.
     backlog_wait: float = 120.0
@@ -68,7 +68,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
-    max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/batch.py)
+    max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/jobs/batch.py)
     # Operation data keys matching any of these are redacted in records,
     # API output and logs (common/redaction.py).
     redact_patterns: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)

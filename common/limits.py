@@ -4,9 +4,9 @@ NATS refuses a message over the server's ``max_payload`` (1 MiB in
 deploy/nats and by default), headers included, so:
 
 - a job is refused at submit (413) when its signed message would not fit,
-  rather than accepted and then never published (controller/requests.py);
+  rather than accepted and then never published (controller/api/bodies.py);
 - an agent event is capped well below that: the collector drops anything
-  larger as ``oversized`` (controller/collector.py), and an agent whose
+  larger as ``oversized`` (controller/collect/collector.py), and an agent whose
   terminal event would be larger sends a ``failed`` "result too large"
   instead (agent/events.py), so a job never ends ``timeout`` for it.
 """

@@ -1,6 +1,6 @@
 """What a batch of events asks of the store: APPLY_EVENTS's arguments and reply. Pure.
 
-The apply script (controller/scripts.py) keeps, for each agent a job counts,
+The apply script (controller/store/scripts.py) keeps, for each agent a job counts,
 the head of its terminal events as the fold orders them
 (:func:`common.fold.order_key`), so it can give the job its final status in
 the same call that stores the last expected answer. This module builds the

@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from common import subjects
 from common.messages import HEARTBEAT_DECODER, Heartbeat
 from common.targets import Target, resolve_expected
-from controller.store import AgentRecord, JobStore
+from controller.store.jobs import AgentRecord, JobStore
 
 log = structlog.get_logger("corral.registry")
 # Looking for silent agents walks the whole registry: once a minute is plenty

@@ -28,19 +28,19 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
-from controller.app import Services, create_app
-from controller.backlog import FoldProgress
-from controller.cancel import Canceller
-from controller.collector import Collector
-from controller.dispatch import Dispatcher
-from controller.idempotency import Idempotency
-from controller.pipelines import READ_TIMEOUT
-from controller.reconcile import Reconciler
+from controller.api.app import Services, create_app
+from controller.api.idempotency import Idempotency
+from controller.collect.collector import Collector
+from controller.jobs.cancel import Canceller
+from controller.jobs.dispatcher import Dispatcher
+from controller.jobs.sealing import Sealer
 from controller.registry import Registry
-from controller.sealing import Sealer
-from controller.store import JobStore
+from controller.store.jobs import JobStore
+from controller.store.redis import READ_TIMEOUT
 from controller.streams import ensure_streams
-from controller.sweeper import Sweeper
+from controller.upkeep.fold_progress import FoldProgress
+from controller.upkeep.reconcile import Reconciler
+from controller.upkeep.sweeper import Sweeper
 
 log = structlog.get_logger("corral.controller")
 
@@ -79,7 +79,7 @@ def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Red
     health check on idle connections, and bounded socket timeouts.
 
     ``read_timeout=None``: for the hot pipelines, which bound each pipeline
-    as a whole instead (controller/pipelines.py)."""
+    as a whole instead (controller/store/redis.py)."""
     return Redis.from_url(
         url,
         health_check_interval=5,

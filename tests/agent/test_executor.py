@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from agent.executor import allowed_operations, run_operation
-from agent.handlers import HANDLERS
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.registry import HANDLERS
 from common.operations import OPERATIONS, OperationResult
 
 CTX = OperationContext(hostname="agent-1", timeout=30.0)

@@ -100,7 +100,7 @@ def test_a_public_key_file_with_another_kind_of_key_is_refused(tmp_path: Path) -
 def test_an_agent_verifies_without_importing_cryptography() -> None:
     # A fresh interpreter: this test process has cryptography loaded already.
     code = (
-        "import sys, agent.server, agent.swarm; "
+        "import sys, agent.server, bench.swarm; "
         "sys.exit(any(m.startswith('cryptography') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -1,6 +1,6 @@
 """Size limits that agree (review M7), pure parts: the submit bound and the agent's fit.
 
-- :func:`controller.requests.check_publishable` must refuse every job whose
+- :func:`controller.api.bodies.check_publishable` must refuse every job whose
   signed message would be over :data:`common.limits.MAX_JOB_BYTES`, so its
   envelope allowance is checked against real signed encodings;
 - :func:`agent.events.fit` must turn a terminal event over the event limit
@@ -28,7 +28,7 @@ from common.messages import (
     event_id,
 )
 from common.signing import Signer
-from controller.requests import check_publishable
+from controller.api.bodies import check_publishable
 
 SIGNER = Signer(Ed25519PrivateKey.generate())
 JOB_ID = "6f1c3a55-2a4e-4d8e-9f0b-0a4c1d2e3f40"
@@ -45,7 +45,7 @@ TARGETS = st.sampled_from(["_any", "_all", "group:web.prod", "a" * 253])
 
 
 def signed_size(operation: Operation, target: str) -> int:
-    """The job message exactly as the controller publishes it (controller/commit.py)."""
+    """The job message exactly as the controller publishes it (controller/jobs/group_commit.py)."""
     spec = JobSpec(
         job_id=JOB_ID,
         operation=operation,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from controller.store import JobStore
+from controller.store.jobs import JobStore
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import pytest
 
 from common.config import ConfigError, load_controller
 from common.messages import Heartbeat
+from controller.api.views import agent_view
 from controller.registry import Registry
-from controller.store import JobStore
-from controller.views import agent_view
+from controller.store.jobs import JobStore
 
 WEEK = 7 * 24 * 3600.0
 

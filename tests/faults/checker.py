@@ -34,7 +34,7 @@ from common.detail import render
 from common.fold import EMPTY, fold
 from common.job import META_DECODER
 from common.messages import EVENT_DECODER, Event
-from controller.keys import events_key, job_key, terminal_key
+from controller.store.keys import events_key, job_key, terminal_key
 
 AGENT_TERMINAL = frozenset({"completed", "failed", "skipped", "timeout", "cancelled"})
 FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from common import subjects
 from common.config import SCOPES, hash_key
 from common.signing import write_keypair
-from controller.embedded import ServerProcess, free_port, start_nats, start_redis
+from devstack.servers import ServerProcess, free_port, start_nats, start_redis
 from tests.faults.checker import Checker
 from tests.faults.procs import CorralProcess, write_config
 from tests.faults.proxy import TcpProxy

@@ -1,6 +1,6 @@
 """A restarted nats-server forgets every agent's consumer (its state is in memory,
 agent/own_consumer.py); the jobs stream on disk keeps every job. An agent must
-create its consumer again at its floor (agent/position.py), so a job stored
+create its consumer again at its floor (agent/floor.py), so a job stored
 for it before the restart still reaches it, and a job it already ran is not
 run again."""
 

@@ -1,0 +1,179 @@
+"""Submitting jobs: record, sign, publish, mark dispatched. I/O: Redis and NATS.
+
+The record is written before the publish, so an agent's first event always
+finds its job, and it stays *undispatched* until JetStream acknowledged the
+publish: a controller that dies in between leaves the job for the reconciler
+(controller/upkeep/reconcile.py), which republishes it with the same
+``Nats-Msg-Id = job id`` (the duplicate window stores it once) or fails it
+with "not dispatched" once its deadline passed.
+
+Jobs are committed in groups (controller/jobs/group_commit.py): concurrent single
+submits share one record pipeline, one round of publishes and one pipeline
+of dispatched marks; a batch submit is one such commit.
+
+The stored operation has its secrets redacted; the real one is signed and
+sent to the agents, and kept sealed (controller/jobs/sealing.py) for republishing
+and retries.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+import msgspec
+import structlog
+from nats.js import JetStreamContext
+
+from common.errors import BrokerUnavailable, InvalidRequest
+from common.job import CONTROLLER, JobMeta
+from common.messages import ENCODER, Operation, Submitted, event_id
+from common.redaction import Redactor
+from common.signing import Signer
+from common.targets import Target
+from controller.api.bodies import Submission
+from controller.jobs.group_commit import Committer, GroupCommit, Prepared
+from controller.jobs.sealing import Sealer
+from controller.registry import Registry
+from controller.store.control import ControlStore
+from controller.store.jobs import JobStore
+
+log = structlog.get_logger("corral.dispatch")
+OPERATION_DECODER = msgspec.msgpack.Decoder(Operation)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: JobStore,
+        js: JetStreamContext,
+        signer: Signer,
+        registry: Registry,
+        *,
+        sealer: Sealer,
+        redactor: Redactor | None = None,
+        connected: Callable[[], bool] = lambda: True,
+        group_limit: int = 1000,
+    ) -> None:
+        self.store = store
+        self.control = ControlStore(store)
+        self.js = js
+        self.signer = signer
+        self.registry = registry
+        self.sealer = sealer
+        self.redactor = redactor or Redactor()
+        self.connected = connected
+        self.committer = Committer(store, self.control, js, signer)
+        self.group = GroupCommit(self.committer.commit, limit=group_limit)
+
+    def expected_agents(self, target: Target, now: float) -> list[str] | None:
+        """The agents a job waits for; 400 when the target matches nobody."""
+        if target.kind == "any":
+            if not self.registry.live(now):
+                raise InvalidRequest("target: _any matches no live agent")
+            return None
+        if target.kind == "host":
+            if target.hostname not in self.registry.agents:
+                raise InvalidRequest(f"target: no registered agent named {target.hostname!r}")
+            return [target.hostname]
+        expected = self.registry.expected_for(target, now)
+        if not expected:
+            raise InvalidRequest(f"target: {target} matches no live agent")
+        return expected
+
+    def new_meta(self, submission: Submission, job_id: str | None, retry_of: str | None) -> JobMeta:
+        now = time.time()
+        target = submission.target
+        return JobMeta(
+            id=job_id or str(uuid.uuid4()),
+            operation=submission.operation,
+            target=str(target),
+            created=now,
+            deadline=now + submission.timeout,
+            timeout=submission.timeout,
+            expected=self.expected_agents(target, now),
+            single=not target.is_broadcast,
+            retry_of=retry_of,
+        )
+
+    def prepare(
+        self, submission: Submission, job_id: str | None = None, retry_of: str | None = None
+    ) -> Prepared:
+        """Everything a job needs before it is committed; 400 if its target matches nobody."""
+        meta = self.new_meta(submission, job_id, retry_of)
+        stored = msgspec.structs.replace(meta, operation=self.redactor.operation(meta.operation))
+        sealed = None
+        if stored.operation != meta.operation:
+            sealed = self.sealer.seal(meta.id, ENCODER.encode(meta.operation))
+        submitted = Submitted(
+            event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
+            job_id=meta.id,
+            hostname=CONTROLLER,
+            timestamp=meta.created,
+            message=f"job submitted for {meta.target}",
+        )
+        return Prepared(meta=meta, stored=stored, submitted=submitted, sealed=sealed)
+
+    def require_broker(self) -> None:
+        if not self.connected():
+            # Refuse before writing anything: a 503 leaves no record behind.
+            raise BrokerUnavailable("NATS is unreachable; the job was not accepted, retry later")
+
+    async def submit(
+        self, submission: Submission, *, retry_of: str | None = None, job_id: str | None = None
+    ) -> JobMeta:
+        """Record and publish a job, sharing the commit with concurrent submits; its stored meta."""
+        self.require_broker()
+        job = self.prepare(submission, job_id, retry_of)
+        await self.group.submit(job)
+        log.info(
+            "job_submitted",
+            job_id=job.meta.id,
+            operation=job.meta.operation.type,
+            target=job.meta.target,
+        )
+        return job.stored
+
+    async def commit_all(self, jobs: list[Prepared]) -> list[JobMeta]:
+        """Commit prepared jobs together; raise the first error that kept a record out."""
+        outcomes = await self.committer.commit(jobs)
+        failed = [o for o in outcomes if o is not None]
+        if failed:
+            log.warning("jobs_not_written", jobs=len(jobs), failed=len(failed))
+            raise failed[0]
+        log.info("jobs_submitted", jobs=len(jobs), first_job_id=jobs[0].meta.id)
+        return [j.stored for j in jobs]
+
+    async def dispatch(self, meta: JobMeta) -> bool:
+        """Publish and mark dispatched; False leaves the job to the reconciler."""
+        try:
+            seq = await self.publish(meta)
+        except Exception as exc:  # noqa: BLE001 - the reconciler republishes or fails it
+            log.warning("job_publish_failed", job_id=meta.id, error=str(exc))
+            return False
+        try:
+            await self.store.mark_dispatched([(meta.id, seq)])
+        except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
+            log.warning("job_mark_dispatched_failed", job_id=meta.id, error=str(exc))
+        return True
+
+    async def publish(self, meta: JobMeta) -> int:
+        """Sign and publish ``meta`` (with its real operation); the stream sequence."""
+        subject, payload = self.committer.message(meta)
+        ack = await self.js.publish(subject, payload, headers={"Nats-Msg-Id": meta.id})
+        return int(ack.seq)
+
+    def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:
+        """The operation as submitted: unsealed if its stored copy was redacted."""
+        if sealed is None:
+            return stored
+        return OPERATION_DECODER.decode(self.sealer.open(job_id, sealed))
+
+    async def real_meta(self, job_id: str) -> JobMeta | None:
+        """A job's meta with its real operation, for republishing and retries."""
+        state = await self.control.dispatch_state(job_id)
+        if state is None:
+            return None
+        operation = self.real_operation(job_id, state.meta.operation, state.sealed)
+        return msgspec.structs.replace(state.meta, operation=operation)

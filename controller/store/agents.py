@@ -1,0 +1,50 @@
+"""The agent registry's record in Redis (``corral:agents``). I/O: Redis only.
+
+Part of :class:`controller.store.jobs.JobStore` (a base class), kept apart so the
+job store stays one screenful of key schema and job writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from common import messages
+from common.messages import ENCODER
+
+AGENTS = "corral:agents"
+
+
+class AgentRecord(msgspec.Struct, frozen=True, kw_only=True):
+    hostname: str
+    labels: dict[str, str]
+    facts: messages.Facts
+    last_seen: float
+    first_seen: float
+    state: str = "online"
+    running: int = 0
+    refusals: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+AGENT_DECODER = msgspec.msgpack.Decoder(AgentRecord)
+
+
+class AgentStore:
+    redis: Redis
+
+    async def save_agents(self, records: Iterable[AgentRecord]) -> None:
+        mapping: dict[Any, Any] = {r.hostname: ENCODER.encode(r) for r in records}
+        if mapping:
+            await self.redis.hset(AGENTS, mapping=mapping)
+
+    async def forget_agents(self, hostnames: Iterable[str]) -> None:
+        names = list(hostnames)
+        if names:
+            await self.redis.hdel(AGENTS, *names)
+
+    async def load_agents(self) -> list[AgentRecord]:
+        blobs = await self.redis.hvals(AGENTS)
+        return [AGENT_DECODER.decode(b.encode() if isinstance(b, str) else b) for b in blobs]

@@ -1,0 +1,383 @@
+"""Job records and the agent registry in Redis. I/O: Redis only.
+
+Key schema: controller/store/keys.py.
+
+Folding an event is O(1) Redis work whatever the number of agents: one
+HSETNX of the event in its own field and a counter update, in one script
+call per job per batch; the call that makes the last expected agent done
+also writes the final status (controller/store/scripts.py), so finishing a job
+costs no extra round trip and no fold. The record is the fold of the stored
+events, done on read (:func:`common.fold.fold_all`). Job keys expire after
+the retention; the index sets are trimmed by the sweeper, so listing never
+SCANs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from common import messages
+from common.detail import JobDetail, render
+from common.fold import fold_all
+from common.job import (
+    FINAL_STATUSES,
+    JOB_STATUSES,
+    META_DECODER,
+    STATUS_RANK,
+    JobMeta,
+)
+from common.messages import ENCODER, EVENT_DECODER, Event
+from common.redaction import Redactor, redact_results
+from controller.applying import Applied, apply_args
+from controller.replies import as_bytes, as_text
+from controller.store import scripts
+from controller.store.agents import AgentRecord as AgentRecord  # re-exported: the registry, views
+from controller.store.agents import AgentStore
+from controller.store.keys import (
+    INDEX_ALL,
+    INDEX_CANCELLING,
+    INDEX_KEYS,
+    INDEX_OPEN,
+    INDEX_RANK,
+    INDEX_UNDISPATCHED,
+    events_key,
+    expected_key,
+    job_key,
+    status_key,
+    terminal_key,
+)
+from controller.store.redis import run_pipeline
+from controller.upkeep.finalize import TIMEOUT_REASON, decide_status, timeout_events
+
+_RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
+
+
+class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: str
+    created: float
+    updated: float
+    operation: messages.Operation
+    target: str
+    expected: int
+    done: int
+
+
+class JobStore(AgentStore):
+    """Job records (and, from :class:`AgentStore`, the agent registry's)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        retention: float,
+        redactor: Redactor | None = None,
+        *,
+        bulk: Redis | None = None,
+    ) -> None:
+        """``bulk``: the client for the hot pipelines (controller/store/redis.py)."""
+        self.redis = redis
+        self.bulk = bulk or redis
+        self.retention = retention
+        self.redactor = redactor or Redactor()
+        self._apply = redis.register_script(scripts.APPLY_EVENTS)
+        self._set_final = redis.register_script(scripts.SET_FINAL_STATUS)
+        self._index = redis.register_script(scripts.INDEX_STATUS)
+        self._mark = redis.register_script(scripts.MARK_DISPATCHED)
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    # -- writes ---------------------------------------------------------------
+
+    async def create(
+        self, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None = None
+    ) -> None:
+        """Write a new job, its ``submitted`` event and its index entries at once.
+
+        The job is ``dispatched = 0`` and in the undispatched index until its
+        publish is acknowledged, so a controller dying in between leaves a
+        trace the reconciler finds (controller/upkeep/reconcile.py).
+        """
+        [failed] = await self.create_many([(meta, submitted, sealed)])
+        if failed is not None:
+            raise failed
+
+    async def create_many(
+        self, records: Sequence[tuple[JobMeta, messages.Submitted, bytes | None]]
+    ) -> list[Exception | None]:
+        """Write many new jobs as :meth:`create` does, in one pipeline round trip.
+
+        One command per index for all of them, their status filed directly
+        (the ids are new: no INDEX_STATUS script needed). Per record: None if
+        written, else the Redis error that kept it out; a lost connection raises.
+        """
+        spans: list[tuple[int, int]] = []
+        async with self.bulk.pipeline(transaction=False) as pipe:
+            for meta, submitted, sealed in records:
+                start = len(pipe)
+                self._queue_record(pipe, meta, submitted, sealed)
+                spans.append((start, len(pipe)))
+            shared = len(pipe)
+            if records:
+                metas = [meta for meta, _, _ in records]
+                created = {m.id: m.created for m in metas}
+                pipe.zadd(INDEX_ALL, created)
+                pipe.zadd(INDEX_OPEN, {m.id: m.deadline for m in metas})
+                pipe.zadd(INDEX_UNDISPATCHED, created)
+                pipe.zadd(status_key("submitted"), created)
+                pipe.hset(INDEX_RANK, mapping=dict.fromkeys(created, STATUS_RANK["submitted"]))
+            replies = await run_pipeline(pipe, raise_on_error=False)
+        index_error = next((r for r in replies[shared:] if isinstance(r, Exception)), None)
+        return [
+            next((r for r in replies[a:b] if isinstance(r, Exception)), index_error)
+            for a, b in spans
+        ]
+
+    def _queue_record(
+        self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None
+    ) -> None:
+        """The job's own keys: its hash, expected set and ``submitted`` event."""
+        expire_at = int(meta.created + max(self.retention, meta.timeout) + 60)
+        expected_n = len(meta.expected) if meta.expected is not None else 1
+        key = job_key(meta.id)
+        pipe.hset(
+            key,
+            mapping={
+                "meta": ENCODER.encode(meta),
+                "status": "submitted",
+                "done": 0,
+                "expected_n": expected_n,
+                "updated": repr(meta.created),
+                "expire_at": expire_at,
+                "dispatched": 0,
+                **({"sealed": sealed} if sealed is not None else {}),
+            },
+        )
+        pipe.expireat(key, expire_at)
+        if meta.expected:
+            pipe.hset(expected_key(meta.id), mapping=dict.fromkeys(meta.expected, 1))
+            pipe.expireat(expected_key(meta.id), expire_at)
+        pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
+        pipe.expireat(events_key(meta.id), expire_at)
+
+    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
+
+        redis-py checks every registered script with a SCRIPT EXISTS round
+        trip before each pipeline; the hot path skips it and loads the
+        scripts only when Redis answers NOSCRIPT (it restarted or flushed
+        them). Retrying is safe: every script here is idempotent.
+        """
+        for attempt in (1, 2):
+            async with self.bulk.pipeline(transaction=False) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                try:
+                    return await run_pipeline(pipe)
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+            for script in (self._apply, self._set_final, self._index, self._mark):
+                await self.redis.script_load(script.script)
+        raise AssertionError("unreachable")
+
+    async def mark_dispatched(self, acked: list[tuple[str, int]]) -> None:
+        """Jobs whose publish was acknowledged, as (job id, stream sequence): one round trip.
+
+        Raw EVALSHA (see :meth:`_execute`): through redis-py's script objects a
+        pipeline costs a SCRIPT EXISTS round trip of its own, on every submit.
+        """
+        if not acked:
+            return
+        sha = self._mark.sha
+        commands: list[tuple[Any, ...]] = [
+            ("EVALSHA", sha, 1, job_key(job_id), seq) for job_id, seq in acked
+        ]
+        commands.append(("ZREM", INDEX_UNDISPATCHED, *(job_id for job_id, _ in acked)))
+        await self._execute(commands)
+
+    def _index_command(self, job_id: str, status: str, created: float) -> tuple[Any, ...]:
+        """INDEX_STATUS as a raw EVALSHA for :meth:`_execute`."""
+        where = (JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created)
+        return ("EVALSHA", self._index.sha, len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)
+
+    async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
+        """Store a batch of events grouped by job: one script call per job, one round trip.
+
+        Then one more round trip re-files in the listing index the jobs that
+        moved (to processing, or to the final status the script wrote).
+        """
+        if not batch:
+            return {}
+        sha, redactor = self._apply.sha, self.redactor
+        commands = [
+            (
+                "EVALSHA",
+                sha,
+                4,
+                job_key(job_id),
+                events_key(job_id),
+                terminal_key(job_id),
+                expected_key(job_id),
+                *apply_args(redact_results(redactor, events)),
+            )
+            for job_id, events in batch.items()
+        ]
+        replies = await self._execute(commands)
+        outcomes: dict[str, Applied] = {}
+        index: list[tuple[Any, ...]] = []
+        for job_id, reply in zip(batch, replies, strict=True):
+            status = as_text(reply[0])
+            outcome = Applied(status, int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
+            outcomes[job_id] = outcome
+            # Final now; or a redelivered batch whose first pass may have died
+            # before this re-filing (forward-only: a no-op when it did not); or
+            # newly processing.
+            if (
+                outcome.finished
+                or (status in FINAL_STATUSES and not outcome.new_events)
+                or (status == "processing" and outcome.new_events)
+            ):
+                index.append(self._index_command(job_id, status, 0))
+        if index:
+            await self._execute(index)
+        return outcomes
+
+    async def finalize(
+        self, job_id: str, now: float, *, deadline_passed: bool, reason: str = TIMEOUT_REASON
+    ) -> str | None:
+        """Give a job its final status; at the deadline, silent agents end ``timeout``."""
+        loaded = await self.load(job_id)
+        if loaded is None:
+            await self.redis.zrem(INDEX_OPEN, job_id)
+            return None
+        meta, status, events = loaded
+        if status in FINAL_STATUSES:
+            # Final already (the apply script wrote it): make sure the listing says so.
+            await self._file_final(job_id, status, meta.created)
+            return status
+        record = fold_all(events)
+        if deadline_passed:
+            timeouts = timeout_events(meta, record, now, reason)
+            if timeouts:
+                applied = await self.apply({job_id: [(e, ENCODER.encode(e)) for e in timeouts]})
+                if applied[job_id].status in FINAL_STATUSES:
+                    # The script gave the final status (or a cancel came first).
+                    return await self.finalize(job_id, now, deadline_passed=False)
+                record = fold_all(timeouts, record)
+        final = decide_status(meta, record)
+        set_final = ("EVALSHA", self._set_final.sha, 1, job_key(job_id), final)
+        [kept] = await self._execute([(*set_final, STATUS_RANK[final], _RANKS_ARG)])
+        if not kept:
+            await self.redis.zrem(INDEX_OPEN, job_id)
+            return None
+        # File the job under the status the record kept, not the one decided
+        # here: another finalizer (the collector, a cancel, a second
+        # controller) may have written its own first. A final status never
+        # changes, so every finalizer files the same one, whatever the order
+        # (a second round trip: the index keys are in another hash slot).
+        status = as_text(kept)
+        await self._file_final(job_id, status, meta.created)
+        return status
+
+    async def _file_final(self, job_id: str, status: str, created: float) -> None:
+        """The listing files a final job under its status and no longer as open."""
+        await self._execute(
+            [self._index_command(job_id, status, created), ("ZREM", INDEX_OPEN, job_id)]
+        )
+
+    async def delete(self, job_id: str) -> bool:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(
+                job_key(job_id), events_key(job_id), terminal_key(job_id), expected_key(job_id)
+            )
+            self._unindex(pipe, [job_id])
+            replies = await pipe.execute()
+        return bool(replies[0])
+
+    def _unindex(self, pipe: Any, job_ids: Sequence[str]) -> None:
+        for key in (
+            INDEX_ALL,
+            INDEX_OPEN,
+            INDEX_UNDISPATCHED,
+            INDEX_CANCELLING,
+            *(status_key(s) for s in JOB_STATUSES),
+        ):
+            pipe.zrem(key, *job_ids)
+        pipe.hdel(INDEX_RANK, *job_ids)
+
+    async def trim_index(self, now: float, limit: int = 1000) -> int:
+        """Drop index entries of jobs past the retention (their keys expired)."""
+        old = await self.redis.zrangebyscore(
+            INDEX_ALL, "-inf", now - self.retention, start=0, num=limit
+        )
+        if old:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._unindex(pipe, [as_text(i) for i in old])
+                await pipe.execute()
+        return len(old)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def load(self, job_id: str) -> tuple[JobMeta, str, list[Event]] | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(job_key(job_id), "meta", "status")
+            pipe.hvals(events_key(job_id))
+            (meta_blob, status), blobs = await pipe.execute()
+        if meta_blob is None:
+            return None
+        decode = EVENT_DECODER.decode
+        return META_DECODER.decode(meta_blob), as_text(status), [decode(b) for b in blobs]
+
+    async def detail(self, job_id: str) -> JobDetail | None:
+        loaded = await self.load(job_id)
+        if loaded is None:
+            return None
+        meta, status, events = loaded
+        return render(meta, fold_all(events), status)
+
+    async def meta(self, job_id: str) -> JobMeta | None:
+        blob = await self.redis.hget(job_key(job_id), "meta")
+        return None if blob is None else META_DECODER.decode(as_bytes(blob))
+
+    async def due(self, now: float, limit: int = 100) -> list[str]:
+        """Unfinished jobs whose deadline has passed."""
+        ids = await self.redis.zrangebyscore(INDEX_OPEN, "-inf", now, start=0, num=limit)
+        return [as_text(i) for i in ids]
+
+    async def listing(
+        self, status: str | None, limit: int, offset: int
+    ) -> tuple[int, dict[str, int], list[JobSummary]]:
+        index = status_key(status) if status else INDEX_ALL
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(index)
+            for name in JOB_STATUSES:
+                pipe.zcard(status_key(name))
+            pipe.zrevrange(index, offset, offset + limit - 1)
+            replies = await pipe.execute()
+        total, counts, ids = replies[0], replies[1:-1], [as_text(i) for i in replies[-1]]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hmget(job_key(job_id), "meta", "status", "updated", "done")
+            rows = await pipe.execute()
+        items = [_summary(row) for row in rows if row[0] is not None]
+        return int(total), dict(zip(JOB_STATUSES, map(int, counts), strict=True)), items
+
+
+def _summary(row: list[Any]) -> JobSummary:
+    meta = META_DECODER.decode(row[0])
+    return JobSummary(
+        id=meta.id,
+        status=as_text(row[1]),
+        created=meta.created,
+        updated=float(row[2] or meta.created),
+        operation=meta.operation,
+        target=meta.target,
+        expected=len(meta.expected) if meta.expected is not None else 1,
+        done=int(row[3] or 0),
+    )

@@ -1,0 +1,213 @@
+"""Lua scripts the store runs atomically in Redis. No I/O here: just their text.
+
+Each script touches only keys that share one hash tag, so the same scripts
+run on Redis Cluster: the job scripts touch ``corral:{<id>}:*``, the index
+script touches ``corral:{index}:*``.
+"""
+
+from __future__ import annotations
+
+# Order keys of terminal events, as common.fold.order_key makes them:
+# "tier|attempt|rank|timestamp|kind|event_id". parse_head returns nil for a
+# value in another format (one an older controller wrote): the caller then
+# leaves the decision to the Python finalize.
+_HEADS = """
+local function parse_head(h)
+  local tier, attempt, rank, ts, kind, id =
+    string.match(h, '^(%d+)|(-?%d+)|(%d+)|([^|]+)|(%a+)|(.*)$')
+  if not tier then return nil end
+  return {tonumber(tier), tonumber(attempt), tonumber(rank), tonumber(ts), kind, id}
+end
+-- The fold breaks a tie on (tier, attempt, rank, timestamp) by event id; two
+-- such heads have the same rank, hence the same kind and the same answer, so
+-- which of them is kept cannot change a status: the first one stays.
+local function head_greater(a, b)
+  for i = 1, 4 do
+    if a[i] ~= b[i] then return a[i] > b[i] end
+  end
+  return false
+end
+"""
+
+# KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
+# ARGV[1]: a MessagePack array of repeated (event_id, terminal or "",
+# timestamp as text), where terminal is "tier|attempt|rank|kind|hostname"
+# for a terminal event; ARGV[2..]: the encoded events, in the same order.
+# (Two arguments per event fewer than one each: redis-py packs every argument
+# in Python. The events stay apart: Redis 6's cmsgpack reads no bin type.)
+# Stores each event once (HSETNX: the first copy wins, for the job's whole
+# life); for each agent the job counts (its expected agents, or anyone when
+# it has no expected set: a stranger cannot finish a job) counts the first
+# terminal event once in ``done`` and keeps in the terminal hash the head of
+# its terminal events (the greatest order key, as the fold's agent state);
+# moves the job from submitted to processing, keeps updated = max(timestamp).
+# When done reaches expected_n on a job not yet final, it writes the final
+# status here, exactly as controller.upkeep.finalize.decide_status decides it from
+# the fold of the stored events (an answer is the head's kind: _any takes the
+# greatest head of any agent; the controller's own events are no agent).
+# Returns {status, done, expected_n, new_events, flag}: flag 1 when this call
+# gave the job its final status, 2 when the job is due but the script could
+# not decide (terminal values in an older format): finalize it in Python.
+APPLY_EVENTS = (
+    _HEADS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0} end
+local new = 0
+local newest = 0
+local counted = 0
+local anyone = redis.call('EXISTS', KEYS[4]) == 0
+local args = cmsgpack.unpack(ARGV[1])
+for i = 1, #args, 3 do
+  if redis.call('HSETNX', KEYS[2], args[i], ARGV[(i + 2) / 3 + 1]) == 1 then
+    new = new + 1
+    local term = args[i + 1]
+    if term ~= '' then
+      local tier, attempt, rank, kind, host = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$')
+      if anyone or redis.call('HEXISTS', KEYS[4], host) == 1 then
+        local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. args[i + 2] .. '|'
+          .. kind .. '|' .. args[i]
+        if redis.call('HSETNX', KEYS[3], host, head) == 1 then
+          counted = counted + 1
+        else
+          local current = parse_head(redis.call('HGET', KEYS[3], host))
+          if current and head_greater(parse_head(head), current) then
+            redis.call('HSET', KEYS[3], host, head)
+          end
+        end
+      end
+    end
+    local ts = tonumber(args[i + 2])
+    if ts > newest then newest = ts end
+  end
+end
+if counted > 0 then redis.call('HINCRBY', KEYS[1], 'done', counted) end
+local job = redis.call('HMGET', KEYS[1], 'status', 'done', 'expected_n', 'updated', 'expire_at')
+local status = job[1]
+local done = tonumber(job[2] or '0')
+local expected_n = tonumber(job[3] or '0')
+local flag = 0
+if new > 0 then
+  if status == 'submitted' then status = 'processing' end
+  if newest > tonumber(job[4] or '0') then redis.call('HSET', KEYS[1], 'updated', newest) end
+  redis.call('EXPIREAT', KEYS[2], job[5])
+  redis.call('EXPIREAT', KEYS[3], job[5])
+end
+local final = status == 'completed' or status == 'failed' or status == 'partial_failure'
+  or status == 'cancelled'
+if not final and expected_n > 0 and done >= expected_n then
+  local heads = redis.call('HGETALL', KEYS[3])
+  local best = nil
+  local ok = 0
+  for i = 1, #heads, 2 do
+    local head = parse_head(heads[i + 1])
+    if not head then
+      flag = 2
+      break
+    end
+    -- The controller's own events (a timeout for an _any job) are no agent's.
+    if heads[i] ~= 'controller' then
+      if head[5] == 'completed' then ok = ok + 1 end
+      if best == nil or head_greater(head, best) then best = head end
+    end
+  end
+  if flag == 0 then
+    if anyone then
+      if best ~= nil and best[5] == 'completed' then status = 'completed' else status = 'failed' end
+    elseif ok >= expected_n then
+      status = 'completed'
+    elseif ok == 0 then
+      status = 'failed'
+    else
+      status = 'partial_failure'
+    end
+    flag = 1
+  end
+end
+if status ~= job[1] then redis.call('HSET', KEYS[1], 'status', status) end
+return {status, done, expected_n, new, flag}
+"""
+)
+
+# KEYS: job hash. ARGV: new status, its rank, rank table as "status=rank,...".
+# Moves the status forward only; returns the status the job ends with.
+SET_FINAL_STATUS = """
+local ranks = {}
+for pair in string.gmatch(ARGV[3], '([^,]+)') do
+  local name, rank = string.match(pair, '([^=]+)=(%d+)')
+  ranks[name] = tonumber(rank)
+end
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+if (ranks[current] or 0) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1])
+  return ARGV[1]
+end
+return current
+"""
+
+# KEYS: rank hash, then one sorted set per status (in STATUS order), then the
+# open-jobs (deadline) set. ARGV: job id, status index (1-based into the
+# status sets), rank, created score (0: keep the score it is filed under).
+# Re-files a job under its status, forward only, so two controllers racing
+# on one job cannot move it backwards in the listing.
+INDEX_STATUS = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+local rank = tonumber(ARGV[3])
+if current >= rank then return 0 end
+local target = tonumber(ARGV[2]) + 1
+-- A score of 0 means "unknown": keep the creation time it was filed under.
+local score = ARGV[4]
+if tonumber(score) == 0 then
+  for i = 2, #KEYS - 1 do
+    local known = redis.call('ZSCORE', KEYS[i], ARGV[1])
+    if known then score = known break end
+  end
+end
+for i = 2, #KEYS - 1 do
+  if i ~= target then redis.call('ZREM', KEYS[i], ARGV[1]) end
+end
+redis.call('ZADD', KEYS[target], score, ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], rank)
+if rank >= 2 then redis.call('ZREM', KEYS[#KEYS], ARGV[1]) end
+return 1
+"""
+
+# KEYS: job hash. ARGV: stream sequence of the published job.
+# Marks a job dispatched (its publish was acknowledged) without recreating a
+# job whose key was deleted or expired meanwhile.
+MARK_DISPATCHED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'dispatched', 1, 'seq', ARGV[1])
+return 1
+"""
+
+# KEYS: job hash, events hash, terminal-agents hash.
+# ARGV: final statuses as "a,b,c", the request time, then repeated
+# (event_id, encoded Cancelled event, terminal hostname or "").
+# Cancels a job unless it is already final, atomically with respect to the
+# collector's finalize: stores the cancel events (first copy wins), counts
+# each agent's first terminal once, sets the status to cancelled. The cancel
+# events are the controller's (attempt 0, stamped with the request time), so
+# their head in the terminal hash is written here as APPLY_EVENTS would.
+# Returns "cancelled", "final:<status>" if it already had a final status, or "unknown".
+CANCEL_JOB = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
+local status = redis.call('HGET', KEYS[1], 'status')
+for final in string.gmatch(ARGV[1], '([^,]+)') do
+  if status == final then return 'final:' .. status end
+end
+for i = 3, #ARGV, 3 do
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''
+     and redis.call('HSETNX', KEYS[3], ARGV[i + 2],
+                    '2|0|1|' .. ARGV[2] .. '|cancelled|' .. ARGV[i]) == 1 then
+    redis.call('HINCRBY', KEYS[1], 'done', 1)
+  end
+end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', ARGV[2])
+local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
+if expire_at then
+  redis.call('EXPIREAT', KEYS[2], expire_at)
+  redis.call('EXPIREAT', KEYS[3], expire_at)
+end
+return 'cancelled'
+"""

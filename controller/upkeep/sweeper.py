@@ -1,0 +1,114 @@
+"""Deadlines, reconciliation and retention. I/O: Redis (through the store), NATS.
+
+Every ``interval`` the sweeper first lets the reconciler finish what a dead
+controller left half done (controller/upkeep/reconcile.py), then finalizes jobs
+whose deadline (plus a short grace for answers in flight) has passed:
+silent expected agents end ``timeout`` ("not dispatched" if the job never
+was) and the job gets its final status. Once a minute it trims index
+entries of jobs older than the retention.
+
+A deadline is enforced only once the collector has folded every agent event
+stored before it (controller/upkeep/fold_progress.py): after an outage the answers given
+on time are still queued in CORRAL_EVENTS, and timing their agents out would
+report a failure that did not happen. While that backlog's head does not
+move for ``backlog_wait`` seconds (the collector is stuck, or NATS is
+unreachable) the sweeper stops waiting and enforces deadlines anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Callable
+
+import structlog
+
+from controller.store.jobs import JobStore
+from controller.upkeep.finalize import TIMEOUT_REASON
+from controller.upkeep.fold_progress import FoldProgress
+from controller.upkeep.reconcile import NOT_DISPATCHED, Reconciler
+
+log = structlog.get_logger("corral.sweeper")
+
+
+class Sweeper:
+    def __init__(
+        self,
+        store: JobStore,
+        interval: float,
+        grace: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        reconciler: Reconciler | None = None,
+        progress: FoldProgress | None = None,
+        backlog_wait: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.interval = interval
+        self.grace = grace
+        self.clock = clock
+        self.reconciler = reconciler
+        self.progress = progress
+        self.backlog_wait = backlog_wait
+        self._last_trim = 0.0
+
+    async def sweep_once(self) -> int:
+        if self.reconciler is not None:
+            try:
+                await self.reconciler.run_once()
+            except Exception as exc:  # noqa: BLE001 - NATS may be down; deadlines still run
+                log.warning("reconcile_failed", error=str(exc))
+        now = self.clock()
+        finished = 0
+        for job_id in await self._due(now):
+            undispatched = await self._undispatched(job_id)
+            reason = NOT_DISPATCHED if undispatched else TIMEOUT_REASON
+            status = await self.store.finalize(job_id, now, deadline_passed=True, reason=reason)
+            if undispatched and self.reconciler is not None:
+                await self.reconciler.control.forget_undispatched(job_id)
+                log.warning("job_not_dispatched", job_id=job_id, status=status)
+            log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
+            finished += 1
+        if now - self._last_trim > 60:
+            self._last_trim = now
+            await self.store.trim_index(now)
+        return finished
+
+    async def _due(self, now: float) -> list[str]:
+        """Jobs past their deadline (plus grace) whose agents' stored answers are all folded."""
+        try:
+            due = await self.store.due(now - self.grace)
+        except Exception:
+            if self.progress is not None:
+                self.progress.forget_stall()
+            raise
+        if not due or self.progress is None:
+            return due
+        folded = await self.progress.observe(now)
+        if folded >= now - self.grace:
+            return due
+        stuck = self.progress.stuck_for(now)
+        if stuck >= self.backlog_wait:
+            log.warning("deadlines_enforced_despite_backlog", stuck=round(stuck, 1), jobs=len(due))
+            return due
+        ready = await self.store.due(folded - self.grace) if folded > -math.inf else []
+        if len(ready) < len(due):
+            log.info(
+                "deadlines_wait_for_backlog", jobs=len(due) - len(ready), stuck=round(stuck, 1)
+            )
+        return ready
+
+    async def _undispatched(self, job_id: str) -> bool:
+        if self.reconciler is None:
+            return False
+        return await self.reconciler.control.is_undispatched(job_id)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_once()
+            except Exception as exc:  # noqa: BLE001 - a Redis outage must not end the sweeper
+                log.warning("sweep_failed", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
