@@ -68,7 +68,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
-    max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/jobs/batch.py)
+    max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/api/batch.py)
     # Operation data keys matching any of these are redacted in records,
     # API output and logs (common/redaction.py).
     redact_patterns: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)

@@ -120,6 +120,11 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
 EMPTY = JobRecord()
 
 
+def terminal_order(kind: str) -> tuple[int, int]:
+    """(tier, rank) of a terminal event kind: its order key without attempt, time and id."""
+    return _TIER[kind], _RANK[kind]
+
+
 def order_key(event: Event) -> OrderKey:
     kind = event_kind(event)
     return (_TIER.get(kind, 0), event.attempt, _RANK.get(kind, 0), event.timestamp, event.event_id)
@@ -315,7 +320,3 @@ _MESSAGES = {
     "cancelled": "operation cancelled",
     "timeout": "no answer before the deadline",
 }
-
-
-def default_message(kind: str, hostname: str) -> str:
-    return _MESSAGES.get(kind, kind)

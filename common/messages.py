@@ -152,7 +152,6 @@ ENCODER = msgspec.msgpack.Encoder()
 SIGNED_JOB_DECODER = msgspec.msgpack.Decoder(SignedJob)
 JOB_SPEC_DECODER = msgspec.msgpack.Decoder(JobSpec)
 EVENT_DECODER = msgspec.msgpack.Decoder(Event)
-EVENTS_DECODER = msgspec.msgpack.Decoder(list[Event])
 # What one message on an agent's event subject holds: one event, or several of
 # one job sent together (agent/events.py: a quick job's progress rides with
 # its terminal event).

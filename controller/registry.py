@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from common import subjects
 from common.messages import HEARTBEAT_DECODER, Heartbeat
 from common.targets import Target, resolve_expected
-from controller.store.jobs import AgentRecord, JobStore
+from controller.store.agents import AgentRecord, AgentStore
 
 log = structlog.get_logger("corral.registry")
 # Looking for silent agents walks the whole registry: once a minute is plenty
@@ -36,9 +36,9 @@ FORGET_EVERY = 60.0
 
 class Registry:
     def __init__(
-        self, store: JobStore, heartbeat_timeout: float, forget_after: float = 7 * 24 * 3600.0
+        self, stored: AgentStore, heartbeat_timeout: float, forget_after: float = 7 * 24 * 3600.0
     ) -> None:
-        self.store = store
+        self.stored = stored
         self.heartbeat_timeout = heartbeat_timeout
         self.forget_after = forget_after
         self.agents: dict[str, AgentRecord] = {}
@@ -48,7 +48,7 @@ class Registry:
         self._next_forget = 0.0
 
     async def load(self) -> None:
-        for record in await self.store.load_agents():
+        for record in await self.stored.load_agents():
             self.agents.setdefault(record.hostname, record)
 
     def is_online(self, record: AgentRecord, now: float) -> bool:
@@ -77,7 +77,7 @@ class Registry:
         gone = self.forget_silent(now)
         self._unsaved_forgets.update(gone)
         if self._unsaved_forgets:
-            await self.store.forget_agents(self._unsaved_forgets)
+            await self.stored.forget_agents(self._unsaved_forgets)
             self._unsaved_forgets.clear()
 
     def observe(self, beat: Heartbeat, now: float) -> None:
@@ -129,7 +129,7 @@ class Registry:
             self._changed.clear()
             pending, self._dirty = self._dirty, {}
             try:
-                await self.store.save_agents(pending.values())
+                await self.stored.save_agents(pending.values())
             except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
                 log.warning("registry_flush_failed", error=str(exc))
                 self._dirty = {**pending, **self._dirty}

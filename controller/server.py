@@ -13,17 +13,13 @@ import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import nats
 import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import BusyLoadingError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from common.config import ControllerConfig
 from common.redaction import Redactor
@@ -33,10 +29,13 @@ from controller.api.idempotency import Idempotency
 from controller.collect.collector import Collector
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
+from controller.jobs.group_commit import Committer
 from controller.jobs.sealing import Sealer
 from controller.registry import Registry
+from controller.store.agents import AgentStore
+from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
-from controller.store.redis import READ_TIMEOUT
+from controller.store.redis import connect_redis
 from controller.streams import ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
@@ -73,56 +72,69 @@ def install_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, on_signal)
 
 
-def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Redis:
-    """A client that rides out short outages: a few retries with jittered backoff
-    (bounded, so a request during a long outage fails fast with 503), a
-    health check on idle connections, and bounded socket timeouts.
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """Every long-lived part of one controller process, built by :func:`build`."""
 
-    ``read_timeout=None``: for the hot pipelines, which bound each pipeline
-    as a whole instead (controller/store/redis.py)."""
-    return Redis.from_url(
-        url,
-        health_check_interval=5,
-        socket_timeout=read_timeout,
-        socket_connect_timeout=2,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
+    services: Services  # what the HTTP routes use
+    collector: Collector
+    sweeper: Sweeper
+
+
+async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
+    """Wire a controller on open connections; ``bulk`` runs the hot pipelines
+    (controller/store/redis.py)."""
+    js = nc.jetstream()
+    await ensure_streams(js, replicas=config.stream_replicas)
+    redactor = Redactor(config.redact_patterns)
+    store = JobStore(redis, config.retention, redactor, bulk=bulk)
+    control = ControlStore(redis, bulk=bulk)
+    registry = Registry(AgentStore(redis), config.heartbeat_timeout, config.forget_agents_after)
+    await registry.load()
+    await registry.subscribe(nc)
+    private = load_private(config.signing_key)
+    signer, sealer = Signer(private), Sealer(private)
+
+    def connected() -> bool:
+        return nc.is_connected
+
+    dispatcher = Dispatcher(
+        Committer(store, js, signer),
+        control,
+        registry,
+        sealer=sealer,
+        redactor=redactor,
+        connected=connected,
     )
+    canceller = Canceller(store, control, nc, js, signer)
+    services = Services(
+        config=config,
+        store=store,
+        control=control,
+        registry=registry,
+        dispatcher=dispatcher,
+        canceller=canceller,
+        idempotency=Idempotency(redis, sealer),
+        broker_ready=connected,
+    )
+    sweeper = Sweeper(
+        store,
+        config.sweep_interval,
+        reconciler=Reconciler(control, dispatcher, canceller),
+        progress=FoldProgress(js),
+        backlog_wait=config.backlog_wait,
+    )
+    return Controller(services, Collector(nc, store, config.fetch_batch), sweeper)
 
 
 @contextlib.asynccontextmanager
-async def controller_services(config: ControllerConfig) -> AsyncIterator[Services]:
+async def connections(config: ControllerConfig) -> AsyncIterator[tuple[NATS, Redis, Redis]]:
+    """NATS, the main Redis client and the hot-pipeline one; closed on the way out."""
     nc = await connect_nats(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)
     bulk = connect_redis(config.redis_url, read_timeout=None)
     try:
-        js = nc.jetstream()
-        await ensure_streams(js, replicas=config.stream_replicas)
-        redactor = Redactor(config.redact_patterns)
-        store = JobStore(redis, config.retention, redactor, bulk=bulk)
-        registry = Registry(store, config.heartbeat_timeout, config.forget_agents_after)
-        await registry.load()
-        await registry.subscribe(nc)
-        private = load_private(config.signing_key)
-        signer, sealer = Signer(private), Sealer(private)
-        dispatcher = Dispatcher(
-            store,
-            js,
-            signer,
-            registry,
-            sealer=sealer,
-            redactor=redactor,
-            connected=lambda: nc.is_connected,
-        )
-        yield Services(
-            config=config,
-            store=store,
-            registry=registry,
-            dispatcher=dispatcher,
-            canceller=Canceller(dispatcher.control, nc, js, signer),
-            idempotency=Idempotency(redis, sealer),
-            broker_ready=lambda: nc.is_connected,
-        )
+        yield nc, redis, bulk
     finally:
         # close, not drain: pull subscriptions keep status messages queued
         # that nobody reads, and drain would wait for them forever.
@@ -136,36 +148,26 @@ async def serve(
 ) -> None:
     if not config.signing_key:
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
-    async with controller_services(config) as services:
+    async with connections(config) as (nc, redis, bulk):
+        controller = await build(config, nc, redis, bulk)
         server = _Server(
             uvicorn.Config(
-                create_app(services),
+                create_app(controller.services),
                 host=config.host,
                 port=config.port,
                 log_config=None,
                 access_log=False,
-                # The C parser: h11 in pure Python was 13 % of a busy controller.
-                http="httptools",
+                http="httptools",  # the C parser (docs/performance.md)
                 lifespan="off",
             )
-        )
-        nc = services.canceller.nc
-        collector = Collector(nc, services.store, config.fetch_batch)
-        reconciler = Reconciler(services.dispatcher, services.canceller)
-        sweeper = Sweeper(
-            services.store,
-            config.sweep_interval,
-            reconciler=reconciler,
-            progress=FoldProgress(services.dispatcher.js),
-            backlog_wait=config.backlog_wait,
         )
         # Loops stop on their own event, not by cancellation: redis-py can
         # swallow a CancelledError that lands inside a command.
         loops_stop = asyncio.Event()
         async with asyncio.TaskGroup() as group:
-            group.create_task(collector.run(loops_stop))
-            group.create_task(sweeper.run(loops_stop))
-            group.create_task(services.registry.flush_until(loops_stop))
+            group.create_task(controller.collector.run(loops_stop))
+            group.create_task(controller.sweeper.run(loops_stop))
+            group.create_task(controller.services.registry.flush_until(loops_stop))
             http = group.create_task(server.serve())
             # uvicorn exposes only a flag, no event, for "listening".
             while not server.started and not http.done():  # noqa: ASYNC110

@@ -11,7 +11,6 @@ sent); while Redis is unreachable every route that needs it does.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -39,23 +38,24 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.job import JOB_STATUSES
+from controller.api import batch
 from controller.api.auth import Authenticator
+from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
     RetryBody,
-    Submission,
     check_target,
     check_timeout,
     decode_body,
+    meaning,
     validate_submit,
 )
 from controller.api.idempotency import Claim, Idempotency, canonical
 from controller.api.views import JobList, agent_view, job_item
-from controller.jobs import batch
-from controller.jobs.batch import fingerprint, validate_batch
 from controller.jobs.cancel import Canceller
-from controller.jobs.dispatcher import Dispatcher
+from controller.jobs.dispatcher import Dispatcher, Submission
 from controller.jobs.sealing import SealError
 from controller.registry import Registry
+from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.read_cache import DetailReader
 
@@ -67,6 +67,7 @@ _JSON = msgspec.json.Encoder()
 class Services:
     config: ControllerConfig
     store: JobStore
+    control: ControlStore
     registry: Registry
     dispatcher: Dispatcher
     canceller: Canceller
@@ -150,19 +151,14 @@ async def submit_job(request: Request) -> Response:
     if idem is None:
         meta = await svc.dispatcher.submit(submission)
         return json_response({"job_id": meta.id, "status": "submitted"}, 201)
-    fingerprint = canonical(
-        {
-            "operation": {"type": submission.operation.type, "data": submission.operation.data},
-            "target": str(submission.target),
-            "timeout": submission.timeout,
-        }
+    claim = await svc.idempotency.claim(
+        f"submit:{key.name}", check_idem(idem), canonical(meaning(submission))
     )
-    claim = await svc.idempotency.claim(f"submit:{key.name}", check_idem(idem), fingerprint)
     return await submit_claimed(svc, claim, submission, None, {})
 
 
 async def submit_batch(request: Request) -> Response:
-    """Many jobs at once, all-or-nothing validation (controller/jobs/batch.py)."""
+    """Many jobs at once, all-or-nothing validation (controller/api/batch.py)."""
     svc, key = caller(request, "job:write")
     cfg = svc.config
     raw = await read_body(request, cfg.max_body_bytes)
@@ -172,11 +168,10 @@ async def submit_batch(request: Request) -> Response:
         metas = await batch.submit_all(svc.dispatcher, jobs)
         return json_response(batch.created([m.id for m in metas]), 201)
     claim = await svc.idempotency.claim(f"batch:{key.name}", check_idem(idem), fingerprint(jobs))
-    body, replayed = await batch.submit_claimed(svc.dispatcher, svc.idempotency, claim, jobs)
-    response = json_response(body, 200 if replayed else 201)
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response
+    body, replayed = await batch.submit_claimed(
+        svc.dispatcher, svc.control, svc.idempotency, claim, jobs
+    )
+    return created_response(body, replayed)
 
 
 def check_idem(value: str) -> str:
@@ -193,23 +188,27 @@ async def submit_claimed(
     extra: dict[str, str],
 ) -> Response:
     """Create the claimed job (201), or answer with the one the key already made (200)."""
-    while not claim.fresh:
-        control = svc.dispatcher.control
-        if await svc.idempotency.settled(claim, control.exists):
-            status = await control.status(claim.job_id) or "submitted"
-            body = {"job_id": claim.job_id, "status": status, **extra}
-            response = json_response(body, 200)
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
-        # The first request failed and released the key: this one may create it.
-        claim = await svc.idempotency.claim_again(claim)
-    try:
-        meta = await svc.dispatcher.submit(submission, retry_of=retry_of, job_id=claim.job_id)
-    except BaseException:
-        with contextlib.suppress(Exception):  # a stale claim is taken back later anyway
-            await svc.idempotency.release(claim)
-        raise
-    return json_response({"job_id": meta.id, "status": "submitted", **extra}, 201)
+
+    async def create(job_id: str) -> dict[str, Any]:
+        meta = await svc.dispatcher.submit(submission, retry_of=retry_of, job_id=job_id)
+        return {"job_id": meta.id, "status": "submitted", **extra}
+
+    async def replay(job_id: str) -> dict[str, Any]:
+        status = await svc.control.status(job_id) or "submitted"
+        return {"job_id": job_id, "status": status, **extra}
+
+    body, replayed = await svc.idempotency.run(
+        claim, written=svc.control.exists, create=create, replay=replay
+    )
+    return created_response(body, replayed)
+
+
+def created_response(body: Any, replayed: bool) -> Response:
+    """201 for what this request created, 200 marked replayed for what the key had made."""
+    response = json_response(body, 200 if replayed else 201)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 async def list_jobs(request: Request) -> Response:

@@ -16,6 +16,7 @@ from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES
 from common.messages import ENCODER, Operation
 from common.operations import OperationError, validate_params
 from common.targets import Target, TargetError, parse_target
+from controller.jobs.dispatcher import Submission
 
 _PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 
@@ -34,14 +35,6 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class RetryBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     target: str | None = None
     timeout: float | None = None
-
-
-class Submission(msgspec.Struct, frozen=True, kw_only=True):
-    """A validated submit: what the dispatcher needs."""
-
-    operation: Operation
-    target: Target
-    timeout: float
 
 
 def field_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
@@ -96,12 +89,9 @@ def check_publishable(operation: Operation, target: str) -> None:
         )
 
 
-def validate_submit(raw: bytes, default_timeout: float, max_timeout: float) -> Submission:
-    body: SubmitBody = decode_body(raw, SubmitBody)
-    try:
-        validate_params(body.operation.type, body.operation.data)
-    except OperationError as exc:
-        raise InvalidRequest(str(exc)) from None
+def validate_submission(body: SubmitBody, default_timeout: float, max_timeout: float) -> Submission:
+    """One job's body checked field by field (raises OperationError for its operation)."""
+    validate_params(body.operation.type, body.operation.data)
     operation = Operation(type=body.operation.type, data=body.operation.data)
     check_publishable(operation, body.target)
     return Submission(
@@ -109,3 +99,22 @@ def validate_submit(raw: bytes, default_timeout: float, max_timeout: float) -> S
         target=check_target(body.target),
         timeout=check_timeout(body.timeout, default_timeout, max_timeout),
     )
+
+
+def validate_submit(raw: bytes, default_timeout: float, max_timeout: float) -> Submission:
+    body: SubmitBody = decode_body(raw, SubmitBody)
+    try:
+        return validate_submission(body, default_timeout, max_timeout)
+    except OperationError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def meaning(submission: Submission) -> dict[str, Any]:
+    """What a validated submit asks for, for Idempotency-Key comparison: key order,
+    whitespace and explicit defaults of the body do not change it."""
+    operation = submission.operation
+    return {
+        "operation": {"type": operation.type, "data": operation.data},
+        "target": str(submission.target),
+        "timeout": submission.timeout,
+    }

@@ -24,19 +24,22 @@ Each key lives in its own hash slot (``corral:idem:{<digest>}``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import msgspec
 from redis.asyncio import Redis
 
 from common.errors import Conflict, CorralError
 from controller.jobs.sealing import Sealer
-from controller.replies import as_text
+from controller.store.redis import as_text
 
 TTL = 24 * 3600
+Result = TypeVar("Result")
 # Compare-and-delete: release a claim only if it is still ours.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -115,6 +118,32 @@ class Idempotency:
                 fresh=False,
             )
         raise Conflict("Idempotency-Key is contended; retry the request")
+
+    async def run(
+        self,
+        claim: Claim,
+        *,
+        written: Callable[[str], Awaitable[bool]],
+        create: Callable[[str], Awaitable[Result]],
+        replay: Callable[[str], Awaitable[Result]],
+    ) -> tuple[Result, bool]:
+        """Create what ``claim`` stands for, or answer with what the key already made.
+
+        ``written(id)`` tells whether the claimed id's jobs exist, ``create(id)``
+        makes them, ``replay(id)`` describes them. Returns (result, replayed).
+        A claim whose request fails is given back, so the client may retry.
+        """
+        while not claim.fresh:
+            if await self.settled(claim, written):
+                return await replay(claim.job_id), True
+            # The first request failed and released the key: this one may create it.
+            claim = await self.claim_again(claim)
+        try:
+            return await create(claim.job_id), False
+        except BaseException:
+            with contextlib.suppress(Exception):  # a stale claim is taken back later anyway
+                await self.release(claim)
+            raise
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back (its request failed, or its holder died)."""

@@ -6,7 +6,8 @@ import msgspec
 
 from common.messages import Facts, Operation
 from common.timefmt import rfc3339
-from controller.store.jobs import AgentRecord, JobSummary
+from controller.store.agents import AgentRecord
+from controller.store.jobs import JobSummary
 
 
 class JobListItem(msgspec.Struct, frozen=True, kw_only=True):

@@ -36,6 +36,7 @@ from common import limits, subjects
 from common.messages import ENCODER, EVENT_MESSAGE_DECODER, Event, event_id, event_kind
 from controller.collect.event_pull import Delivery, EventPuller
 from controller.store.jobs import JobStore
+from controller.upkeep.finalize import finalize
 
 log = structlog.get_logger("corral.collector")
 
@@ -253,14 +254,13 @@ class Collector:
             outcomes = await self.store.apply(grouped)
             for job_id, outcome in outcomes.items():
                 if outcome.finished:
-                    # Per job at debug: at info this line was a visible share of the fold.
                     self.finished += 1
                     log.debug("job_finished", job_id=job_id, status=outcome.status)
                 elif outcome.unknown:
                     self.rejected["unknown_job"] += 1
                     log.warning("message_rejected", job_id=job_id, reason="unknown job")
                 elif outcome.ready_to_finalize:
-                    status = await self.store.finalize(job_id, self.clock(), deadline_passed=False)
+                    status = await finalize(self.store, job_id, self.clock(), deadline_passed=False)
                     self.finished += 1
                     log.debug("job_finished", job_id=job_id, status=status)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch

@@ -35,6 +35,7 @@ from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Cancelled, CancelRequest, event_id
 from common.signing import Signer
 from controller.store.control import ControlStore
+from controller.store.jobs import JobStore
 from controller.upkeep.finalize import unfinished
 
 log = structlog.get_logger("corral.cancel")
@@ -63,12 +64,14 @@ def cancel_events(meta: JobMeta, record: JobRecord, now: float) -> list[Cancelle
 class Canceller:
     def __init__(
         self,
+        store: JobStore,
         control: ControlStore,
         nc: NATS,
         js: JetStreamContext,
         signer: Signer,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.store = store
         self.control = control
         self.nc = nc
         self.js = js
@@ -77,7 +80,7 @@ class Canceller:
 
     async def cancel(self, job_id: str) -> None:
         """Cancel ``job_id``: 404 unknown, 409 already final."""
-        loaded = await self.control.store.load(job_id)
+        loaded = await self.store.load(job_id)
         if loaded is None:
             raise NotFound(f"no job with id {job_id}")
         meta, _, events = loaded

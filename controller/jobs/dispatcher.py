@@ -24,31 +24,36 @@ from collections.abc import Callable
 
 import msgspec
 import structlog
-from nats.js import JetStreamContext
 
 from common.errors import BrokerUnavailable, InvalidRequest
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Operation, Submitted, event_id
 from common.redaction import Redactor
-from common.signing import Signer
 from common.targets import Target
-from controller.api.bodies import Submission
 from controller.jobs.group_commit import Committer, GroupCommit, Prepared
 from controller.jobs.sealing import Sealer
 from controller.registry import Registry
 from controller.store.control import ControlStore
-from controller.store.jobs import JobStore
 
 log = structlog.get_logger("corral.dispatch")
+
+
+class Submission(msgspec.Struct, frozen=True, kw_only=True):
+    """A validated submit (controller/api/bodies.py): what the dispatcher needs."""
+
+    operation: Operation
+    target: Target
+    timeout: float
+
+
 OPERATION_DECODER = msgspec.msgpack.Decoder(Operation)
 
 
 class Dispatcher:
     def __init__(
         self,
-        store: JobStore,
-        js: JetStreamContext,
-        signer: Signer,
+        committer: Committer,
+        control: ControlStore,
         registry: Registry,
         *,
         sealer: Sealer,
@@ -56,16 +61,13 @@ class Dispatcher:
         connected: Callable[[], bool] = lambda: True,
         group_limit: int = 1000,
     ) -> None:
-        self.store = store
-        self.control = ControlStore(store)
-        self.js = js
-        self.signer = signer
+        self.committer = committer
+        self.control = control
         self.registry = registry
         self.sealer = sealer
         self.redactor = redactor or Redactor()
         self.connected = connected
-        self.committer = Committer(store, self.control, js, signer)
-        self.group = GroupCommit(self.committer.commit, limit=group_limit)
+        self.group = GroupCommit(committer.commit, limit=group_limit)
 
     def expected_agents(self, target: Target, now: float) -> list[str] | None:
         """The agents a job waits for; 400 when the target matches nobody."""
@@ -146,23 +148,9 @@ class Dispatcher:
         return [j.stored for j in jobs]
 
     async def dispatch(self, meta: JobMeta) -> bool:
-        """Publish and mark dispatched; False leaves the job to the reconciler."""
-        try:
-            seq = await self.publish(meta)
-        except Exception as exc:  # noqa: BLE001 - the reconciler republishes or fails it
-            log.warning("job_publish_failed", job_id=meta.id, error=str(exc))
-            return False
-        try:
-            await self.store.mark_dispatched([(meta.id, seq)])
-        except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
-            log.warning("job_mark_dispatched_failed", job_id=meta.id, error=str(exc))
-        return True
-
-    async def publish(self, meta: JobMeta) -> int:
-        """Sign and publish ``meta`` (with its real operation); the stream sequence."""
-        subject, payload = self.committer.message(meta)
-        ack = await self.js.publish(subject, payload, headers={"Nats-Msg-Id": meta.id})
-        return int(ack.seq)
+        """Publish a recorded job again, marked dispatched once acked; False: not acked."""
+        [acked] = await self.committer.dispatch([meta])
+        return acked
 
     def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:
         """The operation as submitted: unsealed if its stored copy was redacted."""

@@ -30,7 +30,6 @@ from common.job import JobMeta
 from common.messages import ENCODER, JobSpec, Submitted
 from common.signing import Signer
 from common.targets import parse_target
-from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 
 log = structlog.get_logger("corral.dispatch")
@@ -53,13 +52,11 @@ class Committer:
     def __init__(
         self,
         store: JobStore,
-        control: ControlStore,
         js: JetStreamContext,
         signer: Signer,
         ack_timeout: float = 5.0,
     ) -> None:
         self.store = store
-        self.control = control
         self.js = js
         self.signer = signer
         self.ack_timeout = ack_timeout
@@ -68,13 +65,21 @@ class Committer:
         """Write, publish and mark ``jobs``; per job, the error that kept its record out."""
         outcomes = await self.store.create_many([(j.stored, j.submitted, j.sealed) for j in jobs])
         written = [j.meta for j, failed in zip(jobs, outcomes, strict=True) if failed is None]
-        seqs = await self.publish_all(written)
-        acked = [(m.id, seq) for m, seq in zip(written, seqs, strict=True) if seq is not None]
+        await self.dispatch(written)
+        return outcomes
+
+    async def dispatch(self, metas: Sequence[JobMeta]) -> list[bool]:
+        """Publish recorded jobs and mark the acked ones dispatched; per job, whether acked.
+
+        A job not acked stays undispatched, for the reconciler to republish or fail.
+        """
+        seqs = await self.publish_all(metas)
+        acked = [(m.id, seq) for m, seq in zip(metas, seqs, strict=True) if seq is not None]
         try:
             await self.store.mark_dispatched(acked)
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
             log.warning("jobs_mark_dispatched_failed", jobs=len(acked), error=str(exc))
-        return outcomes
+        return [seq is not None for seq in seqs]
 
     async def publish_all(self, metas: Sequence[JobMeta]) -> list[int | None]:
         """Publish every job, then await all the acks; per job its stream sequence or None."""

@@ -1,7 +1,7 @@
-"""The agent registry's record in Redis (``corral:agents``). I/O: Redis only.
+"""The agent registry's copy in Redis (``corral:agents``). I/O: Redis only.
 
-Part of :class:`controller.store.jobs.JobStore` (a base class), kept apart so the
-job store stays one screenful of key schema and job writes.
+Each controller keeps the registry in memory (controller/registry.py) and
+flushes it here, for restarts and new replicas.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ AGENT_DECODER = msgspec.msgpack.Decoder(AgentRecord)
 
 
 class AgentStore:
-    redis: Redis
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
 
     async def save_agents(self, records: Iterable[AgentRecord]) -> None:
         mapping: dict[Any, Any] = {r.hostname: ENCODER.encode(r) for r in records}

@@ -1,6 +1,6 @@
 """Dispatch and cancel bookkeeping in Redis, next to the job store. I/O: Redis only.
 
-The key schema is in :mod:`controller.store.jobs`'s docstring. This module owns
+The key schema is in :mod:`controller.store.keys`. This module owns
 the fields and indexes that make two promises hold across controller
 crashes:
 
@@ -15,27 +15,23 @@ crashes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
-from common.job import CONTROLLER, FINAL_STATUSES, JOB_STATUSES, META_DECODER, STATUS_RANK, JobMeta
+from common.job import CONTROLLER, META_DECODER, JobMeta
 from common.messages import ENCODER, Cancelled
-from controller.replies import as_bytes, as_text
-from controller.store import scripts
-from controller.store.jobs import JobStore
 from controller.store.keys import (
     INDEX_CANCELLING,
-    INDEX_KEYS,
     INDEX_UNDISPATCHED,
     events_key,
     job_key,
     terminal_key,
 )
-
-_FINALS = ",".join(sorted(FINAL_STATUSES))
-CANCELLED_INDEX = JOB_STATUSES.index("cancelled") + 1  # 1-based, as INDEX_STATUS wants
+from controller.store.redis import as_bytes, as_text, execute
+from controller.store.scripts import SHAS, index_command
 
 
 class DispatchState(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,11 +45,10 @@ class DispatchState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ControlStore:
-    def __init__(self, store: JobStore) -> None:
-        self.store = store
-        self.redis: Redis = store.redis
-        self._cancel = self.redis.register_script(scripts.CANCEL_JOB)
-        self._index = self.redis.register_script(scripts.INDEX_STATUS)
+    def __init__(self, redis: Redis, *, bulk: Redis | None = None) -> None:
+        """``bulk``: the client for script pipelines (controller/store/redis.py)."""
+        self.redis = redis
+        self.bulk = bulk or redis
 
     # -- dispatch ----------------------------------------------------------------
 
@@ -86,26 +81,22 @@ class ControlStore:
 
     async def cancel(self, job: JobMeta, events: list[Cancelled], now: float) -> str:
         """Record a cancel: ``cancelled``, ``final:<status>`` (already final) or ``unknown``."""
-        args: list[Any] = [_FINALS, repr(now)]
+        keys = (job_key(job.id), events_key(job.id), terminal_key(job.id))
+        args: list[Any] = [repr(now)]
         for event in events:
             terminal = "" if event.hostname == CONTROLLER else event.hostname
             args += [event.event_id, ENCODER.encode(event), terminal]
-        outcome = as_text(
-            await self._cancel(
-                keys=[job_key(job.id), events_key(job.id), terminal_key(job.id)], args=args
+        [reply] = await execute(self.bulk, [("EVALSHA", SHAS["cancel"], len(keys), *keys, *args)])
+        outcome = as_text(reply)
+        if outcome == "cancelled":
+            await execute(
+                self.bulk,
+                [
+                    index_command(job.id, "cancelled", job.created),
+                    ("ZADD", INDEX_CANCELLING, now, job.id),
+                    ("ZREM", INDEX_UNDISPATCHED, job.id),
+                ],
             )
-        )
-        if outcome != "cancelled":
-            return outcome
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self._index(
-                keys=INDEX_KEYS,
-                args=[job.id, CANCELLED_INDEX, STATUS_RANK["cancelled"], job.created],
-                client=pipe,
-            )
-            pipe.zadd(INDEX_CANCELLING, {job.id: now})
-            pipe.zrem(INDEX_UNDISPATCHED, job.id)
-            await pipe.execute()
         return outcome
 
     async def cancelling(self, requested_before: float, limit: int = 100) -> list[str]:
@@ -124,6 +115,14 @@ class ControlStore:
     async def status(self, job_id: str) -> str | None:
         found = await self.redis.hget(job_key(job_id), "status")
         return None if found is None else as_text(found)
+
+    async def statuses(self, job_ids: Sequence[str]) -> list[str | None]:
+        """Each job's status (None if it is gone), in one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hget(job_key(job_id), "status")
+            found = await pipe.execute()
+        return [None if s is None else as_text(s) for s in found]
 
     async def is_undispatched(self, job_id: str) -> bool:
         return await self.redis.zscore(INDEX_UNDISPATCHED, job_id) is not None

@@ -19,29 +19,16 @@ from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
 
 from common import messages
 from common.detail import JobDetail, render
 from common.fold import fold_all
-from common.job import (
-    FINAL_STATUSES,
-    JOB_STATUSES,
-    META_DECODER,
-    STATUS_RANK,
-    JobMeta,
-)
+from common.job import FINAL_STATUSES, JOB_STATUSES, META_DECODER, STATUS_RANK, JobMeta
 from common.messages import ENCODER, EVENT_DECODER, Event
 from common.redaction import Redactor, redact_results
-from controller.applying import Applied, apply_args
-from controller.replies import as_bytes, as_text
-from controller.store import scripts
-from controller.store.agents import AgentRecord as AgentRecord  # re-exported: the registry, views
-from controller.store.agents import AgentStore
 from controller.store.keys import (
     INDEX_ALL,
     INDEX_CANCELLING,
-    INDEX_KEYS,
     INDEX_OPEN,
     INDEX_RANK,
     INDEX_UNDISPATCHED,
@@ -51,10 +38,8 @@ from controller.store.keys import (
     status_key,
     terminal_key,
 )
-from controller.store.redis import run_pipeline
-from controller.upkeep.finalize import TIMEOUT_REASON, decide_status, timeout_events
-
-_RANKS_ARG = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
+from controller.store.redis import as_bytes, as_text, execute, run_pipeline
+from controller.store.scripts import SHAS, Applied, apply_args, index_command
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,8 +53,8 @@ class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
     done: int
 
 
-class JobStore(AgentStore):
-    """Job records (and, from :class:`AgentStore`, the agent registry's)."""
+class JobStore:
+    """Job records: created, dispatched, folded into, finalized, listed, deleted."""
 
     def __init__(
         self,
@@ -84,10 +69,6 @@ class JobStore(AgentStore):
         self.bulk = bulk or redis
         self.retention = retention
         self.redactor = redactor or Redactor()
-        self._apply = redis.register_script(scripts.APPLY_EVENTS)
-        self._set_final = redis.register_script(scripts.SET_FINAL_STATUS)
-        self._index = redis.register_script(scripts.INDEX_STATUS)
-        self._mark = redis.register_script(scripts.MARK_DISPATCHED)
 
     async def ping(self) -> None:
         await self.redis.ping()
@@ -165,46 +146,16 @@ class JobStore(AgentStore):
         pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
         pipe.expireat(events_key(meta.id), expire_at)
 
-    async def _execute(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Run commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
-
-        redis-py checks every registered script with a SCRIPT EXISTS round
-        trip before each pipeline; the hot path skips it and loads the
-        scripts only when Redis answers NOSCRIPT (it restarted or flushed
-        them). Retrying is safe: every script here is idempotent.
-        """
-        for attempt in (1, 2):
-            async with self.bulk.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    pipe.execute_command(*command)
-                try:
-                    return await run_pipeline(pipe)
-                except NoScriptError:
-                    if attempt == 2:
-                        raise
-            for script in (self._apply, self._set_final, self._index, self._mark):
-                await self.redis.script_load(script.script)
-        raise AssertionError("unreachable")
-
     async def mark_dispatched(self, acked: list[tuple[str, int]]) -> None:
-        """Jobs whose publish was acknowledged, as (job id, stream sequence): one round trip.
-
-        Raw EVALSHA (see :meth:`_execute`): through redis-py's script objects a
-        pipeline costs a SCRIPT EXISTS round trip of its own, on every submit.
-        """
+        """Jobs whose publish was acknowledged, as (job id, stream sequence): one round trip."""
         if not acked:
             return
-        sha = self._mark.sha
+        sha = SHAS["mark"]
         commands: list[tuple[Any, ...]] = [
             ("EVALSHA", sha, 1, job_key(job_id), seq) for job_id, seq in acked
         ]
         commands.append(("ZREM", INDEX_UNDISPATCHED, *(job_id for job_id, _ in acked)))
-        await self._execute(commands)
-
-    def _index_command(self, job_id: str, status: str, created: float) -> tuple[Any, ...]:
-        """INDEX_STATUS as a raw EVALSHA for :meth:`_execute`."""
-        where = (JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created)
-        return ("EVALSHA", self._index.sha, len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)
+        await execute(self.bulk, commands)
 
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
         """Store a batch of events grouped by job: one script call per job, one round trip.
@@ -214,7 +165,7 @@ class JobStore(AgentStore):
         """
         if not batch:
             return {}
-        sha, redactor = self._apply.sha, self.redactor
+        sha, redactor = SHAS["apply"], self.redactor
         commands = [
             (
                 "EVALSHA",
@@ -228,7 +179,7 @@ class JobStore(AgentStore):
             )
             for job_id, events in batch.items()
         ]
-        replies = await self._execute(commands)
+        replies = await execute(self.bulk, commands)
         outcomes: dict[str, Applied] = {}
         index: list[tuple[Any, ...]] = []
         for job_id, reply in zip(batch, replies, strict=True):
@@ -243,52 +194,26 @@ class JobStore(AgentStore):
                 or (status in FINAL_STATUSES and not outcome.new_events)
                 or (status == "processing" and outcome.new_events)
             ):
-                index.append(self._index_command(job_id, status, 0))
+                index.append(index_command(job_id, status, 0))
         if index:
-            await self._execute(index)
+            await execute(self.bulk, index)
         return outcomes
 
-    async def finalize(
-        self, job_id: str, now: float, *, deadline_passed: bool, reason: str = TIMEOUT_REASON
-    ) -> str | None:
-        """Give a job its final status; at the deadline, silent agents end ``timeout``."""
-        loaded = await self.load(job_id)
-        if loaded is None:
-            await self.redis.zrem(INDEX_OPEN, job_id)
-            return None
-        meta, status, events = loaded
-        if status in FINAL_STATUSES:
-            # Final already (the apply script wrote it): make sure the listing says so.
-            await self._file_final(job_id, status, meta.created)
-            return status
-        record = fold_all(events)
-        if deadline_passed:
-            timeouts = timeout_events(meta, record, now, reason)
-            if timeouts:
-                applied = await self.apply({job_id: [(e, ENCODER.encode(e)) for e in timeouts]})
-                if applied[job_id].status in FINAL_STATUSES:
-                    # The script gave the final status (or a cancel came first).
-                    return await self.finalize(job_id, now, deadline_passed=False)
-                record = fold_all(timeouts, record)
-        final = decide_status(meta, record)
-        set_final = ("EVALSHA", self._set_final.sha, 1, job_key(job_id), final)
-        [kept] = await self._execute([(*set_final, STATUS_RANK[final], _RANKS_ARG)])
-        if not kept:
-            await self.redis.zrem(INDEX_OPEN, job_id)
-            return None
-        # File the job under the status the record kept, not the one decided
-        # here: another finalizer (the collector, a cancel, a second
-        # controller) may have written its own first. A final status never
-        # changes, so every finalizer files the same one, whatever the order
-        # (a second round trip: the index keys are in another hash slot).
-        status = as_text(kept)
-        await self._file_final(job_id, status, meta.created)
-        return status
+    async def set_final(self, job_id: str, status: str) -> str | None:
+        """Give the job ``status`` unless it has one of equal or higher rank: the one
+        it keeps, or None if the job is gone."""
+        set_final = ("EVALSHA", SHAS["set_final"], 1, job_key(job_id), status)
+        [kept] = await execute(self.bulk, [set_final])
+        return None if not kept else as_text(kept)
 
-    async def _file_final(self, job_id: str, status: str, created: float) -> None:
+    async def forget_open(self, job_id: str) -> None:
+        """No longer look at this job's deadline (it is gone)."""
+        await self.redis.zrem(INDEX_OPEN, job_id)
+
+    async def file_final(self, job_id: str, status: str, created: float) -> None:
         """The listing files a final job under its status and no longer as open."""
-        await self._execute(
-            [self._index_command(job_id, status, created), ("ZREM", INDEX_OPEN, job_id)]
+        await execute(
+            self.bulk, [index_command(job_id, status, created), ("ZREM", INDEX_OPEN, job_id)]
         )
 
     async def delete(self, job_id: str) -> bool:

@@ -43,8 +43,8 @@ from common.detail import DETAIL_ENCODER, render
 from common.fold import JobRecord, fold_all
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER
-from controller.replies import as_bytes, as_text
 from controller.store.keys import events_key, job_key
+from controller.store.redis import as_bytes, as_text
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Unfinished jobs whose folded record is kept, so the next miss folds only

@@ -1,13 +1,15 @@
-"""Hot-path pipelines read under one timeout instead of one per reply. I/O: Redis.
+"""The controller's Redis clients, pipelines and replies. I/O: Redis.
 
-With a ``socket_timeout`` on the client, redis-py reads every reply of a
-pipeline inside its own ``asyncio.timeout``: for the submit path and the
-collector, one pipeline holds a few commands per job, and those contexts were
-about 15 % of a busy controller's CPU (docs/performance.md). The controller
-therefore runs its hot pipelines on a second client without a read timeout
-(``bulk``, controller/server.py) and bounds each pipeline as a whole here,
-with the same bound, so a Redis that stops answering still fails the call
-(503 at the API, retried by the collector) rather than hanging it.
+Two clients share one URL. The main one reads each reply under a socket
+timeout; the hot pipelines (job records, dispatched marks, the collector's
+writes) run on a second one without it (``bulk``), because a per-reply
+``asyncio.timeout`` per command was a large share of a busy controller
+(docs/performance.md), and are bounded as a whole instead by the same
+bound (:func:`run_pipeline`), so a Redis that stops answering still fails
+the call (503 at the API, retried by the collector) rather than hanging it.
+
+Replies are bytes (``decode_responses`` off); :func:`as_text` and
+:func:`as_bytes` also accept ``str`` (a script's status reply).
 """
 
 from __future__ import annotations
@@ -15,11 +17,35 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-READ_TIMEOUT = 5.0  # the main client's socket_timeout (controller/server.py)
+from controller.store.scripts import SCRIPTS
+
+READ_TIMEOUT = 5.0  # the main client's socket timeout
 PIPELINE_TIMEOUT = READ_TIMEOUT  # the same bound for a whole hot pipeline
+
+
+def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Redis:
+    """A client that rides out short outages: a few retries with jittered backoff
+    (bounded, so a request during a long outage fails fast with 503), a
+    health check on idle connections, and bounded socket timeouts.
+
+    ``read_timeout=None``: the ``bulk`` client, whose pipelines are bounded
+    as a whole by :func:`run_pipeline`."""
+    return Redis.from_url(
+        url,
+        health_check_interval=5,
+        socket_timeout=read_timeout,
+        socket_connect_timeout=2,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
+    )
 
 
 async def run_pipeline(pipe: Pipeline, **options: Any) -> list[Any]:
@@ -31,3 +57,34 @@ async def run_pipeline(pipe: Pipeline, **options: Any) -> list[Any]:
         # redis-py closed the connection on the cancel; callers handle RedisError.
         raise RedisTimeoutError(f"Redis did not answer within {PIPELINE_TIMEOUT:g}s") from None
     return replies
+
+
+async def execute(client: Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Run raw commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
+
+    redis-py's script objects check every registered script with a SCRIPT
+    EXISTS round trip before each pipeline; this sends EVALSHA by the SHAs
+    of :data:`~controller.store.scripts.SCRIPTS` and loads them only when
+    Redis answers NOSCRIPT (it restarted or flushed them). Retrying is safe:
+    every script there is idempotent.
+    """
+    for attempt in (1, 2):
+        async with client.pipeline(transaction=False) as pipe:
+            for command in commands:
+                pipe.execute_command(*command)
+            try:
+                return await run_pipeline(pipe)
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+        for text in SCRIPTS.values():
+            await client.script_load(text)
+    raise AssertionError("unreachable")
+
+
+def as_text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def as_bytes(value: Any) -> bytes:
+    return value.encode() if isinstance(value, str) else bytes(value)

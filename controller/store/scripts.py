@@ -1,20 +1,60 @@
-"""Lua scripts the store runs atomically in Redis. No I/O here: just their text.
+"""The Lua scripts the store runs atomically, their arguments and replies. Pure: no I/O.
 
 Each script touches only keys that share one hash tag, so the same scripts
 run on Redis Cluster: the job scripts touch ``corral:{<id>}:*``, the index
 script touches ``corral:{index}:*``.
+
+The vocabulary the scripts decide with (which statuses are final, the
+status ranks, the controller's name, the order key of a controller's
+cancel) is generated from ``common/`` into the script text, so the Lua and
+the Python that decide how a job ends cannot disagree on it. The scripts
+are run by SHA (:data:`SCRIPTS`, :mod:`controller.store.redis`).
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from string import Template
+from typing import Any
+
+import msgspec
+
+from common import messages
+from common.fold import order_key, terminal_order
+from common.job import CONTROLLER, FINAL_STATUSES, JOB_STATUSES, STATUS_RANK
+from common.messages import ENCODER, Event, event_kind
+from controller.store.keys import INDEX_KEYS
+
+
+def _lua_table(entries: dict[str, str]) -> str:
+    return "{" + ", ".join(f"['{name}'] = {value}" for name, value in sorted(entries.items())) + "}"
+
+
+_CANCEL_TIER, _CANCEL_RANK = terminal_order("cancelled")
+# Generated from common/: see the module docstring.
+_VOCABULARY = {
+    "FINAL": _lua_table(dict.fromkeys(FINAL_STATUSES, "true")),
+    "RANK": _lua_table({name: str(rank) for name, rank in STATUS_RANK.items()}),
+    "CONTROLLER": f"'{CONTROLLER}'",
+    # A controller's cancel: attempt 0, so any real answer of the agent beats it.
+    "CANCEL_HEAD": f"'{_CANCEL_TIER}|0|{_CANCEL_RANK}|'",
+}
+
+
+def _script(text: str) -> str:
+    return Template(text).substitute(_VOCABULARY)
+
 
 # Order keys of terminal events, as common.fold.order_key makes them:
 # "tier|attempt|rank|timestamp|kind|event_id". parse_head returns nil for a
 # value in another format (one an older controller wrote): the caller then
 # leaves the decision to the Python finalize.
 _HEADS = """
+local FINAL = $FINAL
 local function parse_head(h)
   local tier, attempt, rank, ts, kind, id =
-    string.match(h, '^(%d+)|(-?%d+)|(%d+)|([^|]+)|(%a+)|(.*)$')
+    string.match(h, '^(%d+)|(-?%d+)|(%d+)|([^|]+)|(%a+)|(.*)$$')
   if not tier then return nil end
   return {tonumber(tier), tonumber(attempt), tonumber(rank), tonumber(ts), kind, id}
 end
@@ -33,8 +73,7 @@ end
 # ARGV[1]: a MessagePack array of repeated (event_id, terminal or "",
 # timestamp as text), where terminal is "tier|attempt|rank|kind|hostname"
 # for a terminal event; ARGV[2..]: the encoded events, in the same order.
-# (Two arguments per event fewer than one each: redis-py packs every argument
-# in Python. The events stay apart: Redis 6's cmsgpack reads no bin type.)
+# (Redis 6's cmsgpack reads no bin type, so the events stay apart.)
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
 # life); for each agent the job counts (its expected agents, or anyone when
 # it has no expected set: a stranger cannot finish a job) counts the first
@@ -42,13 +81,14 @@ end
 # its terminal events (the greatest order key, as the fold's agent state);
 # moves the job from submitted to processing, keeps updated = max(timestamp).
 # When done reaches expected_n on a job not yet final, it writes the final
-# status here, exactly as controller.upkeep.finalize.decide_status decides it from
-# the fold of the stored events (an answer is the head's kind: _any takes the
-# greatest head of any agent; the controller's own events are no agent).
+# status here, exactly as controller.upkeep.finalize.decide_status decides
+# it from the fold of the stored events (an answer is the head's kind: _any
+# takes the greatest head of any agent; the controller's own events are no
+# agent's).
 # Returns {status, done, expected_n, new_events, flag}: flag 1 when this call
 # gave the job its final status, 2 when the job is due but the script could
 # not decide (terminal values in an older format): finalize it in Python.
-APPLY_EVENTS = (
+APPLY_EVENTS = _script(
     _HEADS
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0} end
@@ -62,7 +102,8 @@ for i = 1, #args, 3 do
     new = new + 1
     local term = args[i + 1]
     if term ~= '' then
-      local tier, attempt, rank, kind, host = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$')
+      local tier, attempt, rank, kind, host =
+        string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$$')
       if anyone or redis.call('HEXISTS', KEYS[4], host) == 1 then
         local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. args[i + 2] .. '|'
           .. kind .. '|' .. args[i]
@@ -92,9 +133,7 @@ if new > 0 then
   redis.call('EXPIREAT', KEYS[2], job[5])
   redis.call('EXPIREAT', KEYS[3], job[5])
 end
-local final = status == 'completed' or status == 'failed' or status == 'partial_failure'
-  or status == 'cancelled'
-if not final and expected_n > 0 and done >= expected_n then
+if not FINAL[status] and expected_n > 0 and done >= expected_n then
   local heads = redis.call('HGETALL', KEYS[3])
   local best = nil
   local ok = 0
@@ -104,8 +143,7 @@ if not final and expected_n > 0 and done >= expected_n then
       flag = 2
       break
     end
-    -- The controller's own events (a timeout for an _any job) are no agent's.
-    if heads[i] ~= 'controller' then
+    if heads[i] ~= $CONTROLLER then
       if head[5] == 'completed' then ok = ok + 1 end
       if best == nil or head_greater(head, best) then best = head end
     end
@@ -128,28 +166,26 @@ return {status, done, expected_n, new, flag}
 """
 )
 
-# KEYS: job hash. ARGV: new status, its rank, rank table as "status=rank,...".
+# KEYS: job hash. ARGV: the new status.
 # Moves the status forward only; returns the status the job ends with.
-SET_FINAL_STATUS = """
-local ranks = {}
-for pair in string.gmatch(ARGV[3], '([^,]+)') do
-  local name, rank = string.match(pair, '([^=]+)=(%d+)')
-  ranks[name] = tonumber(rank)
-end
+SET_FINAL_STATUS = _script(
+    """
+local RANK = $RANK
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return false end
-if (ranks[current] or 0) < tonumber(ARGV[2]) then
+if (RANK[current] or 0) < RANK[ARGV[1]] then
   redis.call('HSET', KEYS[1], 'status', ARGV[1])
   return ARGV[1]
 end
 return current
 """
+)
 
-# KEYS: rank hash, then one sorted set per status (in STATUS order), then the
-# open-jobs (deadline) set. ARGV: job id, status index (1-based into the
-# status sets), rank, created score (0: keep the score it is filed under).
-# Re-files a job under its status, forward only, so two controllers racing
-# on one job cannot move it backwards in the listing.
+# KEYS: rank hash, then one sorted set per status (in JOB_STATUSES order),
+# then the open-jobs (deadline) set. ARGV: job id, status index (1-based
+# into the status sets), rank, created score (0: keep the score it is filed
+# under). Re-files a job under its status, forward only, so two controllers
+# racing on one job cannot move it backwards in the listing.
 INDEX_STATUS = """
 local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
 local rank = tonumber(ARGV[3])
@@ -182,28 +218,28 @@ return 1
 """
 
 # KEYS: job hash, events hash, terminal-agents hash.
-# ARGV: final statuses as "a,b,c", the request time, then repeated
-# (event_id, encoded Cancelled event, terminal hostname or "").
+# ARGV: the request time, then repeated (event_id, encoded Cancelled event,
+# terminal hostname or "").
 # Cancels a job unless it is already final, atomically with respect to the
 # collector's finalize: stores the cancel events (first copy wins), counts
 # each agent's first terminal once, sets the status to cancelled. The cancel
 # events are the controller's (attempt 0, stamped with the request time), so
 # their head in the terminal hash is written here as APPLY_EVENTS would.
 # Returns "cancelled", "final:<status>" if it already had a final status, or "unknown".
-CANCEL_JOB = """
+CANCEL_JOB = _script(
+    """
+local FINAL = $FINAL
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 local status = redis.call('HGET', KEYS[1], 'status')
-for final in string.gmatch(ARGV[1], '([^,]+)') do
-  if status == final then return 'final:' .. status end
-end
-for i = 3, #ARGV, 3 do
+if FINAL[status] then return 'final:' .. status end
+for i = 2, #ARGV, 3 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''
      and redis.call('HSETNX', KEYS[3], ARGV[i + 2],
-                    '2|0|1|' .. ARGV[2] .. '|cancelled|' .. ARGV[i]) == 1 then
+                    $CANCEL_HEAD .. ARGV[1] .. '|cancelled|' .. ARGV[i]) == 1 then
     redis.call('HINCRBY', KEYS[1], 'done', 1)
   end
 end
-redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', ARGV[2])
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', ARGV[1])
 local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
 if expire_at then
   redis.call('EXPIREAT', KEYS[2], expire_at)
@@ -211,3 +247,71 @@ if expire_at then
 end
 return 'cancelled'
 """
+)
+
+
+# By name, run by SHA (controller/store/redis.py ``execute``).
+SCRIPTS: dict[str, str] = {
+    "apply": APPLY_EVENTS,
+    "set_final": SET_FINAL_STATUS,
+    "index": INDEX_STATUS,
+    "mark": MARK_DISPATCHED,
+    "cancel": CANCEL_JOB,
+}
+SHAS = {
+    name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+    for name, text in SCRIPTS.items()
+}
+
+# APPLY_EVENTS's last reply element.
+FINISHED = 1  # this call wrote the job's final status
+UNDECIDED = 2  # due, but the script could not decide: finalize in Python
+
+
+class Applied(msgspec.Struct, frozen=True):
+    """What one batch did to one job."""
+
+    status: str
+    done: int
+    expected: int
+    new_events: int
+    flag: int = 0
+
+    @property
+    def unknown(self) -> bool:
+        return self.status == "unknown"
+
+    @property
+    def finished(self) -> bool:
+        """This batch gave the job its final status."""
+        return self.flag == FINISHED
+
+    @property
+    def ready_to_finalize(self) -> bool:
+        """Due for a final status the script left to Python (controller/upkeep/finalize.py)."""
+        return self.flag == UNDECIDED
+
+
+_TERMINAL = frozenset(messages.TERMINAL_EVENTS)
+
+
+def apply_args(events: Iterable[tuple[Event, bytes]]) -> list[bytes]:
+    """APPLY_EVENTS's ARGV: (id, terminal or "", timestamp) per event in one array, the blobs."""
+    args: list[str] = []
+    blobs: list[bytes] = []
+    for event, blob in events:
+        kind = event_kind(event)
+        if kind in _TERMINAL:
+            tier, attempt, rank, _, _ = order_key(event)
+            term = f"{tier}|{attempt}|{rank}|{kind}|{event.hostname}"
+        else:
+            term = ""
+        args += (event.event_id, term, repr(event.timestamp))
+        blobs.append(blob)
+    return [ENCODER.encode(args), *blobs]
+
+
+def index_command(job_id: str, status: str, created: float) -> tuple[Any, ...]:
+    """INDEX_STATUS as a raw EVALSHA, for :func:`~controller.store.redis.execute`."""
+    where = (JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created)
+    return ("EVALSHA", SHAS["index"], len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)

@@ -27,6 +27,8 @@ from common.job import FINAL_STATUSES
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.jobs.sealing import SealError
+from controller.store.control import ControlStore
+from controller.upkeep.finalize import TIMEOUT_REASON
 
 log = structlog.get_logger("corral.reconcile")
 NOT_DISPATCHED = "not dispatched"
@@ -35,13 +37,14 @@ NOT_DISPATCHED = "not dispatched"
 class Reconciler:
     def __init__(
         self,
+        control: ControlStore,
         dispatcher: Dispatcher,
         canceller: Canceller,
         grace: float = 3.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.control = control
         self.dispatcher = dispatcher
-        self.control = dispatcher.control
         self.canceller = canceller
         # How long a fresh job may legitimately sit between record and ack.
         self.grace = grace
@@ -75,3 +78,14 @@ class Reconciler:
             log.info("job_republished", job_id=job_id)
             return 1
         return 0
+
+    async def deadline_reason(self, job_id: str) -> str:
+        """Why a job past its deadline failed: never dispatched, or nobody answered."""
+        if await self.control.is_undispatched(job_id):
+            return NOT_DISPATCHED
+        return TIMEOUT_REASON
+
+    async def never_dispatched(self, job_id: str, status: str | None) -> None:
+        """The sweeper failed a job that was never dispatched: nothing is left to republish."""
+        await self.control.forget_undispatched(job_id)
+        log.warning("job_not_dispatched", job_id=job_id, status=status)

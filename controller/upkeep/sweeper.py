@@ -26,7 +26,7 @@ from collections.abc import Callable
 import structlog
 
 from controller.store.jobs import JobStore
-from controller.upkeep.finalize import TIMEOUT_REASON
+from controller.upkeep.finalize import TIMEOUT_REASON, finalize
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import NOT_DISPATCHED, Reconciler
 
@@ -62,12 +62,13 @@ class Sweeper:
         now = self.clock()
         finished = 0
         for job_id in await self._due(now):
-            undispatched = await self._undispatched(job_id)
-            reason = NOT_DISPATCHED if undispatched else TIMEOUT_REASON
-            status = await self.store.finalize(job_id, now, deadline_passed=True, reason=reason)
-            if undispatched and self.reconciler is not None:
-                await self.reconciler.control.forget_undispatched(job_id)
-                log.warning("job_not_dispatched", job_id=job_id, status=status)
+            reconciler = self.reconciler
+            reason = TIMEOUT_REASON
+            if reconciler is not None:
+                reason = await reconciler.deadline_reason(job_id)
+            status = await finalize(self.store, job_id, now, deadline_passed=True, reason=reason)
+            if reconciler is not None and reason == NOT_DISPATCHED:
+                await reconciler.never_dispatched(job_id, status)
             log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
             finished += 1
         if now - self._last_trim > 60:
@@ -98,11 +99,6 @@ class Sweeper:
                 "deadlines_wait_for_backlog", jobs=len(due) - len(ready), stuck=round(stuck, 1)
             )
         return ready
-
-    async def _undispatched(self, job_id: str) -> bool:
-        if self.reconciler is None:
-            return False
-        return await self.reconciler.control.is_undispatched(job_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
+from controller.store.agents import AgentStore
 from controller.store.jobs import JobStore
 
 
@@ -22,3 +23,8 @@ async def redis(redis_db_url: str) -> AsyncIterator[Redis]:
 @pytest.fixture
 def store(redis: Redis) -> JobStore:
     return JobStore(redis, retention=3600.0)
+
+
+@pytest.fixture
+def agents(redis: Redis) -> AgentStore:
+    return AgentStore(redis)

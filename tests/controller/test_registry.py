@@ -10,7 +10,7 @@ from common.config import ConfigError, load_controller
 from common.messages import Heartbeat
 from controller.api.views import agent_view
 from controller.registry import Registry
-from controller.store.jobs import JobStore
+from controller.store.agents import AgentStore
 
 WEEK = 7 * 24 * 3600.0
 
@@ -19,39 +19,41 @@ def beat(hostname: str, **fields: object) -> Heartbeat:
     return Heartbeat(hostname=hostname, sent_at=time.time(), interval=5.0, **fields)  # type: ignore[arg-type]
 
 
-async def test_an_agent_silent_past_forget_after_leaves_memory_and_redis(store: JobStore) -> None:
+async def test_an_agent_silent_past_forget_after_leaves_memory_and_redis(
+    agents: AgentStore,
+) -> None:
     now = time.time()
-    registry = Registry(store, heartbeat_timeout=15.0, forget_after=WEEK)
+    registry = Registry(agents, heartbeat_timeout=15.0, forget_after=WEEK)
     registry.observe(beat("old.example"), now - WEEK - 60)
     registry.observe(beat("recent.example", state="offline"), now - WEEK + 60)
     registry.observe(beat("live.example"), now)
-    await store.save_agents(registry.agents.values())
+    await agents.save_agents(registry.agents.values())
 
     await registry.forget_stored(now)
 
     assert sorted(registry.agents) == ["live.example", "recent.example"]
-    stored = sorted(r.hostname for r in await store.load_agents())
+    stored = sorted(r.hostname for r in await agents.load_agents())
     assert stored == ["live.example", "recent.example"]
     # A replica starting now does not bring the forgotten agent back.
-    fresh = Registry(store, heartbeat_timeout=15.0, forget_after=WEEK)
+    fresh = Registry(agents, heartbeat_timeout=15.0, forget_after=WEEK)
     await fresh.load()
     assert "old.example" not in fresh.agents
 
 
-async def test_a_forgotten_agent_that_comes_back_registers_again(store: JobStore) -> None:
+async def test_a_forgotten_agent_that_comes_back_registers_again(agents: AgentStore) -> None:
     now = time.time()
-    registry = Registry(store, heartbeat_timeout=15.0, forget_after=WEEK)
+    registry = Registry(agents, heartbeat_timeout=15.0, forget_after=WEEK)
     registry.observe(beat("back.example"), now - 2 * WEEK)
     assert registry.forget_silent(now) == ["back.example"]
     registry.observe(beat("back.example"), now)
-    await store.save_agents(registry.agents.values())
+    await agents.save_agents(registry.agents.values())
     await registry.forget_stored(now)
-    assert [r.hostname for r in await store.load_agents()] == ["back.example"]
+    assert [r.hostname for r in await agents.load_agents()] == ["back.example"]
     assert registry.state_of(registry.agents["back.example"], now) == "online"
 
 
-def test_refusals_from_the_heartbeat_are_shown_in_the_agent_view(store: JobStore) -> None:
-    registry = Registry(store, heartbeat_timeout=15.0)
+def test_refusals_from_the_heartbeat_are_shown_in_the_agent_view(agents: AgentStore) -> None:
+    registry = Registry(agents, heartbeat_timeout=15.0)
     registry.observe(beat("web.example", refusals={"bad_signature": 2}), time.time())
     view = agent_view(registry.agents["web.example"], "online")
     assert view.refusals == {"bad_signature": 2}

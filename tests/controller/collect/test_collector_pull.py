@@ -25,10 +25,10 @@ from redis.asyncio import Redis
 from bus import raw as raw_replies
 from common import subjects
 from common.messages import ENCODER, Acknowledged, Event, Started, event_id
-from controller.applying import Applied
 from controller.collect.collector import Collector
 from controller.store.jobs import JobStore
 from controller.store.keys import events_key, job_key
+from controller.store.scripts import Applied
 from devstack.servers import ServerProcess
 from tests.controller.collect.test_collector import NOW, completed, new_job
 

@@ -2,7 +2,7 @@
 
 The commit function here is a plain recorder standing in for
 :meth:`controller.jobs.group_commit.Committer.commit` (Redis and NATS are exercised by
-tests/controller/jobs/test_batch_submit.py); what is tested is the queueing.
+tests/controller/api/test_batch_submit.py); what is tested is the queueing.
 """
 
 from __future__ import annotations

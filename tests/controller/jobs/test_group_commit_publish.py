@@ -32,10 +32,10 @@ async def parts(
     nc = await nats.connect(nats_server.url)
     redis = Redis.from_url(redis_db_url)
     store = JobStore(redis, retention=3600)
-    control = ControlStore(store)
+    control = ControlStore(redis)
     private, _ = write_keypair(tmp_path / "keys")
     signer = Signer(load_private(str(private)))
-    yield Committer(store, control, nc.jetstream(), signer, ack_timeout=5.0), control, nc
+    yield Committer(store, nc.jetstream(), signer, ack_timeout=5.0), control, nc
     await nc.close()
     await redis.aclose()
 

@@ -1,7 +1,7 @@
 """The listing index files a job under the status its record ends with (review M4).
 
 Against a real redis-server. Two finalizers disagree on a job's final
-status: this controller's :meth:`JobStore.finalize` decides one from the
+status: this controller's :func:`controller.upkeep.finalize.finalize` decides one from the
 events it loaded, and, between that load and its status write, another
 finalizer (the sweeper of a second controller, the collector, a cancel)
 writes a different one and has not filed it in the index yet. SET_FINAL
@@ -16,11 +16,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from common.job import JOB_STATUSES, STATUS_RANK, JobMeta
+from common.job import JOB_STATUSES, JobMeta
 from common.messages import ENCODER, Event
 from controller.store import scripts
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key, status_key, terminal_key
+from controller.store.redis import execute
+from controller.store.scripts import index_command
+from controller.upkeep.finalize import finalize
 from tests.controller.store.test_scripts_apply_final import JOBS, NOW, create, make, new_meta
 
 
@@ -47,7 +50,7 @@ async def undecided_job(store: JobStore, other_kind: str) -> JobMeta:
 
     The first agent's terminal head is in the format of an older controller,
     so the script cannot decide: the job stays ``processing`` until
-    :meth:`JobStore.finalize` decides, as the collector does for it.
+    :func:`controller.upkeep.finalize.finalize` decides, as the collector does for it.
     """
     meta = new_meta("label")
     await create(store, meta)
@@ -90,20 +93,19 @@ async def test_index_follows_the_status_the_record_kept(
 ) -> None:
     meta = await undecided_job(store, other_kind)
     set_final = store.redis.register_script(scripts.SET_FINAL_STATUS)
-    ranks = ",".join(f"{name}={rank}" for name, rank in STATUS_RANK.items())
 
     async def their_index() -> None:
         # Their status is the first one written, so it is the record's.
-        await store._execute([store._index_command(meta.id, theirs, meta.created)])
+        await execute(store.redis, [index_command(meta.id, theirs, meta.created)])
 
     async def theirs_first() -> None:
-        kept = await set_final(keys=[job_key(meta.id)], args=[theirs, STATUS_RANK[theirs], ranks])
+        kept = await set_final(keys=[job_key(meta.id)], args=[theirs])
         assert kept == theirs.encode()
         if their_index_first:
             await their_index()
 
     store.race = theirs_first
-    assert await store.finalize(meta.id, NOW, deadline_passed=False) == theirs
+    assert await finalize(store, meta.id, NOW, deadline_passed=False) == theirs
     if not their_index_first:
         await their_index()
     assert await record_status(store, meta.id) == theirs
@@ -118,7 +120,7 @@ async def test_without_a_race_the_decided_status_is_filed(
 ) -> None:
     """What this finalizer decides alone: so in the race above it really disagreed."""
     meta = await undecided_job(store, other_kind)
-    assert await store.finalize(meta.id, NOW, deadline_passed=False) == ours
+    assert await finalize(store, meta.id, NOW, deadline_passed=False) == ours
     assert await record_status(store, meta.id) == ours
     assert await filed_under(store, meta.id) == [ours]
     assert await store.redis.zscore("corral:{index}:open", meta.id) is None

@@ -33,6 +33,7 @@ from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key
 from controller.store.read_cache import DetailReader
+from controller.upkeep.finalize import finalize
 
 # Keys expire at creation + retention: the jobs must be recent.
 NOW = time.time()
@@ -152,8 +153,8 @@ async def test_cancel_and_timeouts_are_seen(store: JobStore) -> None:
     loaded = await store.load(cancelled.id)
     assert loaded is not None
     events = cancel_events(cancelled, fold_all(loaded[2]), NOW + 5)
-    assert await ControlStore(store).cancel(cancelled, events, NOW + 5) == "cancelled"
-    await store.finalize(timed_out.id, NOW + 3600.0, deadline_passed=True)
+    assert await ControlStore(store.redis).cancel(cancelled, events, NOW + 5) == "cancelled"
+    await finalize(store, timed_out.id, NOW + 3600.0, deadline_passed=True)
 
     for meta, status in ((cancelled, b"cancelled"), (timed_out, b"partial_failure")):
         body = await reader.body(meta.id)

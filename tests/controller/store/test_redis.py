@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from controller.server import connect_redis
 from controller.store import redis as pipelines
-from controller.store.redis import run_pipeline
+from controller.store.redis import connect_redis, run_pipeline
 from devstack.servers import ServerProcess, start_redis
 
 

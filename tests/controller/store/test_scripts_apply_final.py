@@ -34,10 +34,10 @@ from common.messages import (
     event_id,
     event_kind,
 )
-from controller.applying import UNDECIDED
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key, terminal_key
-from controller.upkeep.finalize import decide_status
+from controller.store.scripts import UNDECIDED
+from controller.upkeep.finalize import decide_status, finalize
 
 NOW = time.time()
 KINDS: dict[str, type[Event]] = {
@@ -203,7 +203,7 @@ async def test_an_older_terminal_format_is_left_to_finalize(store: JobStore) -> 
     assert outcome.ready_to_finalize
     assert not outcome.finished
     assert outcome.status == "processing"
-    assert await store.finalize(meta.id, NOW, deadline_passed=False) == "completed"
+    assert await finalize(store, meta.id, NOW, deadline_passed=False) == "completed"
 
 
 async def test_deadline_of_a_silent_any_job_ends_failed(store: JobStore) -> None:
@@ -212,7 +212,7 @@ async def test_deadline_of_a_silent_any_job_ends_failed(store: JobStore) -> None
     await create(store, meta)
     ack = make(meta.id, "a.example", "acknowledged", 1, 1.0)
     await store.apply({meta.id: [(ack, ENCODER.encode(ack))]})
-    assert await store.finalize(meta.id, NOW + 10, deadline_passed=True) == "failed"
+    assert await finalize(store, meta.id, NOW + 10, deadline_passed=True) == "failed"
     assert (await store.redis.hget(job_key(meta.id), "status")) == b"failed"
     assert await store.redis.zscore("corral:{index}:status:failed", meta.id) == NOW
 

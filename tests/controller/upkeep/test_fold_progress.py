@@ -192,11 +192,13 @@ async def test_an_unmarked_job_whose_on_time_answer_is_queued_is_not_failed_undi
     while the agent's on-time answer waits in the backlog."""
     meta = await past_due_job(world)  # written, never marked dispatched
     await agent_sends(world, meta, Completed)
-    # Only the past-deadline path runs: it needs the dispatcher's control store alone.
-    control = ControlStore(world.store)
+    # Only the past-deadline path runs: it needs the control store alone.
+    control = ControlStore(world.store.redis)
     dispatcher = cast(Dispatcher, SimpleNamespace(control=control))
     canceller = cast(Canceller, SimpleNamespace())
-    world.sweeper.reconciler = Reconciler(dispatcher, canceller, clock=lambda: world.clock[0])
+    world.sweeper.reconciler = Reconciler(
+        control, dispatcher, canceller, clock=lambda: world.clock[0]
+    )
     assert await control.is_undispatched(meta.id)
     assert await world.sweeper.sweep_once() == 0
     assert await status_of(world, meta.id) == "submitted"

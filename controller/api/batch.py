@@ -16,9 +16,8 @@ answer 200 with the same ids in the same order and their current statuses.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -26,19 +25,11 @@ import msgspec
 
 from common.errors import InvalidRequest, PayloadTooLarge
 from common.job import JobMeta
-from common.messages import Operation
-from common.operations import OperationError, validate_params
-from controller.api.bodies import (
-    Submission,
-    SubmitBody,
-    check_publishable,
-    check_target,
-    check_timeout,
-    decode_body,
-)
+from common.operations import OperationError
+from controller.api.bodies import SubmitBody, decode_body, meaning, validate_submission
 from controller.api.idempotency import Claim, Idempotency, canonical
-from controller.jobs.dispatcher import Dispatcher
-from controller.store.keys import job_key
+from controller.jobs.dispatcher import Dispatcher, Submission
+from controller.store.control import ControlStore
 
 
 class BatchBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -69,31 +60,13 @@ def validate_batch(
     submissions = []
     for index, job in enumerate(body.jobs):
         with item(index):
-            validate_params(job.operation.type, job.operation.data)
-            operation = Operation(type=job.operation.type, data=job.operation.data)
-            check_publishable(operation, job.target)
-            submissions.append(
-                Submission(
-                    operation=operation,
-                    target=check_target(job.target),
-                    timeout=check_timeout(job.timeout, default_timeout, max_timeout),
-                )
-            )
+            submissions.append(validate_submission(job, default_timeout, max_timeout))
     return submissions
 
 
 def fingerprint(submissions: Sequence[Submission]) -> bytes:
     """The batch's meaning, for Idempotency-Key comparison (after validation)."""
-    return canonical(
-        [
-            {
-                "operation": {"type": s.operation.type, "data": s.operation.data},
-                "target": str(s.target),
-                "timeout": s.timeout,
-            }
-            for s in submissions
-        ]
-    )
+    return canonical([meaning(s) for s in submissions])
 
 
 def batch_ids(claimed: str, count: int) -> list[str]:
@@ -120,36 +93,26 @@ def created(job_ids: Sequence[str], statuses: Sequence[str] | None = None) -> di
 
 
 async def submit_claimed(
-    dispatcher: Dispatcher, idempotency: Idempotency, claim: Claim, submissions: list[Submission]
+    dispatcher: Dispatcher,
+    control: ControlStore,
+    idempotency: Idempotency,
+    claim: Claim,
+    submissions: list[Submission],
 ) -> tuple[dict[str, Any], bool]:
     """Create the claimed batch, or find the one the key made; (body, replayed)."""
-    while not claim.fresh:
-        ids = batch_ids(claim.job_id, len(submissions))
-        if await idempotency.settled(claim, last_written(dispatcher, ids)):
-            return created(ids, await statuses(dispatcher, ids)), True
-        claim = await idempotency.claim_again(claim)
-    ids = batch_ids(claim.job_id, len(submissions))
-    try:
+    count = len(submissions)
+
+    async def written(claimed: str) -> bool:
+        # Records are written in order: the last one tells the batch is.
+        return await control.exists(batch_ids(claimed, count)[-1])
+
+    async def create(claimed: str) -> dict[str, Any]:
+        ids = batch_ids(claimed, count)
         await submit_all(dispatcher, submissions, ids)
-    except BaseException:
-        with contextlib.suppress(Exception):  # a stale claim is taken back later anyway
-            await idempotency.release(claim)
-        raise
-    return created(ids), False
+        return created(ids)
 
+    async def replay(claimed: str) -> dict[str, Any]:
+        ids = batch_ids(claimed, count)
+        return created(ids, [s or "submitted" for s in await control.statuses(ids)])
 
-def last_written(dispatcher: Dispatcher, ids: Sequence[str]) -> Callable[[str], Awaitable[bool]]:
-    """Whether the batch is written: its records go in order, so the last one tells."""
-
-    async def exists(_: str) -> bool:
-        return await dispatcher.control.exists(ids[-1])
-
-    return exists
-
-
-async def statuses(dispatcher: Dispatcher, job_ids: Sequence[str]) -> list[str]:
-    async with dispatcher.store.redis.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hget(job_key(job_id), "status")
-        found = await pipe.execute()
-    return [s.decode() if isinstance(s, bytes) else "submitted" for s in found]
+    return await idempotency.run(claim, written=written, create=create, replay=replay)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from common.errors import InvalidRequest
-from controller.jobs.batch import batch_ids, fingerprint, validate_batch
+from controller.api.batch import batch_ids, fingerprint, validate_batch
 
 PING = {"operation": {"type": "test.ping"}}
 
