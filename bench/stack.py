@@ -22,7 +22,8 @@ import httpx
 from redis.asyncio import Redis
 
 from common.signing import write_keypair
-from devstack.servers import EmbeddedServers, free_port
+from devstack.process import free_port
+from devstack.servers import EmbeddedServers
 
 FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 

@@ -21,7 +21,7 @@ from agent.server import build_agent, connect
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.signing import Verifier, load_public, write_keypair
 from controller.server import serve as serve_controller
-from devstack.servers import free_port
+from devstack.process import free_port
 
 ADMIN_KEY = "test-admin-key"
 READER_KEY = "test-reader-key"

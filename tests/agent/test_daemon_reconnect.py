@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devstack.servers import start_nats
+from devstack.nats_server import start_nats
 from tests.harness import Stack, running_stack
 
 

@@ -24,7 +24,9 @@ from redis.asyncio import Redis
 from common import subjects
 from common.config import SCOPES, hash_key
 from common.signing import write_keypair
-from devstack.servers import ServerProcess, free_port, start_nats, start_redis
+from devstack.nats_server import start_nats
+from devstack.process import ServerProcess, free_port
+from devstack.redis_server import start_redis
 from tests.faults.checker import Checker
 from tests.faults.procs import CorralProcess, write_config
 from tests.faults.proxy import TcpProxy

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.servers import ServerProcess, start_redis
+from devstack.process import ServerProcess
+from devstack.redis_server import start_redis
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack, running_stack
 

@@ -29,7 +29,7 @@ from controller.applying import Applied
 from controller.collect.collector import Collector
 from controller.store.jobs import JobStore
 from controller.store.keys import events_key, job_key
-from devstack.servers import ServerProcess
+from devstack.process import ServerProcess
 from tests.controller.collect.test_collector import NOW, completed, new_job
 
 STREAM = "EV"

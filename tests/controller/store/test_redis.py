@@ -12,7 +12,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from controller.server import connect_redis
 from controller.store import redis as pipelines
 from controller.store.redis import run_pipeline
-from devstack.servers import ServerProcess, start_redis
+from devstack.process import ServerProcess
+from devstack.redis_server import start_redis
 
 
 @pytest.fixture
