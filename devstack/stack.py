@@ -1,9 +1,10 @@
-"""``corral dev up``: the whole system on one machine. I/O: processes, HTTP.
+"""The dev stack ``corral dev up`` runs: the whole system on one machine.
 
 Starts nats-server and redis-server from the pip-installed binaries (unless
 URLs of running ones are given), throwaway signing keys, a controller and
 N agents, each its own process; prints where everything is; optionally runs
 a demo broadcast; on Ctrl-C stops exactly the processes it started.
+I/O: processes, HTTP.
 """
 
 from __future__ import annotations
