@@ -22,6 +22,7 @@ from bench.report import Row, memory_row, rate_row, table, time_row, write_json
 from bench.sizes import SIZES, Sizes
 from bench.stack import BenchFailure, Stack, rss_bytes
 from devstack.servers import EmbeddedServers
+from devstack.until import ConditionTimeout
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 TOP_UP_CHUNK = 10_000
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             rows, extra = asyncio.run(go())
-        except BenchFailure as exc:
+        except (BenchFailure, ConditionTimeout) as exc:  # a stack that never came up fails too
             print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
             return 1
     elapsed = time.monotonic() - started

@@ -34,8 +34,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from devstack.until import until
 from tests.faults.checker import Checker
-from tests.faults.cluster import Cluster, running_cluster, until
+from tests.faults.cluster import Cluster, running_cluster
 from tests.faults.load import load_round
 
 HOSTS = ["soak-1.local", "soak-2.local", "soak-3.local"]

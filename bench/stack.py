@@ -13,8 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,9 @@ import httpx
 from redis.asyncio import Redis
 
 from common.signing import write_keypair
-from devstack.servers import EmbeddedServers, free_port
+from devstack.process import free_port
+from devstack.servers import EmbeddedServers
+from devstack.until import until
 
 FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 
@@ -37,15 +37,6 @@ def rss_bytes(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise BenchFailure(f"no VmRSS for pid {pid}")
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float) -> None:
-    """Poll ``check`` until true; a benchmark that never gets there fails loudly."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise BenchFailure(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Stack:

@@ -1,7 +1,8 @@
 """The ``corral`` command: daemons, the dev stack and a client. I/O: all kinds.
 
 Heavy imports happen inside each command, so ``corral job get`` does not load
-uvicorn and the agent never imports the controller.
+uvicorn, the agent never imports the controller, and only ``dev up`` imports
+:mod:`devstack` (development only).
 """
 
 from __future__ import annotations
@@ -285,7 +286,7 @@ def dev_up(
     exit_after_demo: bool,
 ) -> None:
     """Start nats-server, redis-server, a controller and agents on this machine."""
-    from cli.dev import DevStack
+    from devstack.stack import DevStack
 
     configure("console", "warning")
     stack = DevStack(

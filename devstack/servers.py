@@ -1,10 +1,9 @@
-"""Real ``nats-server`` and ``redis-server`` processes on loopback ports.
+"""Both embedded servers together: a ``nats-server`` and a ``redis-server``.
 
-For ``corral dev up`` and the test suite: :class:`EmbeddedServers` starts
-both for one session. The pieces live in :mod:`devstack.process`
-(finding binaries, the :class:`ServerProcess` handle, readiness waits),
-:mod:`devstack.nats_server` and :mod:`devstack.redis_server`; they
-are re-exported here, the import path every caller uses.
+For ``corral dev up``, the benchmarks and the test suite:
+:class:`EmbeddedServers` starts both for one session. Does I/O: starts and
+stops the servers (through :mod:`devstack.nats_server` and
+:mod:`devstack.redis_server`) and creates and removes their data directory.
 """
 
 from __future__ import annotations
@@ -15,30 +14,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from devstack.nats_server import start_nats
-from devstack.process import (
-    READY_TIMEOUT,
-    ServerError,
-    ServerProcess,
-    find_binary,
-    free_port,
-)
+from devstack.process import ServerError, ServerProcess
 from devstack.redis_server import start_redis
 
-__all__ = [
-    "READY_TIMEOUT",
-    "EmbeddedServers",
-    "ServerError",
-    "ServerProcess",
-    "find_binary",
-    "free_port",
-    "start_nats",
-    "start_redis",
-]
-
 _T = TypeVar("_T")
-
-
-# --- both at once -------------------------------------------------------------
 
 
 def _started(value: _T | None) -> _T:

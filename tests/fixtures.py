@@ -15,7 +15,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from controller.streams import ensure_streams
-from devstack.servers import ServerProcess, start_nats
+from devstack.nats_server import start_nats
+from devstack.process import ServerProcess
 from tests.harness import Stack, running_stack
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,8 @@ from agent.server import build_agent, connect
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.signing import Verifier, load_public, write_keypair
 from controller.server import serve as serve_controller
-from devstack.servers import free_port
+from devstack.process import free_port
+from devstack.until import until
 
 ADMIN_KEY = "test-admin-key"
 READER_KEY = "test-reader-key"
@@ -85,7 +85,7 @@ class Stack:
         task = asyncio.create_task(agent.run(stop))
         await wait_for_event(agent.ready, task)
         self.agents[hostname] = RunningAgent(agent, stop, task)
-        await self.until(lambda: self.registered(hostname), f"{hostname} registered")
+        await until(lambda: self.registered(hostname), f"{hostname} registered")
         return agent
 
     async def registered(self, hostname: str) -> bool:
@@ -123,17 +123,8 @@ class Stack:
             found.update(await self.detail(job_id))
             return found["status"] in FINAL
 
-        await self.until(done, f"job {job_id} final", within)
+        await until(done, f"job {job_id} final", within)
         return found
-
-    @staticmethod
-    async def until(check: Any, what: str, within: float = 30.0) -> None:
-        """Wait for a condition the system will reach; fail loudly if it never does."""
-        deadline = time.monotonic() + within
-        while not await check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await asyncio.sleep(0.02)
 
 
 async def close_mid_reconnect(nc: NATS) -> None:

@@ -11,7 +11,8 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from devstack.servers import start_nats
+from devstack.nats_server import start_nats
+from devstack.until import until
 from tests.harness import Stack, running_stack
 
 
@@ -34,7 +35,7 @@ async def test_jobs_flow_again_after_nats_is_killed_and_restarted(
             async def reconnected() -> bool:
                 return agent.nc.is_connected and agent.nc.stats["reconnects"] >= 1
 
-            await stack.until(reconnected, "the agent reconnected")
+            await until(reconnected, "the agent reconnected")
             # The controller may answer 503 for a moment while it reconnects too.
             job_id = await _submit_when_ready(stack, host)
             detail = await stack.final(job_id)
@@ -56,5 +57,5 @@ async def _submit_when_ready(stack: Stack, host: str) -> str:
             found.append(response.json()["job_id"])
         return bool(found)
 
-    await stack.until(accepted, "the controller to accept jobs again")
+    await until(accepted, "the controller to accept jobs again")
     return found[0]

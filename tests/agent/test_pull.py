@@ -15,6 +15,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from agent.pull import Puller
+from devstack.until import until
 
 
 @dataclass
@@ -55,14 +56,6 @@ async def setup(nats_url: str) -> AsyncIterator[Setup]:
     finally:
         await js.delete_stream(name)
         await nc.close()
-
-
-async def until(check: object, what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not check():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 async def running(puller: Puller) -> asyncio.Task[None]:

@@ -17,6 +17,7 @@ from agent.daemon import Agent
 from common import subjects
 from common.messages import ENCODER, CancelRequest, SignedJob
 from common.signing import Signer, load_private
+from devstack.until import until
 from tests.harness import Stack
 
 ALLOW = ("command.exec", "test.sleep", "test.counter")
@@ -63,7 +64,7 @@ async def test_cancel_kills_the_whole_process_group_and_the_agent_reports_cancel
         found = await asyncio.to_thread(lambda: pids.read_text() if pids.exists() else "")
         return len(found.split()) == 2
 
-    await stack.until(both_running, "the command and its child")
+    await until(both_running, "the command and its child")
     group = [int(p) for p in pids.read_text().split()]
 
     # Unsigned and tampered requests are refused and counted; the job keeps running.
@@ -75,13 +76,13 @@ async def test_cancel_kills_the_whole_process_group_and_the_agent_reports_cancel
             payload=request("x" + job_id), signature=tampered.signature, key_id=tampered.key_id
         ),
     )
-    await stack.until(lambda: _refusals(agent, "bad_signature", 2), "two refusals")
+    await until(lambda: _refusals(agent, "bad_signature", 2), "two refusals")
     assert all(alive(pid) for pid in group)
 
     response = await stack.api.post(f"/job/{job_id}/cancel")
     assert response.status_code == 202, response.text
-    await stack.until(lambda: _completed(agent, 1), "the agent's cancelled event stored, job acked")
-    await stack.until(lambda: _none_alive(group), "the process group killed")
+    await until(lambda: _completed(agent, 1), "the agent's cancelled event stored, job acked")
+    await until(lambda: _none_alive(group), "the process group killed")
     detail = await stack.final(job_id)
     assert detail["status"] == "cancelled"
     assert detail["agent_states"][host]["status"] == "cancelled"
@@ -94,15 +95,15 @@ async def test_a_job_cancelled_before_it_is_delivered_is_not_run(
     counter = tmp_path / "counter"
     agent = await stack.start_agent(host, allow=ALLOW, max_concurrency=1)
     busy = await stack.submit("test.sleep", {"seconds": 60}, target=host, job_timeout=120)
-    await stack.until(lambda: _agent_status(stack, busy, host, "started"), "the slot taken")
+    await until(lambda: _agent_status(stack, busy, host, "started"), "the slot taken")
     # Waits in the stream: the agent fetches only as many jobs as it has free slots.
     queued = await stack.submit("test.counter", {"path": str(counter)}, target=host)
     # Told directly (not through the controller, which would also delete the message).
     await publish_cancel(stack, signer(stack).sign(request(queued)))
-    await stack.until(lambda: _remembers(agent, queued), "the cancel remembered")
+    await until(lambda: _remembers(agent, queued), "the cancel remembered")
     assert (await stack.api.post(f"/job/{busy}/cancel")).status_code == 202
-    await stack.until(lambda: _agent_status(stack, queued, host, "cancelled"), "queued cancelled")
-    await stack.until(lambda: _completed(agent, 2), "both jobs acked")
+    await until(lambda: _agent_status(stack, queued, host, "cancelled"), "queued cancelled")
+    await until(lambda: _completed(agent, 2), "both jobs acked")
     assert not counter.exists()
     entry = await agent.runtime.journal.get(queued)
     assert entry is not None

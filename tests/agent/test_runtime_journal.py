@@ -20,6 +20,7 @@ from nats.aio.client import Client as NATS
 
 from common import subjects
 from common.messages import HEARTBEAT_DECODER, Heartbeat
+from devstack.until import until
 from tests.faults.proxy import TcpProxy
 from tests.harness import Stack
 
@@ -43,7 +44,7 @@ async def test_a_finished_side_effect_redelivered_after_a_crash_is_not_run_again
         # the operation ran and its terminal event is stored, the ack is lost.
         acked = proxy.trip_on(b"$JS.ACK.CORRAL_JOBS.", b" 0\r\n")
         job_id = await stack.submit("test.counter", {"path": str(counter)}, target=host)
-        await stack.until(lambda: _is_set(acked), "the ack to be swallowed")
+        await until(lambda: _is_set(acked), "the ack to be swallowed")
         first = stack.agents[host]
         first.task.cancel()
         proxy.heal()
@@ -55,7 +56,7 @@ async def test_a_finished_side_effect_redelivered_after_a_crash_is_not_run_again
     async def redelivered() -> bool:
         return restarted.runtime.completed == 1
 
-    await stack.until(redelivered, "the redelivery handled")
+    await until(redelivered, "the redelivery handled")
     detail = await stack.final(job_id)
     assert detail["status"] == "completed"
     assert detail["result"] == {"count": 1}
@@ -72,7 +73,7 @@ async def test_an_agent_restarted_during_a_side_effect_reports_outcome_unknown(
     job_id = await stack.submit(
         "command.exec", {"argv": ["sh", "-c", script]}, target=host, job_timeout=120
     )
-    await stack.until(lambda: _exists(marker), "the side effect to start")
+    await until(lambda: _exists(marker), "the side effect to start")
     await stack.agents[host].crash()
     await stack.start_agent(host, allow=COUNTER, **FAST_REDELIVERY)
     detail = await stack.final(job_id)
@@ -88,11 +89,11 @@ async def test_a_read_only_job_interrupted_by_a_restart_runs_again_as_a_retry(
     host = "journal-3.test"
     await stack.start_agent(host, allow=COUNTER, **FAST_REDELIVERY)
     job_id = await stack.submit("test.sleep", {"seconds": 30}, target=host, job_timeout=120)
-    await stack.until(lambda: _agent_status(stack, job_id, host, "started"), "started")
+    await until(lambda: _agent_status(stack, job_id, host, "started"), "started")
     await stack.agents[host].crash()
     agent = await stack.start_agent(host, allow=COUNTER, **FAST_REDELIVERY)
-    await stack.until(lambda: _has_event(stack, job_id, "retried"), "the retry")
-    await stack.until(lambda: _agent_status(stack, job_id, host, "started"), "started again")
+    await until(lambda: _has_event(stack, job_id, "retried"), "the retry")
+    await until(lambda: _agent_status(stack, job_id, host, "started"), "started again")
     assert (await stack.detail(job_id))["agent_states"][host]["attempt"] == 2
     await stack.agents[host].crash()
     assert agent.runtime.completed == 0
@@ -103,7 +104,7 @@ async def test_a_job_delivered_too_often_ends_failed_with_the_count(stack: Stack
     settings: dict[str, Any] = {**FAST_REDELIVERY, "max_deliveries": 1}
     await stack.start_agent(host, allow=COUNTER, **settings)
     job_id = await stack.submit("test.sleep", {"seconds": 30}, target=host, job_timeout=120)
-    await stack.until(lambda: _agent_status(stack, job_id, host, "started"), "started")
+    await until(lambda: _agent_status(stack, job_id, host, "started"), "started")
     await stack.agents[host].crash()
     agent = await stack.start_agent(host, allow=COUNTER, **settings)
     detail = await stack.final(job_id)
@@ -126,7 +127,7 @@ async def test_a_finished_job_republished_as_a_new_message_is_never_run_again(
         original = await js.get_last_msg(subjects.JOBS_STREAM, subjects.job_for_host(host))
         # As if replayed after the duplicate window: same signed bytes, new sequence.
         await js.publish(subjects.job_for_host(host), original.data or b"")
-        await Stack.until(lambda: _refused(agent.runtime.refused, "replayed"), "the refusal")
+        await until(lambda: _refused(agent.runtime.refused, "replayed"), "the refusal")
         beat = await _next_heartbeat(nc, host)
         assert beat.refusals.get("replayed") == 1
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 from agent.daemon import Agent
@@ -13,6 +14,7 @@ from bench.swarm import build_swarm, run_swarm, swarm_hostnames
 from common import subjects
 from common.config import AgentConfig
 from common.signing import Verifier, load_public
+from devstack.until import until
 from tests.harness import Stack
 
 COUNT = 3
@@ -31,7 +33,7 @@ async def swarm(stack: Stack, prefix: str) -> AsyncIterator[list[Agent]]:
     task = asyncio.create_task(run_swarm(agents, stop))
     try:
         for agent in agents:
-            await stack.until(lambda a=agent: stack.registered(a.hostname), "registered")
+            await until(functools.partial(stack.registered, agent.hostname), "registered")
         yield agents
     finally:
         stop.set()
@@ -63,7 +65,7 @@ async def test_one_cancel_subscription_stops_the_job_on_every_virtual_agent(
         async def all_running() -> bool:
             return all(job_id in a.runtime.active for a in agents)
 
-        await stack.until(all_running, "the job running on every virtual agent")
+        await until(all_running, "the job running on every virtual agent")
         assert (await stack.api.post(f"/job/{job_id}/cancel")).status_code == 202
         detail = await stack.final(job_id)
         assert detail["status"] == "cancelled"

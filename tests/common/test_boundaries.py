@@ -37,3 +37,16 @@ def test_agent_never_imports_the_controller() -> None:
 def test_controller_never_imports_the_agent() -> None:
     loaded = imported_after(["controller.server"])
     assert not {m for m in loaded if m.split(".")[0] == "agent"}
+
+
+def test_no_shipped_package_imports_devstack() -> None:
+    # devstack/ is for development (dev up, tests, benchmarks); an agent host
+    # runs `corral agent` without its dependencies.
+    modules = [
+        ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for package in ("common", "controller", "agent", "bus")
+        for path in (ROOT / package).rglob("*.py")
+        if path.stem != "__init__"
+    ]
+    loaded = imported_after([*modules, "cli.main"])
+    assert not {m for m in loaded if m.split(".")[0] == "devstack"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from devstack.nats_server import _server_config
-from devstack.servers import ServerError, start_nats
+from devstack.nats_server import _server_config, start_nats
+from devstack.process import ServerError
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Tests for devstack/servers.py against the real server binaries.
+"""The embedded servers (devstack/process.py, nats_server.py, redis_server.py,
+servers.py) against the real server binaries.
 
 Each test starts its own servers on free ports under ``tmp_path`` rather than
 using the session servers, because it kills, pauses and restarts them.
@@ -17,14 +18,10 @@ import nats
 import pytest
 import redis
 
-from devstack.servers import (
-    EmbeddedServers,
-    ServerError,
-    ServerProcess,
-    find_binary,
-    start_nats,
-    start_redis,
-)
+from devstack.nats_server import start_nats
+from devstack.process import ServerError, ServerProcess, find_binary
+from devstack.redis_server import start_redis
+from devstack.servers import EmbeddedServers
 
 
 def nats_info_and_reply(port: int) -> tuple[dict[str, object], bytes]:

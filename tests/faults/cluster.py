@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,10 @@ from redis.asyncio import Redis
 from common import subjects
 from common.config import SCOPES, hash_key
 from common.signing import write_keypair
-from devstack.servers import ServerProcess, free_port, start_nats, start_redis
+from devstack.nats_server import start_nats
+from devstack.process import ServerProcess, free_port
+from devstack.redis_server import start_redis
+from devstack.until import until
 from tests.faults.checker import Checker
 from tests.faults.procs import CorralProcess, write_config
 from tests.faults.proxy import TcpProxy
@@ -35,15 +37,6 @@ FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 # Short enough that deadlines pass within a test, long enough for a loaded box.
 SWEEP_INTERVAL = 0.2
 HEARTBEAT_INTERVAL = 0.5
-
-
-async def until(check: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
-    """Poll a condition the system must reach; fail loudly if it never does."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Cluster:

@@ -7,7 +7,7 @@ restart reuses the same argv, config file, port and journal directory.
 
 Readiness is read from the log (``controller_ready`` / ``agent_ready``
 lines), polled against a deadline, never assumed after a sleep. The servers
-(nats-server, redis-server) are :class:`devstack.servers.ServerProcess`
+(nats-server, redis-server) are :class:`devstack.process.ServerProcess`
 objects, which already kill, pause, resume and restart on the same port and
 data directory.
 """

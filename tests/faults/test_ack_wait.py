@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.until import until
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op, until
+from tests.faults.cluster import Cluster, counter_op
 
 # The agents' own consumers get a short ack wait (their config allows it), so
 # the scenario takes seconds, not the default 30 s.

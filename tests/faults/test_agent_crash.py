@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from devstack.until import until
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op, until
+from tests.faults.cluster import Cluster, counter_op
 from tests.faults.proxy import TcpProxy
 
 # The agents' own consumers get a short ack wait (their config allows it):

@@ -13,8 +13,9 @@ import nats.js.errors
 import pytest
 
 from common import subjects
+from devstack.until import until
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op, until
+from tests.faults.cluster import Cluster, counter_op
 
 HOST = "floor.test"
 

@@ -23,7 +23,8 @@ from common.messages import (
     encode,
     event_id,
 )
-from tests.faults.cluster import Cluster, until
+from devstack.until import until
+from tests.faults.cluster import Cluster
 
 GHOST = "ghost.test"
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.cluster import Cluster, until
+from devstack.until import until
+from tests.faults.cluster import Cluster
 from tests.faults.load import load_round
 
 PUBLISH_JOB = b"PUB corral.job."

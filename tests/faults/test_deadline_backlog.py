@@ -12,7 +12,8 @@ import time
 
 from common import subjects
 from common.messages import EVENT_MESSAGE_DECODER, Completed
-from tests.faults.cluster import Cluster, until
+from devstack.until import until
+from tests.faults.cluster import Cluster
 
 TIMEOUT = 6.0
 GRACE = 1.0  # the sweeper's, for answers in flight

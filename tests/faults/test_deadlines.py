@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.faults.cluster import SWEEP_INTERVAL, Cluster, until
+from devstack.until import until
+from tests.faults.cluster import SWEEP_INTERVAL, Cluster
 
 # The sweeper's grace for answers in flight, plus room for a loaded machine.
 FINISH_SLACK = SWEEP_INTERVAL + 1.0 + 5.0

@@ -17,8 +17,9 @@ import msgspec
 from common import subjects
 from common.messages import JobSpec, Operation, SignedJob, encode
 from common.signing import Signer, generate, load_private
+from devstack.until import until
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op, until
+from tests.faults.cluster import Cluster, counter_op
 
 VICTIM = "victim.test"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.cluster import Cluster, counter_op, until
+from devstack.until import until
+from tests.faults.cluster import Cluster, counter_op
 from tests.faults.load import load_round, submit_tracked
 
 HOSTS = ["long-1.test", "long-2.test", "long-3.test"]

@@ -19,7 +19,7 @@ from nats.js.api import ConsumerConfig
 
 from common import subjects
 from common.messages import Heartbeat, encode
-from devstack.servers import start_nats
+from devstack.nats_server import start_nats
 from tests.faults.cluster import Cluster, running_cluster
 from tests.faults.procs import REPO
 from tests.faults.test_bus import ghost_events

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devstack.until import until
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op, until
+from tests.faults.cluster import Cluster, counter_op
 
 
 async def test_latency_partition_and_half_open_links_lose_and_repeat_nothing(

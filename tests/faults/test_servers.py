@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.until import until
 from tests.faults.checker import Checker
-from tests.faults.cluster import Cluster, until
+from tests.faults.cluster import Cluster
 from tests.faults.load import load_round
 
 HOSTS = ["s-1.test", "s-2.test", "s-3.test"]

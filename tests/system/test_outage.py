@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack.servers import ServerProcess, start_redis
+from devstack.process import ServerProcess
+from devstack.redis_server import start_redis
+from devstack.until import until
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack, running_stack
 
@@ -60,7 +62,7 @@ async def test_redis_down_is_503_everywhere_then_recovers(
         async def answers() -> bool:
             return (await stack.api.get("/job")).status_code == 200
 
-        await stack.until(answers, "the API answering again")
+        await until(answers, "the API answering again")
         assert (await stack.detail(before))["status"] == "completed"
         after = await stack.final(await stack.submit("test.ping", target=HOST))
         assert after["status"] == "completed"
@@ -78,14 +80,14 @@ async def test_nats_down_is_503_then_jobs_flow_again(
     async def refused() -> bool:
         return (await stack.api.get("/job")).status_code == 503
 
-    await stack.until(refused, "the API noticing NATS is gone")
+    await until(refused, "the API noticing NATS is gone")
     await assert_all_routes_503(stack, before)
     await asyncio.to_thread(nats_server.restart)
 
     async def answers() -> bool:
         return (await stack.api.get("/job")).status_code == 200
 
-    await stack.until(answers, "the API answering again")
+    await until(answers, "the API answering again")
     # The collector's pull loop resumed: a new job's events are folded.
     for _ in range(3):
         after = await stack.final(await stack.submit("test.ping", target=HOST), within=60)

@@ -20,7 +20,7 @@ from common import subjects
 from common.limits import HEADERS_ROOM, MAX_EVENT_BYTES, MAX_JOB_BYTES
 from common.messages import EVENT_DECODER, Completed, Failed, event_id
 from controller.streams import ensure_streams
-from devstack.servers import start_nats
+from devstack.nats_server import start_nats
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
 

@@ -8,6 +8,7 @@ import httpx
 import nats
 
 from common import subjects
+from devstack.until import until
 from tests.harness import READER_KEY, Stack
 
 ERROR_FIELDS = {"error", "details", "code"}
@@ -112,7 +113,7 @@ async def test_processing_jobs_are_listed_newest_first(stack: Stack) -> None:
         listing = (await stack.api.get("/job", params={"status": "processing"})).json()
         return [item["id"] for item in listing["items"]] == [newer, older]
 
-    await stack.until(both_processing, "both sleeps listed as processing, newest first")
+    await until(both_processing, "both sleeps listed as processing, newest first")
     for job_id in (older, newer):  # end the sleeps now rather than at teardown
         assert (await stack.api.post(f"/job/{job_id}/cancel")).status_code == 202
 

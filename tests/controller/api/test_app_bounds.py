@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devstack.servers import start_nats
+from devstack.nats_server import start_nats
 from tests.harness import ADMIN_KEY, Stack, running_stack
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from cli.client import ApiError, Client
-from devstack.servers import ServerProcess
+from devstack.process import ServerProcess
 from tests.controller.api.test_app import assert_error
 from tests.harness import ADMIN_KEY, READER_KEY, Stack, running_stack
 

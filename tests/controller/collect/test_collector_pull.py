@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import nats
@@ -29,7 +28,8 @@ from controller.collect.collector import Collector
 from controller.store.jobs import JobStore
 from controller.store.keys import events_key, job_key
 from controller.store.scripts import Applied
-from devstack.servers import ServerProcess
+from devstack.process import ServerProcess
+from devstack.until import until
 from tests.controller.collect.test_collector import NOW, completed, new_job
 
 STREAM = "EV"
@@ -119,19 +119,6 @@ async def running(collector: Collector) -> AsyncIterator[Collector]:
     finally:
         stop.set()
         await task
-
-
-async def until(
-    check: Callable[[], bool | Awaitable[bool]], what: str, within: float = 20.0
-) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        found = check()
-        if found if isinstance(found, bool) else await found:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def status(redis: Redis, job_id: str) -> bytes | None:

@@ -15,6 +15,7 @@ from common import subjects
 from common.messages import CANCEL_DECODER, SIGNED_JOB_DECODER
 from common.signing import Verifier, load_public
 from controller.store.keys import job_key
+from devstack.until import until
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
 
@@ -53,7 +54,7 @@ async def test_cancelling_a_running_broadcast_cancels_every_agent(stack: Stack) 
             states = (await stack.detail(job_id))["agent_states"]
             return all(s["status"] == "started" for s in states.values())
 
-        await stack.until(both_started, "both agents started")
+        await until(both_started, "both agents started")
         response = await stack.api.post(f"/job/{job_id}/cancel")
         assert response.status_code == 202, response.text
         assert response.json() == {"job_id": job_id, "status": "cancelled"}
@@ -93,7 +94,7 @@ async def test_cancelling_a_queued_any_job_deletes_its_stream_message(stack: Sta
     async def dispatched() -> bool:
         return await job_field(stack, queued, "seq") is not None
 
-    await stack.until(dispatched, "queued job dispatched")
+    await until(dispatched, "queued job dispatched")
     seq = int(await job_field(stack, queued, "seq") or 0)
     assert (await stack.detail(queued))["agent_states"] == {}
     response = await stack.api.post(f"/job/{queued}/cancel")

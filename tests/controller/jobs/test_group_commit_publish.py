@@ -16,7 +16,7 @@ from controller.jobs.group_commit import Committer, Prepared
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.streams import ensure_streams
-from devstack.servers import ServerProcess
+from devstack.process import ServerProcess
 from tests.records import single_host_job
 
 

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from common.detail import DETAIL_ENCODER
 from common.job import STATUS_RANK
 from controller.store.jobs import JobStore
+from devstack.until import until
 from tests.harness import Stack
 
 
@@ -46,7 +47,7 @@ async def test_polling_a_running_broadcast_sees_it_progress_to_the_uncached_end(
         seen.append(response.json()["status"])
         return seen[-1] == "completed"
 
-    await stack.until(final, f"job {job_id} completed")
+    await until(final, f"job {job_id} completed")
 
     ranks = [STATUS_RANK[s] for s in seen]
     assert ranks == sorted(ranks)  # never back to an older state

@@ -11,7 +11,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from controller.store import redis as pipelines
 from controller.store.redis import connect_redis, run_pipeline
-from devstack.servers import ServerProcess, start_redis
+from devstack.process import ServerProcess
+from devstack.redis_server import start_redis
 
 
 @pytest.fixture

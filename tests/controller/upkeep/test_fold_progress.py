@@ -39,7 +39,7 @@ from controller.streams import ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
 from controller.upkeep.sweeper import Sweeper
-from devstack.servers import ServerProcess
+from devstack.process import ServerProcess
 from tests.records import single_host_job
 
 HOST = "a.example"

@@ -16,6 +16,7 @@ from common.messages import ENCODER, JobSpec, Operation
 from common.signing import Signer, load_private
 from controller.store.jobs import JobStore
 from controller.store.keys import INDEX_CANCELLING
+from devstack.until import until
 from tests.harness import Stack
 from tests.records import single_host_job
 
@@ -83,7 +84,7 @@ async def test_a_republish_after_a_lost_ack_runs_the_job_once(
         return await store.redis.hget(f"corral:{{{meta.id}}}:job", "dispatched") == b"1"
 
     # The sleep outlasts the reconciler's grace: it republishes while the job runs.
-    await stack.until(republished, "reconciler marked it dispatched")
+    await until(republished, "reconciler marked it dispatched")
     assert (await stack.detail(meta.id))["status"] == "processing"
     detail = await stack.final(meta.id, within=30)
     assert detail["status"] == "completed"

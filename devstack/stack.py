@@ -1,13 +1,15 @@
-"""``corral dev up``: the whole system on one machine. I/O: processes, HTTP.
+"""The dev stack ``corral dev up`` runs: the whole system on one machine.
 
 Starts nats-server and redis-server from the pip-installed binaries (unless
 URLs of running ones are given), throwaway signing keys, a controller and
 N agents, each its own process; prints where everything is; optionally runs
 a demo broadcast; on Ctrl-C stops exactly the processes it started.
+I/O: processes, HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -17,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from types import FrameType
 
@@ -27,6 +28,7 @@ from rich.console import Console
 from cli.client import Client
 from common.signing import write_keypair
 from devstack.servers import EmbeddedServers
+from devstack.until import until
 
 console = Console(stderr=False)
 AGENT_PLAN = [
@@ -41,16 +43,6 @@ def agent_identity(index: int) -> tuple[str, str]:
     if index < len(AGENT_PLAN):
         return AGENT_PLAN[index]
     return f"web-{index}.dev.local", "group=web.dev"
-
-
-def wait_until(check: object, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if check():  # type: ignore[operator]
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
 
 
 class DevStack:
@@ -118,7 +110,17 @@ class DevStack:
             str(private),
         )
         client = Client(url, self.api_key)
-        wait_until(lambda: client.http.get("/health/ready").status_code == 200, "the controller")
+
+        def ready() -> bool:
+            return client.http.get("/health/ready").status_code == 200
+
+        def online() -> bool:
+            states: list[str] = [agent["state"] for agent in client.agents()["items"]]
+            return states.count("online") >= self.agent_count
+
+        # Blocking checks, each wait on a loop of its own; while the controller
+        # starts, a refused connection means "not yet".
+        asyncio.run(until(ready, "the controller", ignore=(httpx.HTTPError,)))
         for index in range(self.agent_count):
             hostname, label = agent_identity(index)
             self.spawn(
@@ -135,12 +137,7 @@ class DevStack:
                 "--journal-dir",
                 str(private.parent / "journal"),
             )
-        wait_until(
-            lambda: (
-                sum(a["state"] == "online" for a in client.agents()["items"]) >= self.agent_count
-            ),
-            "the agents",
-        )
+        asyncio.run(until(online, "the agents", ignore=(httpx.HTTPError,)))
         console.print(
             f"[bold green]corral is up[/bold green]\n"
             f"  API:      {url}\n  NATS:     {self.nats_url}\n"
