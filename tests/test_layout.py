@@ -1,16 +1,84 @@
-"""common/ speaks to both sides, so it must not pull in either side's I/O libraries."""
+"""Dependencies point one way: which package may import which, and common/'s libraries.
+
+Read statically from every module (tests/imports.py, lazy and type-only
+imports included), then checked at run time for what importing the entry
+points really loads (subprocesses; no other I/O).
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-FORBIDDEN = ("nats", "redis", "starlette", "uvicorn", "controller", "agent")
+import pytest
+
+from tests.imports import FIRST_PARTY, ROOT, Import, imports
+
+# The layers (docs/architecture.md): common/ under everything; bus/ on
+# common/; the agent and the controller on both, never on each other; the
+# dev stack, the CLI and the benchmarks on top, imported by none of them.
+NEVER_IMPORTS = {
+    "common": frozenset(FIRST_PARTY) - {"common"},
+    "bus": frozenset(FIRST_PARTY) - {"bus", "common"},
+    "agent": frozenset({"controller", "devstack", "cli", "bench"}),
+    "controller": frozenset({"agent", "devstack", "cli", "bench"}),
+}
+# Libraries that talk to the network, other processes or a database, or run
+# threads: common/ is pure data and rules, and both sides load it.
+NETWORK_LIBRARIES = frozenset(
+    {"nats", "redis", "hiredis", "starlette", "uvicorn", "httptools", "httpx", "uvloop"}
+)
+IO_LIBRARIES = NETWORK_LIBRARIES | {
+    *("asyncio", "socket", "ssl", "selectors", "http", "urllib", "sqlite3"),
+    *("subprocess", "multiprocessing", "signal", "threading", "concurrent"),
+}
+# (module, library) pairs common/ may import anyway, and why.
+COMMON_IO_EXCEPTIONS = {
+    # The one place that picks the event loop every process runs
+    # (asyncio.Runner with uvloop's factory); it opens nothing itself.
+    ("common/loop.py", "asyncio"),
+    ("common/loop.py", "uvloop"),
+}
 
 
-def imported_after(module_names: list[str]) -> set[str]:
+@pytest.mark.parametrize("package", sorted(NEVER_IMPORTS))
+def test_package_imports_only_the_layers_under_it(package: str) -> None:
+    wrong = [str(i) for i in imports(package) if i.top in NEVER_IMPORTS[package]]
+    assert wrong == []
+
+
+def test_common_imports_no_io_library() -> None:
+    wrong = [
+        str(i)
+        for i in imports("common")
+        if i.top in IO_LIBRARIES and (i.source, i.top) not in COMMON_IO_EXCEPTIONS
+    ]
+    assert wrong == []
+
+
+def test_bus_speaks_only_nats() -> None:
+    libraries = {i.top for i in imports("bus") if i.top not in sys.stdlib_module_names}
+    assert libraries <= {"bus", "common", "nats", "structlog"}
+
+
+def test_cli_loads_the_daemons_and_the_dev_stack_only_in_their_commands() -> None:
+    """``corral agent`` must not load the controller, nor ``corral job get`` uvicorn."""
+    cli = imports("cli")
+    eager = [str(i) for i in cli if not i.lazy and _daemon_or_dev(i)]
+    assert eager == []
+    # devstack/ (the embedded servers) is for cli/dev.py, which only `corral dev` loads.
+    assert {i.source for i in cli if i.top == "devstack"} <= {"cli/dev.py"}
+
+
+def _daemon_or_dev(i: Import) -> bool:
+    return i.top in {"controller", "agent", "bench"} or i.of("cli.dev")
+
+
+# -- what importing really loads ---------------------------------------------
+
+
+def loaded_after(module_names: list[str]) -> set[str]:
+    """The top-level names in ``sys.modules`` once a fresh interpreter imported these."""
     code = (
         "import sys\n"
         + "".join(f"import {name}\n" for name in module_names)
@@ -19,21 +87,22 @@ def imported_after(module_names: list[str]) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    return set(out.split())
+    return {name.split(".")[0] for name in out.split()}
 
 
-def test_common_imports_no_broker_store_or_web_library() -> None:
+def test_common_loads_no_io_library_nor_cryptography() -> None:
+    """common/signing.py keeps cryptography inside the functions only key owners call."""
     modules = [f"common.{p.stem}" for p in (ROOT / "common").glob("*.py") if p.stem != "__init__"]
-    loaded = imported_after(modules)
-    leaked = {m for m in loaded if m.split(".")[0] in FORBIDDEN}
-    assert leaked == set()
+    # asyncio (common/loop.py) loads the standard library's I/O modules itself.
+    forbidden = NETWORK_LIBRARIES | {"cryptography", *FIRST_PARTY} - {"common"}
+    assert loaded_after(modules) & forbidden == set()
 
 
-def test_agent_never_imports_the_controller() -> None:
-    loaded = imported_after(["agent.server", "agent.daemon"])
-    assert not {m for m in loaded if m.split(".")[0] in ("controller", "starlette", "redis")}
+def test_agent_never_loads_the_controller_side() -> None:
+    loaded = loaded_after(["cli.main", "agent.server", "agent.daemon"])
+    controller_side = {"controller", "devstack", "bench", "starlette", "uvicorn", "redis"}
+    assert loaded & (controller_side | {"cryptography"}) == set()
 
 
-def test_controller_never_imports_the_agent() -> None:
-    loaded = imported_after(["controller.server"])
-    assert not {m for m in loaded if m.split(".")[0] == "agent"}
+def test_controller_never_loads_the_agent() -> None:
+    assert loaded_after(["controller.server"]) & {"agent", "devstack", "bench", "cli"} == set()
