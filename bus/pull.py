@@ -25,8 +25,8 @@ Subclasses own the reply subscription (:meth:`PullLoop._subscribe`) and
 report what arrives on it: :meth:`PullLoop.delivered` for a message,
 :meth:`PullLoop.answered` for a status. JetStream delivers a message under
 its own subject, not the reply subject, so each loop needs its own
-subscription to tell its messages apart. The client is an argument, never
-imported: common/ loads no nats (its types are for mypy only).
+subscription to tell its messages apart. The client is an argument: the
+owner's connection.
 """
 
 from __future__ import annotations
@@ -35,15 +35,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
+from nats.js.api import DEFAULT_PREFIX as JS_API_PREFIX
 
-if TYPE_CHECKING:
-    from nats.aio.client import Client as NATS
-    from nats.aio.subscription import Subscription
-
-JS_API_PREFIX = "$JS.API"  # nats.js.api.DEFAULT_PREFIX
 PULL_EXPIRY = 30.0
 REQUEST_GUARD = 5.0  # past its expiry, an unanswered request is taken for dead
 REBIND_AFTER_ERRORS = 3

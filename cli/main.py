@@ -7,19 +7,21 @@ uvicorn, the agent never imports the controller, and only ``dev up`` imports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
+from bus.loop import run as run_loop
 from cli.client import ApiError, Client
 from cli.render import print_agents, print_detail, print_jobs
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
-from common.loop import run as run_loop
 from common.targets import TargetError, parse_labels
 
 CLIENT_OPTIONS = [
@@ -46,6 +48,26 @@ def make_client(url: str, api_key: str) -> Client:
     return Client(url, api_key)
 
 
+OWN_PACKAGES = frozenset({"common", "bus", "agent", "controller", "devstack", "cli", "bench"})
+
+
+@contextlib.contextmanager
+def needs_extra(extra: str) -> Iterator[None]:
+    """A library this command needs is not installed: say which extra brings it.
+
+    An agent host installs ``corral[agent]``, without the controller's
+    libraries (pyproject.toml, docs/deployment.md).
+    """
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not exc.name or exc.name.split(".")[0] in OWN_PACKAGES:
+            raise
+        raise click.ClickException(
+            f"{exc.name} is not installed: this command needs pip install 'corral[{extra}]'"
+        ) from None
+
+
 @click.group()
 def main() -> None:
     """corral: run operations on fleets of hosts."""
@@ -61,7 +83,8 @@ def main() -> None:
 @click.option("--log-format", type=click.Choice(["console", "json"]))
 def controller_command(config_file: str | None, **flags: Any) -> None:
     """Run the controller: HTTP API, event collector, sweeper."""
-    from controller.server import main as run_controller
+    with needs_extra("controller"):
+        from controller.server import main as run_controller
 
     try:
         config = load_controller(os.environ, flags, config_file)
@@ -241,7 +264,8 @@ def keys_generate(out: str, name: str) -> None:
     """Write NAME.key (private, 0600: controllers only) and NAME.pub (agents)."""
     from common.signing import write_keypair
 
-    key, pub = write_keypair(Path(out), name)
+    with needs_extra("controller"):
+        key, pub = write_keypair(Path(out), name)
     click.echo(f"private key: {key}\npublic key:  {pub}")
 
 
@@ -258,10 +282,12 @@ def keys_rotate(directory: str, name: str, retire: bool) -> None:
     """
     from cli.keys import retire_keys, rotate_keys
 
-    if retire:
-        click.echo(f"public keys now pinned: {', '.join(retire_keys(Path(directory), name))}")
-        return
-    new_id, pinned = rotate_keys(Path(directory), name)
+    with needs_extra("controller"):
+        if retire:
+            pinned = retire_keys(Path(directory), name)
+            click.echo(f"public keys now pinned: {', '.join(pinned)}")
+            return
+        new_id, pinned = rotate_keys(Path(directory), name)
     click.echo(f"new signing key {new_id}; public keys pinned: {', '.join(pinned)}")
 
 

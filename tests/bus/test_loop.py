@@ -1,4 +1,4 @@
-"""common/loop.py: which event loop a process runs on."""
+"""bus/loop.py: which event loop a process runs on."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import uvloop
 
-from common.loop import loop_factory, run
+from bus.loop import loop_factory, run
 
 
 def test_uvloop_by_default_and_asyncio_on_request() -> None:
