@@ -12,7 +12,8 @@ import asyncio
 import time
 from typing import Any
 
-from bench.stack import FINAL, BenchFailure, Stack
+from bench.stack import BenchFailure, Stack
+from common.job import FINAL_STATUSES
 from controller.store.keys import job_key
 
 PING = {"type": "test.ping", "data": {}}
@@ -40,7 +41,7 @@ async def wait_final(
     deadline = time.monotonic() + within
     while True:
         status = await status_of(stack, job_id)
-        if status in FINAL:
+        if status in FINAL_STATUSES:
             return status, time.monotonic()
         if time.monotonic() > deadline:
             raise BenchFailure(f"job {job_id} still {status} after {within:g}s")
@@ -58,7 +59,9 @@ async def wait_all_final(stack: Stack, job_ids: list[str], within: float) -> flo
                 pipe.hget(job_key(job_id), "status")
             statuses = await pipe.execute()
         pending = [
-            j for j, s in zip(pending, statuses, strict=True) if not s or s.decode() not in FINAL
+            j
+            for j, s in zip(pending, statuses, strict=True)
+            if not s or s.decode() not in FINAL_STATUSES
         ]
         if not pending:
             break

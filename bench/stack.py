@@ -24,8 +24,6 @@ from devstack.process import free_port
 from devstack.servers import EmbeddedServers
 from devstack.until import until
 
-FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
-
 
 class BenchFailure(AssertionError):
     """A scenario's correctness check failed: the run stops loudly."""

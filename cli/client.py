@@ -6,10 +6,10 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from common.job import FINAL_STATUSES
+
 if TYPE_CHECKING:
     import httpx
-
-FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 
 
 class ApiError(Exception):
@@ -102,6 +102,6 @@ class Client:
         deadline = time.monotonic() + timeout
         while True:
             detail = self.job(job_id)
-            if detail["status"] in FINAL or time.monotonic() > deadline:
+            if detail["status"] in FINAL_STATUSES or time.monotonic() > deadline:
                 return detail
             time.sleep(every)

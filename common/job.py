@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Literal
 
 import msgspec
@@ -14,23 +15,11 @@ JobStatus = Literal[
 AgentStatus = Literal[
     "pending", "acknowledged", "started", "retried", "completed", "failed", "cancelled", "timeout"
 ]
-JOB_STATUSES: tuple[JobStatus, ...] = (
-    "submitted",
-    "processing",
-    "completed",
-    "failed",
-    "partial_failure",
-    "cancelled",
-)
+JOB_STATUSES: tuple[JobStatus, ...] = typing.get_args(JobStatus)
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 # Statuses only move forward; the store refuses to move a job backwards.
 STATUS_RANK: dict[str, int] = {
-    "submitted": 0,
-    "processing": 1,
-    "completed": 2,
-    "failed": 2,
-    "partial_failure": 2,
-    "cancelled": 2,
+    status: 2 if status in FINAL_STATUSES else JOB_STATUSES.index(status) for status in JOB_STATUSES
 }
 CONTROLLER = "controller"
 

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from agent.daemon import Agent
 from agent.server import build_agent, connect
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
+from common.job import FINAL_STATUSES
 from common.signing import Verifier, load_public, write_keypair
 from controller.server import serve as serve_controller
 from devstack.process import free_port
@@ -25,7 +26,6 @@ from devstack.until import until
 
 ADMIN_KEY = "test-admin-key"
 READER_KEY = "test-reader-key"
-FINAL = {"completed", "failed", "partial_failure", "cancelled"}
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Stack:
 
         async def done() -> bool:
             found.update(await self.detail(job_id))
-            return found["status"] in FINAL
+            return found["status"] in FINAL_STATUSES
 
         await until(done, f"job {job_id} final", within)
         return found

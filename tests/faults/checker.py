@@ -32,12 +32,11 @@ from redis.asyncio import Redis
 
 from common.detail import render
 from common.fold import EMPTY, fold
-from common.job import META_DECODER
+from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER, Event
 from controller.store.keys import events_key, job_key, terminal_key
 
 AGENT_TERMINAL = frozenset({"completed", "failed", "skipped", "timeout", "cancelled"})
-FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 # Beyond deadline + sweep interval: the sweeper's grace (1 s) and a loaded box.
 DEFAULT_SLACK = 10.0
 
@@ -133,7 +132,7 @@ class Checker:
         while True:
             try:
                 response = await self.api.get(f"/job/{job.job_id}")
-                if response.status_code == 200 and response.json()["status"] in FINAL:
+                if response.status_code == 200 and response.json()["status"] in FINAL_STATUSES:
                     found: dict[str, Any] = response.json()
                     return found
             except httpx.HTTPError:

@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from common import subjects
 from common.config import SCOPES, hash_key
+from common.job import FINAL_STATUSES
 from common.signing import write_keypair
 from devstack.nats_server import start_nats
 from devstack.process import ServerProcess, free_port
@@ -33,7 +34,6 @@ from tests.faults.proxy import TcpProxy
 
 ADMIN_KEY = "faults-admin-key"
 READER_KEY = "faults-reader-key"
-FINAL = frozenset({"completed", "failed", "partial_failure", "cancelled"})
 # Short enough that deadlines pass within a test, long enough for a loaded box.
 SWEEP_INTERVAL = 0.2
 HEARTBEAT_INTERVAL = 0.5
@@ -180,7 +180,7 @@ class Cluster:
                 response = await self.api.get(f"/job/{job_id}")
                 if response.status_code == 200:
                     found.update(response.json())
-            return found.get("status") in FINAL
+            return found.get("status") in FINAL_STATUSES
 
         await until(done, f"job {job_id} final", within)
         return found
