@@ -1,8 +1,8 @@
 """Where an agent's own consumer must start again to skip nothing. Pure logic.
 
-The agent's consumer keeps its state in nats-server's memory, not on disk:
-writing each ack of thousands of consumers to files was most of the broker's
-CPU in a broadcast (docs/performance.md). The price is that a restarted
+The agent's consumer keeps its state in nats-server's memory, not on disk,
+so a broadcast's acks cost the broker no file writes (docs/performance.md).
+The price is that a restarted
 broker has forgotten the consumer, while the jobs stream (on disk) still
 holds every job. The agent then creates the consumer again, starting at the
 lowest stream sequence it has not settled (acked or terminated): its

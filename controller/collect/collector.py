@@ -44,8 +44,8 @@ Grouped = dict[str, list[tuple[Event, bytes]]]
 # Far above any honest event (agents cap stdout and stderr at max_output_bytes,
 # 64 KiB each by default), far below NATS's 1 MiB max_payload.
 MAX_EVENT_BYTES = limits.MAX_EVENT_BYTES
-# Subject -> hostname: decoding the token is a Python loop per character,
-# and a fleet has a bounded number of agents (the cache is reset past this).
+# Subject -> hostname, decoded once per agent: a fleet has a bounded number of
+# agents (the cache is reset past this).
 _HOSTS_CACHED = 100_000
 _hosts: dict[str | bytes, str] = {}
 # In units of the configured batch: the most one pull request asks for and one

@@ -87,8 +87,8 @@ class Committer:
         for meta in metas:
             try:
                 subject, payload = self.message(meta)
-                # No wait_stall: its wait_for cost 10 % of a batch; a stall on the
-                # pending limit ends when earlier acks arrive or time out below.
+                # No wait_stall (a wait_for per publish, docs/performance.md): a
+                # stall on the pending limit ends when earlier acks arrive or time out below.
                 future = await self.js.publish_async(
                     subject, payload, headers={"Nats-Msg-Id": meta.id}
                 )

@@ -4,7 +4,7 @@ The sweeper must not time out an agent whose answer is already stored in
 CORRAL_EVENTS but not folded yet: after a controller or Redis outage longer
 than a job's timeout, the on-time ``completed`` events of its agents wait
 there, and finalizing at the deadline would end the job ``failed`` although
-every agent answered in time (review M5).
+every agent answered in time.
 
 CORRAL_EVENTS is a work queue: an event leaves the stream once the collector
 acked it, after its Redis write (or terminated it as unusable). So once the

@@ -1,4 +1,4 @@
-"""Size limits that agree (review M7), pure parts: the submit bound and the agent's fit.
+"""Size limits that agree, pure parts: the submit bound and the agent's fit.
 
 - :func:`controller.api.bodies.check_publishable` must refuse every job whose
   signed message would be over :data:`common.limits.MAX_JOB_BYTES`, so its

@@ -1,4 +1,4 @@
-"""Size limits that agree (review M7), against real nats-server and redis-server.
+"""Size limits that agree, against real nats-server and redis-server.
 
 - a body under ``max_body_bytes`` whose signed job NATS would refuse is a
   413 at submit (single and batch), and no job is created;

@@ -1,4 +1,4 @@
-"""The listing index files a job under the status its record ends with (review M4).
+"""The listing index files a job under the status its record ends with.
 
 Against a real redis-server. Two finalizers disagree on a job's final
 status: this controller's :func:`controller.upkeep.finalize.finalize` decides one from the

@@ -1,4 +1,4 @@
-"""Deadlines wait for agent answers still queued in CORRAL_EVENTS (review M5).
+"""Deadlines wait for agent answers still queued in CORRAL_EVENTS.
 
 Against a real nats-server (the streams as the controller creates them) and
 redis-server, with no collector running: the test publishes an agent's
