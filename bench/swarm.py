@@ -56,7 +56,8 @@ from nats.aio.msg import Msg
 
 from agent.daemon import Agent
 from agent.facts import collect_facts
-from agent.server import VERSION, build_agent, build_runtime, connect, install_signals
+from agent.server import VERSION, build_agent, build_runtime
+from bus.connect import connect, install_signals
 from common import subjects
 from common.config import AgentConfig
 from common.signing import Verifier, load_verify_keys
@@ -196,7 +197,7 @@ async def serve_swarm(base: AgentConfig, count: int, prefix: str) -> None:
         raise SystemExit("the swarm needs the controller's public key (--public-key)")
     verifier = Verifier(load_verify_keys(base.public_key))
     stop = asyncio.Event()
-    install_signals(stop)
+    install_signals(stop, "drain_requested")
     nc = await connect(base.nats_url, f"corral-swarm {prefix} x{count}")
     try:
         agents = build_swarm(nc, base, swarm_hostnames(prefix, count), verifier)

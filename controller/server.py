@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 
-import nats
 import structlog
 import uvicorn
-from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -25,6 +21,7 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bus.connect import connect, install_signals
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
@@ -53,26 +50,6 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def connect_nats(url: str, name: str) -> NATS:
-    """Connect and reconnect forever; the API answers 503 while NATS is away."""
-    return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1.0, allow_reconnect=True
-    )
-
-
-def install_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(1)
-        log.info("shutdown_requested")
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
-
-
 def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Redis:
     """A client that rides out short outages: a few retries with jittered backoff
     (bounded, so a request during a long outage fails fast with 503), a
@@ -92,7 +69,7 @@ def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Red
 
 @contextlib.asynccontextmanager
 async def controller_services(config: ControllerConfig) -> AsyncIterator[Services]:
-    nc = await connect_nats(config.nats_url, f"corral-{config.name}")
+    nc = await connect(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)
     bulk = connect_redis(config.redis_url, read_timeout=None)
     try:
@@ -181,5 +158,5 @@ async def serve(
 
 async def main(config: ControllerConfig) -> None:
     stop = asyncio.Event()
-    install_signals(stop)
+    install_signals(stop, "shutdown_requested")
     await serve(config, stop)

@@ -17,7 +17,8 @@ import httpx
 from nats.aio.client import Client as NATS
 
 from agent.daemon import Agent
-from agent.server import build_agent, connect
+from agent.server import build_agent
+from bus.connect import connect
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.signing import Verifier, load_public, write_keypair
 from controller.server import serve as serve_controller
