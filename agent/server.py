@@ -15,6 +15,7 @@ import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 
+from agent.cancels import listening
 from agent.daemon import Agent
 from agent.events import EventPublisher
 from agent.executor import allowed_operations
@@ -62,16 +63,10 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
 
 
 def build_agent(
-    config: AgentConfig,
-    nc: NATS,
-    verifier: Verifier,
-    *,
-    runtime: Runtime | None = None,
-    facts: Facts | None = None,
-    own_cancels: bool = True,
+    config: AgentConfig, nc: NATS, verifier: Verifier, *, facts: Facts | None = None
 ) -> Agent:
-    """An agent from its config; a swarm passes the parts its agents share."""
-    runtime = runtime or build_runtime(config, nc, verifier)
+    """An agent from its config; ``facts`` if they were collected already (a swarm's)."""
+    runtime = build_runtime(config, nc, verifier)
     facts = facts or collect_facts(sorted(runtime.allowed), config.max_concurrency, VERSION)
     return Agent(
         nc,
@@ -81,8 +76,13 @@ def build_agent(
         heartbeat_interval=config.heartbeat_interval,
         max_deliveries=config.max_deliveries,
         ack_wait=config.ack_wait,
-        own_cancels=own_cancels,
     )
+
+
+async def run_with_cancels(agent: Agent, stop: asyncio.Event) -> None:
+    """One agent with its cancel subscription, until ``stop``: an agent process's work."""
+    async with listening(agent.nc, [agent.runtime]):
+        await agent.run(stop)
 
 
 async def serve(config: AgentConfig) -> None:
@@ -97,7 +97,7 @@ async def serve(config: AgentConfig) -> None:
     agent = build_agent(config, nc, verifier)
     log.info("agent_journal", path=agent.runtime.journal.path)
     try:
-        await agent.run(stop)
+        await run_with_cancels(agent, stop)
     finally:
         await nc.close()
         agent.runtime.journal.close()
