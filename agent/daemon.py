@@ -15,13 +15,14 @@ state lives in the broker's memory: it starts again at the agent's floor,
 agent/floor.py); they do the same after a few failed requests in a row
 (agent/pull.py).
 
-Signed cancel requests arrive on core NATS (``corral.control.cancel``).
+Signed cancel requests arrive on one subscription per process, not per agent
+(agent/cancels.py), held next to :meth:`Agent.run` by whoever runs it: an
+agent process (:func:`agent.server.run_with_cancels`) or a swarm.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -66,10 +67,7 @@ class Agent:
         heartbeat_interval: float,
         max_deliveries: int = MAX_DELIVERIES,
         ack_wait: float = ACK_WAIT,
-        own_cancels: bool = True,
     ) -> None:
-        """``own_cancels=False``: cancel requests come from elsewhere (a swarm's one
-        subscription, bench/swarm.py), not from a subscription of this agent's own."""
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.runtime = runtime
@@ -80,7 +78,6 @@ class Agent:
         self.heartbeat_interval = heartbeat_interval
         self.max_deliveries = max_deliveries
         self.ack_wait = ack_wait
-        self.own_cancels = own_cancels
         self.slots = asyncio.Semaphore(max_concurrency)
         self.running = 0
         self.inflight = 0
@@ -100,17 +97,7 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish running jobs and say goodbye."""
-        cancels = (
-            await self.nc.subscribe(subjects.CANCEL, cb=self._on_cancel)
-            if self.own_cancels
-            else None
-        )
-        try:
-            await self._serve(stop)
-        finally:
-            if cancels is not None:
-                with contextlib.suppress(Exception):
-                    await cancels.unsubscribe()
+        await self._serve(stop)
         # Every running job has reported by now (the TaskGroup waited for them).
         self.own.save()
         await self._heartbeat("offline")
@@ -187,12 +174,6 @@ class Agent:
             for puller in self.pullers:
                 if puller.requested <= 0:
                     puller.poke()
-
-    async def _on_cancel(self, msg: Any) -> None:
-        try:
-            await self.runtime.on_cancel(msg.data)
-        except Exception as exc:  # noqa: BLE001 - a bad request must not stop the subscription
-            log.error("cancel_failed", error=repr(exc))
 
     async def _heartbeats(self) -> None:
         reconnects = self.nc.stats["reconnects"]

@@ -14,9 +14,10 @@ For one delivered job message:
    which step 2 turns into a re-emit or an "outcome unknown", never a
    second run of a side effect.
 
-Cancel requests (signed like jobs) are remembered in the journal and in a
-bounded in-memory set, and cancel the running operation's task; the
-handlers kill the operation's whole process group on cancellation.
+Cancel requests (signed like jobs, handed over by agent/cancels.py) are
+remembered in the journal and in a bounded in-memory set, and cancel the
+running operation's task; the handlers kill the operation's whole process
+group on cancellation.
 """
 
 from __future__ import annotations
@@ -267,13 +268,6 @@ class Runtime:
             duration=time.monotonic() - started,
         )
 
-    async def on_cancel(self, data: bytes) -> None:
-        """A signed cancel request from the controller (core NATS)."""
-        job_id = self.cancel_request(data)
-        if job_id is not None:
-            self.remember_cancel(job_id)
-            await self.cancel_job(job_id)
-
     def cancel_request(self, data: bytes) -> str | None:
         """The job id of a verified cancel request; None (counted) if refused."""
         try:
@@ -289,7 +283,7 @@ class Runtime:
     def remember_cancel(self, job_id: str) -> None:
         """In memory first and synchronously: a job about to start checks this set.
 
-        A swarm's virtual agents share one set, so this is done once per process.
+        Runtimes that share the set (a swarm's) remember once (agent/cancels.py).
         """
         self.cancelled[job_id] = None
         while len(self.cancelled) > REMEMBER_CANCELLED:

@@ -8,73 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
-import signal
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import nats
 import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
-from nats.aio.client import Server
 
+from agent.cancels import listening
 from agent.daemon import Agent
 from agent.events import EventPublisher
 from agent.executor import allowed_operations
 from agent.facts import collect_facts
 from agent.journal import Journal, journal_file
 from agent.runtime import Runtime
+from bus.connect import connect, install_signals
 from common.config import AgentConfig
 from common.messages import Facts
 from common.signing import Verifier, load_verify_keys
 
 VERSION = "0.1.0"
-RECONNECT_FIRST, RECONNECT_MAX = 0.25, 5.0
 log = structlog.get_logger("corral.agent")
-
-
-def reconnect_delay(servers: list[Server], info: dict[str, Any]) -> tuple[Server | None, float]:
-    """The server with the fewest failed attempts, after an exponential, jittered backoff.
-
-    0.25 s, 0.5 s, ... capped at 5 s, so a fleet does not reconnect in lockstep
-    after an outage and recovery after minutes down still takes seconds.
-    """
-    server = min(servers, key=lambda s: s.reconnects)
-    delay = min(RECONNECT_FIRST * 2 ** min(server.reconnects, 10), RECONNECT_MAX)
-    return server, delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
-
-
-async def connect(url: str, name: str) -> NATS:
-    """Connect and keep reconnecting forever: agents run unattended for months."""
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc) or type(exc).__name__)
-
-    async def on_disconnected() -> None:
-        # nats-py calls this on our own close() too; only a lost link is news.
-        if connection and (connection[0].is_closed or connection[0].is_draining):
-            log.info("nats_closed")
-        else:
-            log.warning("nats_disconnected")
-
-    async def on_reconnected() -> None:
-        log.info("nats_reconnected")
-
-    connection: list[NATS] = []
-    nc = await nats.connect(
-        url,
-        name=name,
-        allow_reconnect=True,
-        max_reconnect_attempts=-1,
-        reconnect_to_server_handler=reconnect_delay,
-        error_cb=on_error,
-        disconnected_cb=on_disconnected,
-        reconnected_cb=on_reconnected,
-    )
-    connection.append(nc)
-    return nc
 
 
 def default_journal_dir(environ: Mapping[str, str]) -> str:
@@ -109,16 +63,10 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
 
 
 def build_agent(
-    config: AgentConfig,
-    nc: NATS,
-    verifier: Verifier,
-    *,
-    runtime: Runtime | None = None,
-    facts: Facts | None = None,
-    own_cancels: bool = True,
+    config: AgentConfig, nc: NATS, verifier: Verifier, *, facts: Facts | None = None
 ) -> Agent:
-    """An agent from its config; a swarm passes the parts its agents share."""
-    runtime = runtime or build_runtime(config, nc, verifier)
+    """An agent from its config; ``facts`` if they were collected already (a swarm's)."""
+    runtime = build_runtime(config, nc, verifier)
     facts = facts or collect_facts(sorted(runtime.allowed), config.max_concurrency, VERSION)
     return Agent(
         nc,
@@ -128,22 +76,13 @@ def build_agent(
         heartbeat_interval=config.heartbeat_interval,
         max_deliveries=config.max_deliveries,
         ack_wait=config.ack_wait,
-        own_cancels=own_cancels,
     )
 
 
-def install_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            log.warning("forced_exit")
-            os._exit(1)
-        log.info("drain_requested")
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+async def run_with_cancels(agent: Agent, stop: asyncio.Event) -> None:
+    """One agent with its cancel subscription, until ``stop``: an agent process's work."""
+    async with listening(agent.nc, [agent.runtime]):
+        await agent.run(stop)
 
 
 async def serve(config: AgentConfig) -> None:
@@ -153,12 +92,12 @@ async def serve(config: AgentConfig) -> None:
     if not config.journal_dir:
         config = replace(config, journal_dir=default_journal_dir(os.environ))
     stop = asyncio.Event()
-    install_signals(stop)
+    install_signals(stop, "drain_requested")
     nc = await connect(config.nats_url, f"corral-agent {config.hostname}")
     agent = build_agent(config, nc, verifier)
     log.info("agent_journal", path=agent.runtime.journal.path)
     try:
-        await agent.run(stop)
+        await run_with_cancels(agent, stop)
     finally:
         await nc.close()
         agent.runtime.journal.close()

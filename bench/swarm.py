@@ -11,10 +11,10 @@ heartbeats. What they share:
 - one event loop and one Python process, so their CPU is one core's worth;
 - one set of facts, collected once (every virtual host reports this machine);
 - one verifier (the controller's public key, parsed once);
-- one cancel subscription: a cancel request is verified and remembered once
-  for the process (one set of cancelled job ids, the newest 10,000), then
-  handed to the virtual agents running that job. A virtual agent that is not
-  running it does not journal it; the shared set keeps it from starting.
+- one cancel subscription (agent/cancels.py, as an agent process has one for
+  its one agent): a cancel request is verified and remembered once for the
+  process (one set of cancelled job ids, the newest 10,000), then every
+  virtual agent stops the job if it runs it and journals the cancel.
 
 What they do not share: each virtual agent verifies every job's signature
 itself, journals it, publishes its own events, acks its own messages and
@@ -52,12 +52,11 @@ from typing import Any
 import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
 
+from agent.cancels import listening
 from agent.daemon import Agent
-from agent.facts import collect_facts
-from agent.server import VERSION, build_agent, build_runtime, connect, install_signals
-from common import subjects
+from agent.server import build_agent
+from bus.connect import connect, install_signals
 from common.config import AgentConfig
 from common.signing import Verifier, load_verify_keys
 
@@ -79,32 +78,14 @@ def build_swarm(
 ) -> list[Agent]:
     """N agents on one connection; each with the config ``base`` under its own name."""
     allow = base.allow or SWARM_ALLOW
-    first = build_runtime(_named(base, hostnames[0], allow), nc, verifier)
-    facts = collect_facts(sorted(first.allowed), base.max_concurrency, VERSION)
-    cancelled = first.cancelled  # one set of cancelled job ids for the process
-    agents = []
-    for hostname in hostnames:
-        config = _named(base, hostname, allow)
-        runtime = build_runtime(config, nc, verifier)
-        runtime.cancelled = cancelled
-        agent = build_agent(config, nc, verifier, runtime=runtime, facts=facts, own_cancels=False)
+    first = build_agent(_named(base, hostnames[0], allow), nc, verifier)
+    agents = [first]
+    for hostname in hostnames[1:]:
+        agent = build_agent(_named(base, hostname, allow), nc, verifier, facts=first.facts)
+        # One set of cancelled job ids for the process (agent/cancels.py).
+        agent.runtime.cancelled = first.runtime.cancelled
         agents.append(agent)
     return agents
-
-
-async def dispatch_cancel(agents: Sequence[Agent], data: bytes) -> None:
-    """One cancel request for the whole swarm: verified and remembered once, then
-    the virtual agents running the job stop it (and journal the cancel)."""
-    if not agents:
-        return
-    first = agents[0].runtime
-    job_id = first.cancel_request(data)
-    if job_id is None:
-        return
-    first.remember_cancel(job_id)
-    for agent in agents:
-        if job_id in agent.runtime.active:
-            await agent.runtime.cancel_job(job_id)
 
 
 def _named(base: AgentConfig, hostname: str, allow: tuple[str, ...]) -> AgentConfig:
@@ -114,22 +95,11 @@ def _named(base: AgentConfig, hostname: str, allow: tuple[str, ...]) -> AgentCon
 
 async def run_swarm(agents: Sequence[Agent], stop: asyncio.Event) -> None:
     """Start every agent (in bounded batches), serve until ``stop``, then drain all."""
-
-    async def on_cancel(msg: Msg) -> None:
-        try:
-            await dispatch_cancel(agents, msg.data)
-        except Exception as exc:  # noqa: BLE001 - a bad request must not stop the subscription
-            log.error("cancel_failed", error=repr(exc))
-
     if not agents:
         return
-    cancels = await agents[0].nc.subscribe(subjects.CANCEL, cb=on_cancel)
-    try:
+    async with listening(agents[0].nc, [agent.runtime for agent in agents]):
         with young_collections_only():
             await _serve(agents, stop)
-    finally:
-        with contextlib.suppress(Exception):
-            await cancels.unsubscribe()
 
 
 @contextlib.contextmanager
@@ -196,7 +166,7 @@ async def serve_swarm(base: AgentConfig, count: int, prefix: str) -> None:
         raise SystemExit("the swarm needs the controller's public key (--public-key)")
     verifier = Verifier(load_verify_keys(base.public_key))
     stop = asyncio.Event()
-    install_signals(stop)
+    install_signals(stop, "drain_requested")
     nc = await connect(base.nats_url, f"corral-swarm {prefix} x{count}")
     try:
         agents = build_swarm(nc, base, swarm_hostnames(prefix, count), verifier)

@@ -9,18 +9,28 @@ and the payload. So :func:`subscribe_raw` routes a subscription's messages
 straight from the protocol parser to a plain function, by subscription id,
 before nats-py builds anything.
 
-That hooks ``Client._process_msg``, a private method. The subscription also
-gets an ordinary callback that hands the same four values over: a client
-without that method, or one whose parser stops calling it through the
-instance (another nats-py), still delivers every message, only slower.
+That hooks ``Client._process_msg``, a private method, which the parser calls
+through the instance as ``_process_msg(sid, subject, reply, payload,
+headers)`` with the raw header block: so in every nats-py from 2.9 to 2.16.
+The hook goes only on a client whose method has exactly those parameters,
+annotated as there (``headers: bytes``), and whose ``stats`` has the two
+counters the hook keeps; on any other client ``raw_route_unavailable`` is
+logged once per client class, with the nats-py version. Every subscription
+also gets an ordinary callback that hands the same four values over, so a
+client without the hook, or one whose parser stops calling the method
+through the instance, still delivers every message, only slower.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.metadata
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -29,6 +39,17 @@ from nats.aio.subscription import Subscription
 RawHandler = Callable[[bytes, bytes, bytes, bytes], None]
 _ROUTES = "_corral_raw_routes"
 _HEADER_LINE = len(b"NATS/1.0")
+# What the hook replaces, as the parser calls it, and the counters it keeps.
+PROCESS_MSG = (
+    "self",
+    "sid: int",
+    "subject: bytes",
+    "reply: bytes",
+    "data: bytes",
+    "headers: bytes",
+)
+COUNTERS = frozenset({"in_msgs", "in_bytes"})
+log = structlog.get_logger("corral.bus")
 
 
 def status_of(headers: bytes, data: bytes) -> bytes:
@@ -68,7 +89,54 @@ def _router(nc: NATS) -> dict[int, RawHandler] | None:
 
 
 def _hookable(nc: NATS) -> bool:
-    return callable(getattr(type(nc), "_process_msg", None))
+    """Whether this client is one the hook was checked against; if not, says so once."""
+    client: type = type(nc)
+    unknown = _unknown_shape(client) or ("" if nc.stats.keys() >= COUNTERS else "stats")
+    if unknown:
+        _unavailable(client, unknown)
+    return not unknown
+
+
+@functools.cache
+def _unknown_shape(client: type) -> str:
+    """What of ``client._process_msg`` differs from the checked one; "" if nothing."""
+    method = getattr(client, "_process_msg", None)
+    if method is None:
+        return "no _process_msg"
+    if not inspect.iscoroutinefunction(method):
+        return "_process_msg is not a coroutine function"
+    try:
+        parameters = list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):
+        return "_process_msg has no signature"
+    described = tuple(_described(parameter) for parameter in parameters)
+    positional = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+    if described != PROCESS_MSG or not positional:
+        return f"_process_msg({', '.join(described)})"
+    return ""
+
+
+def _described(parameter: inspect.Parameter) -> str:
+    """``name: type``, the same whether annotations are strings or evaluated."""
+    annotation = parameter.annotation
+    if annotation is inspect.Parameter.empty:
+        return parameter.name
+    shown = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "?")
+    return f"{parameter.name}: {shown}"
+
+
+@functools.cache
+def _unavailable(client: type, reason: str) -> None:
+    try:
+        version = importlib.metadata.version("nats-py")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    log.warning(
+        "raw_route_unavailable",
+        nats_py=version,
+        client=f"{client.__module__}.{client.__qualname__}",
+        reason=reason,
+    )
 
 
 async def subscribe_raw(nc: NATS, subject: str, handler: RawHandler) -> Subscription:

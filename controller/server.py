@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
-import nats
 import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
 from redis.asyncio import Redis
 
+from bus.connect import connect, install_signals
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
@@ -50,26 +48,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-async def connect_nats(url: str, name: str) -> NATS:
-    """Connect and reconnect forever; the API answers 503 while NATS is away."""
-    return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=1.0, allow_reconnect=True
-    )
-
-
-def install_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-
-    def on_signal() -> None:
-        if stop.is_set():
-            os._exit(1)
-        log.info("shutdown_requested")
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +108,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
 @contextlib.asynccontextmanager
 async def connections(config: ControllerConfig) -> AsyncIterator[tuple[NATS, Redis, Redis]]:
     """NATS, the main Redis client and the hot-pipeline one; closed on the way out."""
-    nc = await connect_nats(config.nats_url, f"corral-{config.name}")
+    nc = await connect(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)
     bulk = connect_redis(config.redis_url, read_timeout=None)
     try:
@@ -183,5 +161,5 @@ async def serve(
 
 async def main(config: ControllerConfig) -> None:
     stop = asyncio.Event()
-    install_signals(stop)
+    install_signals(stop, "shutdown_requested")
     await serve(config, stop)

@@ -16,7 +16,8 @@ import httpx
 from nats.aio.client import Client as NATS
 
 from agent.daemon import Agent
-from agent.server import build_agent, connect
+from agent.server import build_agent, run_with_cancels
+from bus.connect import connect
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.job import FINAL_STATUSES
 from common.signing import Verifier, load_public, write_keypair
@@ -82,7 +83,7 @@ class Stack:
         nc = await connect(config.nats_url, hostname)
         agent = build_agent(config, nc, Verifier(load_public(config.public_key)))
         stop = asyncio.Event()
-        task = asyncio.create_task(agent.run(stop))
+        task = asyncio.create_task(run_with_cancels(agent, stop))
         await wait_for_event(agent.ready, task)
         self.agents[hostname] = RunningAgent(agent, stop, task)
         await until(lambda: self.registered(hostname), f"{hostname} registered")

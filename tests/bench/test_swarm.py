@@ -9,8 +9,8 @@ import functools
 from collections.abc import AsyncIterator
 
 from agent.daemon import Agent
-from agent.server import connect
 from bench.swarm import build_swarm, run_swarm, swarm_hostnames
+from bus.connect import connect
 from common import subjects
 from common.config import AgentConfig
 from common.signing import Verifier, load_public

@@ -262,13 +262,3 @@ async def test_pulling_resumes_once_a_vanished_consumer_is_back(bus: Bus, redis:
         await bus.publish([completed(job.id, "a.example")])
         await until(lambda: collector.folded == 1, "the event on the re-created consumer")
     assert await status(redis, job.id) == b"completed"
-
-
-def test_a_status_line_is_read_from_the_raw_headers() -> None:
-    assert raw_replies.status_of(b"NATS/1.0 408 Request Timeout\r\n\r\n", b"") == (
-        b"408 Request Timeout"
-    )
-    assert raw_replies.status_of(b"NATS/1.0 503\r\n\r\n", b"") == b"503"
-    assert raw_replies.status_of(b"NATS/1.0\r\nNats-Msg-Id: x\r\n\r\n", b"") == b""
-    assert raw_replies.status_of(b"NATS/1.0 408\r\n\r\n", b"data") == b""
-    assert raw_replies.status_of(b"", b"data") == b""
