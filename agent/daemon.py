@@ -47,8 +47,9 @@ async def _nothing() -> None:
 
 
 async def stop_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel until every task ended: in Python 3.11 ``asyncio.wait_for`` (used
-    inside nats-py's fetch) can swallow a cancel that races with its result."""
+    """Cancel until every task ended: in Python 3.11 ``asyncio.wait_for``, which
+    nats-py awaits under its requests and flushes, can swallow a cancel that
+    races with its result."""
     pending = set(tasks)
     while pending:
         for task in pending:
