@@ -36,6 +36,7 @@ from common import limits, subjects
 from common.messages import ENCODER, EVENT_MESSAGE_DECODER, Event, event_id, event_kind
 from controller.collect.event_pull import Delivery, EventPuller
 from controller.store.jobs import JobStore
+from controller.store.scripts import Applied
 from controller.upkeep.finalize import finalize
 
 log = structlog.get_logger("corral.collector")
@@ -253,22 +254,32 @@ class Collector:
         try:
             outcomes = await self.store.apply(grouped)
             for job_id, outcome in outcomes.items():
-                if outcome.finished:
-                    self.finished += 1
-                    log.debug("job_finished", job_id=job_id, status=outcome.status)
-                elif outcome.unknown:
-                    self.rejected["unknown_job"] += 1
-                    log.warning("message_rejected", job_id=job_id, reason="unknown job")
-                elif outcome.ready_to_finalize:
-                    status = await finalize(self.store, job_id, self.clock(), deadline_passed=False)
-                    self.finished += 1
-                    log.debug("job_finished", job_id=job_id, status=status)
+                await self._settle(job_id, outcome)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
             await self._answer(good, NAK_LATER)
             return
         if await self._answer(good, ACK):
             self.folded += len(good)
+
+    async def _settle(self, job_id: str, outcome: Applied) -> None:
+        """Count what a batch did to one job; finalize it if the script could not."""
+        if outcome.rejected:
+            # Stored nowhere: the record only takes the agents the job asked.
+            self.rejected["not_asked"] += outcome.rejected
+            log.warning(
+                "message_rejected", job_id=job_id, reason="from an agent the job did not ask"
+            )
+        if outcome.finished:
+            self.finished += 1
+            log.debug("job_finished", job_id=job_id, status=outcome.status)
+        elif outcome.unknown:
+            self.rejected["unknown_job"] += 1
+            log.warning("message_rejected", job_id=job_id, reason="unknown job")
+        elif outcome.ready_to_finalize:
+            status = await finalize(self.store, job_id, self.clock(), deadline_passed=False)
+            self.finished += 1
+            log.debug("job_finished", job_id=job_id, status=status)
 
     async def _answer(self, replies: list[str], payload: bytes) -> bool:
         """Ack, nak or terminate: a plain publish to each message's ack subject."""

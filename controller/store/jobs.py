@@ -184,7 +184,7 @@ class JobStore:
         index: list[tuple[Any, ...]] = []
         for job_id, reply in zip(batch, replies, strict=True):
             status = as_text(reply[0])
-            outcome = Applied(status, int(reply[1]), int(reply[2]), int(reply[3]), int(reply[4]))
+            outcome = Applied(status, *(int(value) for value in reply[1:6]))
             outcomes[job_id] = outcome
             # Final now; or a redelivered batch whose first pass may have died
             # before this re-filing (forward-only: a no-op when it did not); or

@@ -70,54 +70,73 @@ end
 """
 
 # KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
-# ARGV[1]: a MessagePack array of repeated (event_id, terminal or "",
-# timestamp as text), where terminal is "tier|attempt|rank|kind|hostname"
-# for a terminal event; ARGV[2..]: the encoded events, in the same order.
+# ARGV[1]: a MessagePack array of repeated (event_id, hostname, terminal or
+# "", timestamp as text), where terminal is "tier|attempt|rank|kind" for a
+# terminal event; ARGV[2..]: the encoded events, in the same order.
 # (Redis 6's cmsgpack reads no bin type, so the events stay apart.)
+# A record only takes what was asked: an event from an agent the job does
+# not expect is rejected (not stored, counted); a job with no expected set
+# (_any) belongs to the first agent heard from (``owner``), and once it is
+# final another agent's events are rejected too. The controller's own
+# events are always taken.
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
-# life); for each agent the job counts (its expected agents, or anyone when
-# it has no expected set: a stranger cannot finish a job) counts the first
-# terminal event once in ``done`` and keeps in the terminal hash the head of
-# its terminal events (the greatest order key, as the fold's agent state);
-# moves the job from submitted to processing, keeps updated = max(timestamp).
+# life); for each agent counts the first terminal event once in ``done`` and
+# keeps in the terminal hash the head of its terminal events (the greatest
+# order key, as the fold's agent state); moves the job from submitted to
+# processing, keeps updated = max(timestamp).
 # When done reaches expected_n on a job not yet final, it writes the final
 # status here, exactly as controller.upkeep.finalize.decide_status decides
 # it from the fold of the stored events (an answer is the head's kind: _any
 # takes the greatest head of any agent; the controller's own events are no
 # agent's).
-# Returns {status, done, expected_n, new_events, flag}: flag 1 when this call
-# gave the job its final status, 2 when the job is due but the script could
-# not decide (terminal values in an older format): finalize it in Python.
+# Returns {status, done, expected_n, new_events, flag, rejected}: flag 1 when
+# this call gave the job its final status, 2 when the job is due but the
+# script could not decide (terminal values in an older format): finalize it
+# in Python.
 APPLY_EVENTS = _script(
     _HEADS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0, 0} end
 local new = 0
 local newest = 0
 local counted = 0
+local rejected = 0
 local anyone = redis.call('EXISTS', KEYS[4]) == 0
+local before = redis.call('HMGET', KEYS[1], 'status', 'owner')
+local was_final = FINAL[before[1]]
+local owner = before[2]
+local function asked(host)
+  if host == $CONTROLLER then return true end
+  if not anyone then return redis.call('HEXISTS', KEYS[4], host) == 1 end
+  if not owner then
+    owner = host
+    redis.call('HSET', KEYS[1], 'owner', host)
+    return true
+  end
+  return owner == host or not was_final
+end
 local args = cmsgpack.unpack(ARGV[1])
-for i = 1, #args, 3 do
-  if redis.call('HSETNX', KEYS[2], args[i], ARGV[(i + 2) / 3 + 1]) == 1 then
+for i = 1, #args, 4 do
+  local host = args[i + 1]
+  if not asked(host) then
+    rejected = rejected + 1
+  elseif redis.call('HSETNX', KEYS[2], args[i], ARGV[(i + 3) / 4 + 1]) == 1 then
     new = new + 1
-    local term = args[i + 1]
+    local term = args[i + 2]
     if term ~= '' then
-      local tier, attempt, rank, kind, host =
-        string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)|(.*)$$')
-      if anyone or redis.call('HEXISTS', KEYS[4], host) == 1 then
-        local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. args[i + 2] .. '|'
-          .. kind .. '|' .. args[i]
-        if redis.call('HSETNX', KEYS[3], host, head) == 1 then
-          counted = counted + 1
-        else
-          local current = parse_head(redis.call('HGET', KEYS[3], host))
-          if current and head_greater(parse_head(head), current) then
-            redis.call('HSET', KEYS[3], host, head)
-          end
+      local tier, attempt, rank, kind = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)$$')
+      local head = tier .. '|' .. attempt .. '|' .. rank .. '|' .. args[i + 3] .. '|'
+        .. kind .. '|' .. args[i]
+      if redis.call('HSETNX', KEYS[3], host, head) == 1 then
+        counted = counted + 1
+      else
+        local current = parse_head(redis.call('HGET', KEYS[3], host))
+        if current and head_greater(parse_head(head), current) then
+          redis.call('HSET', KEYS[3], host, head)
         end
       end
     end
-    local ts = tonumber(args[i + 2])
+    local ts = tonumber(args[i + 3])
     if ts > newest then newest = ts end
   end
 end
@@ -162,7 +181,7 @@ if not FINAL[status] and expected_n > 0 and done >= expected_n then
   end
 end
 if status ~= job[1] then redis.call('HSET', KEYS[1], 'status', status) end
-return {status, done, expected_n, new, flag}
+return {status, done, expected_n, new, flag, rejected}
 """
 )
 
@@ -276,6 +295,7 @@ class Applied(msgspec.Struct, frozen=True):
     expected: int
     new_events: int
     flag: int = 0
+    rejected: int = 0  # events from agents the job did not ask
 
     @property
     def unknown(self) -> bool:
@@ -296,17 +316,18 @@ _TERMINAL = frozenset(messages.TERMINAL_EVENTS)
 
 
 def apply_args(events: Iterable[tuple[Event, bytes]]) -> list[bytes]:
-    """APPLY_EVENTS's ARGV: (id, terminal or "", timestamp) per event in one array, the blobs."""
+    """APPLY_EVENTS's ARGV: (id, host, terminal or "", timestamp) per event in one array,
+    then the blobs."""
     args: list[str] = []
     blobs: list[bytes] = []
     for event, blob in events:
         kind = event_kind(event)
         if kind in _TERMINAL:
             tier, attempt, rank, _, _ = order_key(event)
-            term = f"{tier}|{attempt}|{rank}|{kind}|{event.hostname}"
+            term = f"{tier}|{attempt}|{rank}|{kind}"
         else:
             term = ""
-        args += (event.event_id, term, repr(event.timestamp))
+        args += (event.event_id, event.hostname, term, repr(event.timestamp))
         blobs.append(blob)
     return [ENCODER.encode(args), *blobs]
 

@@ -128,3 +128,24 @@ async def test_one_batch_finishes_jobs_rejects_the_bad_and_acks_the_rest(
     info = await jet.consumer_info(stream, "c")
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
+
+
+async def test_events_from_an_agent_the_job_did_not_ask_are_counted_and_acked(
+    store: JobStore, js: tuple[NATS, JetStreamContext, str], namespace: str
+) -> None:
+    nc, jet, stream = js
+    job = await new_job(store, ["a.example"])
+    await jet.publish(
+        f"{namespace}.{subjects.encode_token('z.example')}",
+        ENCODER.encode(completed(job.id, "z.example")),
+    )
+    sub = await jet.pull_subscribe_bind("c", stream=stream)
+    msgs = await sub.fetch(1, timeout=5)
+
+    collector = Collector(nc, store, stream=stream, consumer="c")
+    await collector.handle([(m.subject.encode(), m.reply, m.data) for m in msgs])
+
+    assert dict(collector.rejected) == {"not_asked": 1}
+    assert await store.redis.hget(job_key(job.id), "status") == b"submitted"
+    info = await jet.consumer_info(stream, "c")
+    assert info.num_ack_pending == 0  # acked: a rejected event is not redelivered
