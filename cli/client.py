@@ -54,6 +54,35 @@ class Client:
         idempotency_key: str | None = None,
     ) -> str:
         """Submit a job; with ``idempotency_key``, resending returns the same job."""
+        answer = self._submit(operation, data, target, timeout, idempotency_key)
+        return str(answer["job_id"])
+
+    def run(
+        self,
+        operation: str,
+        data: dict[str, Any] | None = None,
+        target: str = "_any",
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        *,
+        wait: float,
+    ) -> dict[str, Any]:
+        """Submit a job and answer its final detail (``POST /job?wait=``); past ``wait``
+        seconds, its detail as it stands."""
+        answer = self._submit(operation, data, target, timeout, idempotency_key, wait)
+        if "id" in answer:
+            return answer
+        return self.job(str(answer["job_id"]))
+
+    def _submit(
+        self,
+        operation: str,
+        data: dict[str, Any] | None,
+        target: str,
+        timeout: float | None,
+        idempotency_key: str | None,
+        wait: float | None = None,
+    ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {
             "operation": {"type": operation, "data": data or {}},
@@ -61,7 +90,17 @@ class Client:
         }
         if timeout is not None:
             body["timeout"] = timeout
-        return str(self._call("POST", "/job", json=body, headers=headers)["job_id"])
+        if wait is None:
+            answer: dict[str, Any] = self._call("POST", "/job", json=body, headers=headers)
+            return answer
+        import httpx
+
+        # The read may take the whole wait: give it room beyond the client's timeout.
+        room = httpx.Timeout(self.http.timeout.connect, read=wait + (self.http.timeout.read or 0))
+        params = {"wait": wait}
+        return dict(
+            self._call("POST", "/job", json=body, headers=headers, params=params, timeout=room)
+        )
 
     def submit_batch(
         self, jobs: list[dict[str, Any]], idempotency_key: str | None = None

@@ -191,11 +191,12 @@ def job_submit(
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
 
     def run(client: Client) -> None:
-        job_id = client.submit(operation, params, target, timeout, idempotency_key)
         if not wait:
-            click.echo(job_id)
+            click.echo(client.submit(operation, params, target, timeout, idempotency_key))
             return
-        detail = client.wait(job_id, timeout=(timeout or 30) + 10)
+        detail = client.run(
+            operation, params, target, timeout, idempotency_key, wait=(timeout or 30) + 10
+        )
         print_detail(detail)
         if detail["status"] != "completed":
             sys.exit(1)

@@ -147,6 +147,12 @@ class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
     requested_at: float
 
 
+class JobsChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """Jobs whose record just changed, each with its status after the change."""
+
+    jobs: dict[str, str]
+
+
 # One encoder and one decoder per type, reused: building them per message is slow.
 ENCODER = msgspec.msgpack.Encoder()
 SIGNED_JOB_DECODER = msgspec.msgpack.Decoder(SignedJob)
@@ -158,6 +164,7 @@ EVENT_DECODER = msgspec.msgpack.Decoder(Event)
 EVENT_MESSAGE_DECODER = msgspec.msgpack.Decoder(list[Event] | Event)
 HEARTBEAT_DECODER = msgspec.msgpack.Decoder(Heartbeat)
 CANCEL_DECODER = msgspec.msgpack.Decoder(CancelRequest)
+JOBS_CHANGED_DECODER = msgspec.msgpack.Decoder(JobsChanged)
 
 
 def encode(message: msgspec.Struct) -> bytes:

@@ -30,6 +30,8 @@ JOB_ANY = "corral.job.any"
 JOB_ALL = "corral.job.all"
 HEARTBEATS = "corral.heartbeat.>"
 CANCEL = "corral.control.cancel"
+# Core NATS, controller to controllers: which jobs a fold, finalize or cancel just changed.
+JOB_CHANGES = "corral.watch.jobs"
 
 # Regular expressions rather than a loop per character: every heartbeat and
 # event subject goes through these, thousands a second on a big fleet.

@@ -38,6 +38,8 @@ from controller.streams import ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
 from controller.upkeep.sweeper import Sweeper
+from controller.watch.changes import ChangeFeed
+from controller.watch.waiters import Waiters
 
 log = structlog.get_logger("corral.controller")
 
@@ -84,7 +86,10 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         redactor=redactor,
         connected=connected,
     )
-    canceller = Canceller(store, control, nc, js, signer)
+    feed = ChangeFeed(nc)
+    canceller = Canceller(store, control, nc, js, signer, feed=feed)
+    waiters = Waiters(control.status)
+    await waiters.subscribe(nc)
     services = Services(
         config=config,
         store=store,
@@ -93,6 +98,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         dispatcher=dispatcher,
         canceller=canceller,
         idempotency=Idempotency(redis, sealer),
+        waiters=waiters,
         broker_ready=connected,
     )
     sweeper = Sweeper(
@@ -101,8 +107,10 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         reconciler=Reconciler(control, dispatcher, canceller),
         progress=FoldProgress(js),
         backlog_wait=config.backlog_wait,
+        feed=feed,
     )
-    return Controller(services, Collector(nc, store, config.fetch_batch), sweeper)
+    collector = Collector(nc, store, config.fetch_batch, feed=feed)
+    return Controller(services, collector, sweeper)
 
 
 @contextlib.asynccontextmanager

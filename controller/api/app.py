@@ -58,6 +58,7 @@ from controller.registry import Registry
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.read_cache import DetailReader
+from controller.watch.waiters import Waiters
 
 log = structlog.get_logger("corral.api")
 _JSON = msgspec.json.Encoder()
@@ -72,6 +73,7 @@ class Services:
     dispatcher: Dispatcher
     canceller: Canceller
     idempotency: Idempotency
+    waiters: Waiters
     broker_ready: Callable[[], bool]
     auth: Authenticator = field(init=False)
     reader: DetailReader = field(init=False)
@@ -144,17 +146,50 @@ def authorize(request: Request, scope: str) -> Services:
 
 
 async def submit_job(request: Request) -> Response:
+    """Submit a job; with ``?wait=<seconds>``, answer once it is final (controller/watch/)."""
     svc, key = caller(request, "job:write")
+    wait = wait_param(request, svc.config.max_timeout)
     body = await read_body(request, svc.config.max_body_bytes)
     submission = validate_submit(body, svc.config.default_timeout, svc.config.max_timeout)
     idem = request.headers.get("idempotency-key")
     if idem is None:
         meta = await svc.dispatcher.submit(submission)
-        return json_response({"job_id": meta.id, "status": "submitted"}, 201)
-    claim = await svc.idempotency.claim(
-        f"submit:{key.name}", check_idem(idem), canonical(meaning(submission))
-    )
-    return await submit_claimed(svc, claim, submission, None, {})
+        created, replayed = {"job_id": meta.id, "status": "submitted"}, False
+    else:
+        claim = await svc.idempotency.claim(
+            f"submit:{key.name}", check_idem(idem), canonical(meaning(submission))
+        )
+        created, replayed = await submit_claimed(svc, claim, submission, None, {})
+    if wait is None:
+        return created_response(created, replayed)
+    return await when_final(svc, str(created["job_id"]), wait, replayed)
+
+
+def wait_param(request: Request, most: float) -> float | None:
+    raw = request.query_params.get("wait")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= most:  # also refuses nan
+        raise InvalidRequest(f"wait: must be a number of seconds from 0 to {most:g}")
+    return seconds
+
+
+async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) -> Response:
+    """The job's detail once it is final (201, or 200 for a replay); 202 if ``wait`` runs out."""
+    if await svc.waiters.final(job_id, wait) is None:
+        status = await svc.control.status(job_id) or "submitted"
+        return json_response({"job_id": job_id, "status": status}, 202)
+    detail = await svc.reader.body(job_id)
+    if detail is None:  # deleted meanwhile
+        raise NotFound(f"no job with id {job_id}")
+    response = Response(detail, status_code=200 if replayed else 201, media_type="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 async def submit_batch(request: Request) -> Response:
@@ -186,8 +221,8 @@ async def submit_claimed(
     submission: Submission,
     retry_of: str | None,
     extra: dict[str, str],
-) -> Response:
-    """Create the claimed job (201), or answer with the one the key already made (200)."""
+) -> tuple[dict[str, Any], bool]:
+    """Create the claimed job, or find the one the key already made: (body, replayed)."""
 
     async def create(job_id: str) -> dict[str, Any]:
         meta = await svc.dispatcher.submit(submission, retry_of=retry_of, job_id=job_id)
@@ -197,10 +232,9 @@ async def submit_claimed(
         status = await svc.control.status(job_id) or "submitted"
         return {"job_id": job_id, "status": status, **extra}
 
-    body, replayed = await svc.idempotency.run(
+    return await svc.idempotency.run(
         claim, written=svc.control.exists, create=create, replay=replay
     )
-    return created_response(body, replayed)
 
 
 def created_response(body: Any, replayed: bool) -> Response:
@@ -275,7 +309,9 @@ async def retry_job(request: Request) -> Response:
     else:
         scope, name = f"retry:{key.name}", check_idem(idem)
     claim = await svc.idempotency.claim(scope, name, fingerprint)
-    return await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
+    return created_response(
+        *await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
+    )
 
 
 async def cancel_job(request: Request) -> Response:

@@ -38,6 +38,7 @@ from controller.collect.event_pull import Delivery, EventPuller
 from controller.store.jobs import JobStore
 from controller.store.scripts import Applied
 from controller.upkeep.finalize import finalize
+from controller.watch.changes import ChangeFeed
 
 log = structlog.get_logger("corral.collector")
 
@@ -176,8 +177,11 @@ class Collector:
         clock: Callable[[], float] = time.time,
         stream: str = subjects.EVENTS_STREAM,
         consumer: str = subjects.COLLECTOR_CONSUMER,
+        feed: ChangeFeed | None = None,
     ) -> None:
+        """``feed``: where to tell watchers which jobs a batch changed."""
         self.nc = nc
+        self.feed = feed
         self.stream = stream
         self.consumer = consumer
         self.store = store
@@ -253,17 +257,19 @@ class Collector:
         await self._answer(bad, TERM)
         try:
             outcomes = await self.store.apply(grouped)
-            for job_id, outcome in outcomes.items():
-                await self._settle(job_id, outcome)
+            changed = {job_id: await self._settle(job_id, o) for job_id, o in outcomes.items()}
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
             await self._answer(good, NAK_LATER)
             return
         if await self._answer(good, ACK):
             self.folded += len(good)
+        if self.feed is not None:
+            await self.feed.publish({job: status for job, status in changed.items() if status})
 
-    async def _settle(self, job_id: str, outcome: Applied) -> None:
-        """Count what a batch did to one job; finalize it if the script could not."""
+    async def _settle(self, job_id: str, outcome: Applied) -> str | None:
+        """Count what a batch did to one job, finalize it if the script could not;
+        its status if the batch changed its record."""
         if outcome.rejected:
             # Stored nowhere: the record only takes the agents the job asked.
             self.rejected["not_asked"] += outcome.rejected
@@ -276,10 +282,13 @@ class Collector:
         elif outcome.unknown:
             self.rejected["unknown_job"] += 1
             log.warning("message_rejected", job_id=job_id, reason="unknown job")
+            return None
         elif outcome.ready_to_finalize:
             status = await finalize(self.store, job_id, self.clock(), deadline_passed=False)
             self.finished += 1
             log.debug("job_finished", job_id=job_id, status=status)
+            return status
+        return outcome.status if outcome.new_events or outcome.finished else None
 
     async def _answer(self, replies: list[str], payload: bytes) -> bool:
         """Ack, nak or terminate: a plain publish to each message's ack subject."""

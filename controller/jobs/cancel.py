@@ -37,6 +37,7 @@ from common.signing import Signer
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.upkeep.finalize import unfinished
+from controller.watch.changes import ChangeFeed
 
 log = structlog.get_logger("corral.cancel")
 
@@ -70,6 +71,7 @@ class Canceller:
         js: JetStreamContext,
         signer: Signer,
         clock: Callable[[], float] = time.time,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.store = store
         self.control = control
@@ -77,6 +79,7 @@ class Canceller:
         self.js = js
         self.signer = signer
         self.clock = clock
+        self.feed = feed
 
     async def cancel(self, job_id: str) -> None:
         """Cancel ``job_id``: 404 unknown, 409 already final."""
@@ -92,6 +95,8 @@ class Canceller:
             status = outcome.removeprefix("final:")
             raise Conflict(f"job {job_id} is already {status}", title="job already finished")
         log.info("job_cancelled", job_id=job_id)
+        if self.feed is not None:
+            await self.feed.publish({job_id: "cancelled"})
         try:
             await self.tell_agents(job_id, now)
         except Exception as exc:  # noqa: BLE001 - recorded; the reconciler tells them later

@@ -29,6 +29,7 @@ from controller.store.jobs import JobStore
 from controller.upkeep.finalize import TIMEOUT_REASON, finalize
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import NOT_DISPATCHED, Reconciler
+from controller.watch.changes import ChangeFeed
 
 log = structlog.get_logger("corral.sweeper")
 
@@ -43,6 +44,7 @@ class Sweeper:
         reconciler: Reconciler | None = None,
         progress: FoldProgress | None = None,
         backlog_wait: float = 120.0,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.store = store
         self.interval = interval
@@ -51,6 +53,7 @@ class Sweeper:
         self.reconciler = reconciler
         self.progress = progress
         self.backlog_wait = backlog_wait
+        self.feed = feed
         self._last_trim = 0.0
 
     async def sweep_once(self) -> int:
@@ -70,6 +73,8 @@ class Sweeper:
             if reconciler is not None and reason == NOT_DISPATCHED:
                 await reconciler.never_dispatched(job_id, status)
             log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
+            if self.feed is not None and status is not None:
+                await self.feed.publish({job_id: status})
             finished += 1
         if now - self._last_trim > 60:
             self._last_trim = now
