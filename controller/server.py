@@ -39,7 +39,7 @@ from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
 from controller.upkeep.sweeper import Sweeper
 from controller.watch.changes import ChangeFeed
-from controller.watch.waiters import Waiters
+from controller.watch.watchers import Watchers
 
 log = structlog.get_logger("corral.controller")
 
@@ -88,8 +88,8 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
     )
     feed = ChangeFeed(nc)
     canceller = Canceller(store, control, nc, js, signer, feed=feed)
-    waiters = Waiters(control.status)
-    await waiters.subscribe(nc)
+    watchers = Watchers(control.status)
+    await watchers.subscribe(nc)
     services = Services(
         config=config,
         store=store,
@@ -98,7 +98,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         dispatcher=dispatcher,
         canceller=canceller,
         idempotency=Idempotency(redis, sealer),
-        waiters=waiters,
+        watchers=watchers,
         broker_ready=connected,
     )
     sweeper = Sweeper(

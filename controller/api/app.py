@@ -38,7 +38,7 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.job import JOB_STATUSES
-from controller.api import batch
+from controller.api import batch, live
 from controller.api.auth import Authenticator
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
@@ -58,7 +58,7 @@ from controller.registry import Registry
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.read_cache import DetailReader
-from controller.watch.waiters import Waiters
+from controller.watch.watchers import Watchers
 
 log = structlog.get_logger("corral.api")
 _JSON = msgspec.json.Encoder()
@@ -73,7 +73,7 @@ class Services:
     dispatcher: Dispatcher
     canceller: Canceller
     idempotency: Idempotency
-    waiters: Waiters
+    watchers: Watchers
     broker_ready: Callable[[], bool]
     auth: Authenticator = field(init=False)
     reader: DetailReader = field(init=False)
@@ -180,7 +180,7 @@ def wait_param(request: Request, most: float) -> float | None:
 
 async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) -> Response:
     """The job's detail once it is final (201, or 200 for a replay); 202 if ``wait`` runs out."""
-    if await svc.waiters.final(job_id, wait) is None:
+    if await svc.watchers.final(job_id, wait) is None:
         status = await svc.control.status(job_id) or "submitted"
         return json_response({"job_id": job_id, "status": status}, 202)
     detail = await svc.reader.body(job_id)
@@ -266,6 +266,19 @@ async def get_job(request: Request) -> Response:
     if body is None:
         raise NotFound(f"no job with id {job_id}")
     return Response(body, media_type="application/json")
+
+
+async def job_events(request: Request) -> Response:
+    """The job's live progress as Server-Sent Events (controller/api/live.py)."""
+    svc = authorize(request, "job:read")
+    return await live.job_events_response(svc.store, svc.watchers, job_id_param(request), request)
+
+
+async def all_events(request: Request) -> Response:
+    """Status changes of every job as Server-Sent Events, filtered by status and operation."""
+    svc = authorize(request, "job:read")
+    statuses, operation = live.firehose_filters(request)
+    return live.stream_response(live.firehose(svc.store, svc.watchers, statuses, operation))
 
 
 async def delete_job(request: Request) -> Response:
@@ -366,6 +379,8 @@ ROUTES = [
     # Before /job/{job_id}: "batch" is never a job id (ids are UUIDs).
     Route("/job/batch", submit_batch, methods=["POST"]),
     Route("/job/{job_id}", get_job, methods=["GET"]),
+    Route("/job/{job_id}/events", job_events, methods=["GET"]),
+    Route("/events", all_events, methods=["GET"]),
     Route("/job/{job_id}", delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
     Route("/job/{job_id}/cancel", cancel_job, methods=["POST"]),

@@ -28,6 +28,7 @@ from controller.store.keys import (
     INDEX_UNDISPATCHED,
     events_key,
     job_key,
+    order_key,
     terminal_key,
 )
 from controller.store.redis import as_bytes, as_text, execute
@@ -81,7 +82,7 @@ class ControlStore:
 
     async def cancel(self, job: JobMeta, events: list[Cancelled], now: float) -> str:
         """Record a cancel: ``cancelled``, ``final:<status>`` (already final) or ``unknown``."""
-        keys = (job_key(job.id), events_key(job.id), terminal_key(job.id))
+        keys = (job_key(job.id), events_key(job.id), terminal_key(job.id), order_key(job.id))
         args: list[Any] = [repr(now)]
         for event in events:
             terminal = "" if event.hostname == CONTROLLER else event.hostname

@@ -35,6 +35,7 @@ from controller.store.keys import (
     events_key,
     expected_key,
     job_key,
+    order_key,
     status_key,
     terminal_key,
 )
@@ -145,6 +146,8 @@ class JobStore:
             pipe.expireat(expected_key(meta.id), expire_at)
         pipe.hsetnx(events_key(meta.id), submitted.event_id, ENCODER.encode(submitted))
         pipe.expireat(events_key(meta.id), expire_at)
+        pipe.rpush(order_key(meta.id), submitted.event_id)
+        pipe.expireat(order_key(meta.id), expire_at)
 
     async def mark_dispatched(self, acked: list[tuple[str, int]]) -> None:
         """Jobs whose publish was acknowledged, as (job id, stream sequence): one round trip."""
@@ -170,11 +173,12 @@ class JobStore:
             (
                 "EVALSHA",
                 sha,
-                4,
+                5,
                 job_key(job_id),
                 events_key(job_id),
                 terminal_key(job_id),
                 expected_key(job_id),
+                order_key(job_id),
                 *apply_args(redact_results(redactor, events)),
             )
             for job_id, events in batch.items()
@@ -219,7 +223,11 @@ class JobStore:
     async def delete(self, job_id: str) -> bool:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(
-                job_key(job_id), events_key(job_id), terminal_key(job_id), expected_key(job_id)
+                job_key(job_id),
+                events_key(job_id),
+                terminal_key(job_id),
+                expected_key(job_id),
+                order_key(job_id),
             )
             self._unindex(pipe, [job_id])
             replies = await pipe.execute()
@@ -265,6 +273,23 @@ class JobStore:
             return None
         meta, status, events = loaded
         return render(meta, fold_all(events), status)
+
+    async def arrivals(self, job_id: str, start: int) -> tuple[str, list[Event]] | None:
+        """The job's status and its events from position ``start`` on, in the order the
+        store took them (``order``); None if the job is gone.
+
+        Status and positions are read atomically: a final status is written no
+        earlier than the events that made it, so none is missing behind it.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(job_key(job_id), "status")
+            pipe.lrange(order_key(job_id), start, -1)
+            status, ids = await pipe.execute()
+        if status is None:
+            return None
+        blobs = await self.redis.hmget(events_key(job_id), ids) if ids else []
+        decode = EVENT_DECODER.decode
+        return as_text(status), [decode(as_bytes(b)) for b in blobs if b is not None]
 
     async def meta(self, job_id: str) -> JobMeta | None:
         blob = await self.redis.hget(job_key(job_id), "meta")

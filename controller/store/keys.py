@@ -14,6 +14,9 @@ scripts run unchanged on Redis Cluster)::
                                    fold's order key): one field per agent that is done
     corral:{<id>}:expected  hash   hostname -> 1 for each agent a host/label/_all job
                                    expects (absent for _any): only they count as done
+                                   (the job hash also keeps ``owner``: an _any job's first agent)
+    corral:{<id>}:order     list   event ids in the order they were stored: a watcher's
+                                   position in the job (SSE event ids, resumable)
     corral:{index}:all      zset   job id scored by creation time (listing)
     corral:{index}:status:<s> zset job id scored by creation time, per status
     corral:{index}:rank     hash   job id -> status rank (forward-only index)
@@ -49,6 +52,10 @@ def terminal_key(job_id: str) -> str:
 
 def expected_key(job_id: str) -> str:
     return f"corral:{{{job_id}}}:expected"
+
+
+def order_key(job_id: str) -> str:
+    return f"corral:{{{job_id}}}:order"
 
 
 def status_key(status: str) -> str:

@@ -58,6 +58,13 @@ local function parse_head(h)
   if not tier then return nil end
   return {tonumber(tier), tonumber(attempt), tonumber(rank), tonumber(ts), kind, id}
 end
+-- Appends ids to a list in slices: unpack() of thousands of values would
+-- overflow Lua's stack.
+local function append_order(key, ids)
+  for first = 1, #ids, 1000 do
+    redis.call('RPUSH', key, unpack(ids, first, math.min(first + 999, #ids)))
+  end
+end
 -- The fold breaks a tie on (tier, attempt, rank, timestamp) by event id; two
 -- such heads have the same rank, hence the same kind and the same answer, so
 -- which of them is kept cannot change a status: the first one stays.
@@ -69,7 +76,8 @@ local function head_greater(a, b)
 end
 """
 
-# KEYS: job hash, events hash, terminal-agents hash, expected-agents hash.
+# KEYS: job hash, events hash, terminal-agents hash, expected-agents hash,
+# arrival-order list.
 # ARGV[1]: a MessagePack array of repeated (event_id, hostname, terminal or
 # "", timestamp as text), where terminal is "tier|attempt|rank|kind" for a
 # terminal event; ARGV[2..]: the encoded events, in the same order.
@@ -80,7 +88,8 @@ end
 # final another agent's events are rejected too. The controller's own
 # events are always taken.
 # Stores each event once (HSETNX: the first copy wins, for the job's whole
-# life); for each agent counts the first terminal event once in ``done`` and
+# life) and appends its id to the arrival order; for each agent counts the
+# first terminal event once in ``done`` and
 # keeps in the terminal hash the head of its terminal events (the greatest
 # order key, as the fold's agent state); moves the job from submitted to
 # processing, keeps updated = max(timestamp).
@@ -116,12 +125,14 @@ local function asked(host)
   return owner == host or not was_final
 end
 local args = cmsgpack.unpack(ARGV[1])
+local fresh = {}
 for i = 1, #args, 4 do
   local host = args[i + 1]
   if not asked(host) then
     rejected = rejected + 1
   elseif redis.call('HSETNX', KEYS[2], args[i], ARGV[(i + 3) / 4 + 1]) == 1 then
     new = new + 1
+    fresh[new] = args[i]
     local term = args[i + 2]
     if term ~= '' then
       local tier, attempt, rank, kind = string.match(term, '^(%d+)|(-?%d+)|(%d+)|(%a+)$$')
@@ -149,8 +160,10 @@ local flag = 0
 if new > 0 then
   if status == 'submitted' then status = 'processing' end
   if newest > tonumber(job[4] or '0') then redis.call('HSET', KEYS[1], 'updated', newest) end
+  append_order(KEYS[5], fresh)
   redis.call('EXPIREAT', KEYS[2], job[5])
   redis.call('EXPIREAT', KEYS[3], job[5])
+  redis.call('EXPIREAT', KEYS[5], job[5])
 end
 if not FINAL[status] and expected_n > 0 and done >= expected_n then
   local heads = redis.call('HGETALL', KEYS[3])
@@ -236,7 +249,7 @@ redis.call('HSET', KEYS[1], 'dispatched', 1, 'seq', ARGV[1])
 return 1
 """
 
-# KEYS: job hash, events hash, terminal-agents hash.
+# KEYS: job hash, events hash, terminal-agents hash, arrival-order list.
 # ARGV: the request time, then repeated (event_id, encoded Cancelled event,
 # terminal hostname or "").
 # Cancels a job unless it is already final, atomically with respect to the
@@ -252,10 +265,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 'unknown' end
 local status = redis.call('HGET', KEYS[1], 'status')
 if FINAL[status] then return 'final:' .. status end
 for i = 2, #ARGV, 3 do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 and ARGV[i + 2] ~= ''
-     and redis.call('HSETNX', KEYS[3], ARGV[i + 2],
-                    $CANCEL_HEAD .. ARGV[1] .. '|cancelled|' .. ARGV[i]) == 1 then
-    redis.call('HINCRBY', KEYS[1], 'done', 1)
+  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
+    redis.call('RPUSH', KEYS[4], ARGV[i])
+    local head = $CANCEL_HEAD .. ARGV[1] .. '|cancelled|' .. ARGV[i]
+    if ARGV[i + 2] ~= '' and redis.call('HSETNX', KEYS[3], ARGV[i + 2], head) == 1 then
+      redis.call('HINCRBY', KEYS[1], 'done', 1)
+    end
   end
 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'updated', ARGV[1])
@@ -263,6 +278,7 @@ local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
 if expire_at then
   redis.call('EXPIREAT', KEYS[2], expire_at)
   redis.call('EXPIREAT', KEYS[3], expire_at)
+  redis.call('EXPIREAT', KEYS[4], expire_at)
 end
 return 'cancelled'
 """

@@ -6,7 +6,7 @@ changed and their status after the change: one message per batch, not per
 event, never awaited. Waiters and watchers in any controller replica learn
 from it without polling Redis; with nobody subscribed the server drops it.
 A lost message costs a waiter only its wake-up: it still reads the record
-itself (controller/watch/waiters.py).
+itself (controller/watch/watchers.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Waiters against a real nats-server: woken by the change feed, never left behind."""
+"""Watchers against a real nats-server: woken by the change feed, never left behind."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from controller.watch.changes import ChangeFeed
-from controller.watch.waiters import Waiters
+from controller.watch.watchers import Watchers
 
 
 @pytest.fixture
@@ -20,38 +20,38 @@ async def nc(nats_url: str) -> AsyncIterator[NATS]:
     await client.close()
 
 
-def stored(statuses: dict[str, str]) -> Waiters:
+def stored(statuses: dict[str, str]) -> Watchers:
     async def status_of(job_id: str) -> str | None:
         return statuses.get(job_id)
 
-    return Waiters(status_of)
+    return Watchers(status_of)
 
 
 async def test_a_change_naming_the_job_final_wakes_its_waiter(nc: NATS) -> None:
-    waiters = stored({"j1": "processing"})
-    await waiters.subscribe(nc)
-    waiting = asyncio.create_task(waiters.final("j1", 10))
+    watchers = stored({"j1": "processing"})
+    await watchers.subscribe(nc)
+    waiting = asyncio.create_task(watchers.final("j1", 10))
     await asyncio.sleep(0)  # registered before the change is sent
     await ChangeFeed(nc).publish({"j2": "completed", "j1": "processing"})
     await ChangeFeed(nc).publish({"j1": "partial_failure"})
     assert await waiting == "partial_failure"
-    assert waiters.waiting == {}
+    assert watchers.waiting == {}
 
 
 async def test_a_job_final_already_is_answered_at_once(nc: NATS) -> None:
-    waiters = stored({"j1": "failed"})
-    assert await waiters.final("j1", 10) == "failed"
-    assert waiters.waiting == {}
+    watchers = stored({"j1": "failed"})
+    assert await watchers.final("j1", 10) == "failed"
+    assert watchers.waiting == {}
 
 
 async def test_a_wait_that_runs_out_or_is_cancelled_leaves_nothing(nc: NATS) -> None:
-    waiters = stored({"j1": "submitted"})
-    await waiters.subscribe(nc)
-    assert await waiters.final("j1", 0.05) is None
-    gone = asyncio.create_task(waiters.final("j1", 10))
+    watchers = stored({"j1": "submitted"})
+    await watchers.subscribe(nc)
+    assert await watchers.final("j1", 0.05) is None
+    gone = asyncio.create_task(watchers.final("j1", 10))
     await asyncio.sleep(0)
-    assert "j1" in waiters.waiting
+    assert "j1" in watchers.waiting
     gone.cancel()
     with pytest.raises(asyncio.CancelledError):
         await gone
-    assert waiters.waiting == {}
+    assert watchers.waiting == {}
