@@ -79,6 +79,7 @@ def main() -> None:
 @click.option("--redis-url")
 @click.option("--host")
 @click.option("--port", type=int)
+@click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port.")
 @click.option("--signing-key", type=click.Path(exists=True, dir_okay=False))
 @click.option("--log-format", type=click.Choice(["console", "json"]))
 def controller_command(config_file: str | None, **flags: Any) -> None:

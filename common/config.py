@@ -51,6 +51,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     redis_url: str = "redis://127.0.0.1:6379/0"
     host: str = "127.0.0.1"
     port: int = 8080
+    metrics_port: int = 0  # Prometheus /metrics on host:metrics_port; 0: off
     name: str = "controller"
     api_keys: tuple[ApiKey, ...] = ()
     signing_key: str = ""  # path to the Ed25519 private key (PEM)
@@ -111,6 +112,7 @@ _CONTROLLER_ENV = {
     "CORRAL_REDIS_URL": "redis_url",
     "CORRAL_HOST": "host",
     "CORRAL_PORT": "port",
+    "CORRAL_METRICS_PORT": "metrics_port",
     "CORRAL_NAME": "name",
     "CORRAL_SIGNING_KEY": "signing_key",
     "CORRAL_RETENTION": "retention",

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from redis.asyncio import Redis
+from starlette.applications import Starlette
 
 from bus.connect import connect, install_signals
+from common import subjects
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
@@ -29,6 +34,7 @@ from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.jobs.group_commit import Committer
 from controller.jobs.sealing import Sealer
+from controller.metrics import ControllerMetrics, Scraped, metrics_app
 from controller.registry import Registry
 from controller.store.agents import AgentStore
 from controller.store.control import ControlStore
@@ -59,6 +65,7 @@ class Controller:
     services: Services  # what the HTTP routes use
     collector: Collector
     sweeper: Sweeper
+    metrics_app: Starlette  # GET /metrics (controller/metrics.py)
 
 
 async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
@@ -78,16 +85,18 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
     def connected() -> bool:
         return nc.is_connected
 
+    metrics = ControllerMetrics()
     dispatcher = Dispatcher(
-        Committer(store, js, signer),
+        Committer(store, js, signer, metrics=metrics),
         control,
         registry,
         sealer=sealer,
         redactor=redactor,
         connected=connected,
+        metrics=metrics,
     )
     feed = ChangeFeed(nc)
-    canceller = Canceller(store, control, nc, js, signer, feed=feed)
+    canceller = Canceller(store, control, nc, js, signer, feed=feed, metrics=metrics)
     watchers = Watchers(control.status)
     await watchers.subscribe(nc)
     services = Services(
@@ -100,6 +109,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         idempotency=Idempotency(redis, sealer),
         watchers=watchers,
         broker_ready=connected,
+        metrics=metrics,
     )
     sweeper = Sweeper(
         store,
@@ -108,9 +118,35 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         progress=FoldProgress(js),
         backlog_wait=config.backlog_wait,
         feed=feed,
+        metrics=metrics,
     )
-    collector = Collector(nc, store, config.fetch_batch, feed=feed)
-    return Controller(services, collector, sweeper)
+    collector = Collector(nc, store, config.fetch_batch, feed=feed, metrics=metrics)
+    return Controller(services, collector, sweeper, observed(metrics, collector, registry, js))
+
+
+def observed(
+    metrics: ControllerMetrics, collector: Collector, registry: Registry, js: JetStreamContext
+) -> Starlette:
+    """The metrics app, with what the collector, the registry and JetStream know at scrape."""
+
+    def agents() -> Counter[str]:
+        now = time.time()
+        return Counter(registry.state_of(record, now) for record in registry.agents.values())
+
+    async def backlog() -> int | None:
+        try:
+            return int((await js.stream_info(subjects.EVENTS_STREAM)).state.messages)
+        except Exception:  # noqa: BLE001 - NATS away: the gauge is left out, not wrong
+            return None
+
+    scraped = Scraped(
+        folded=lambda: collector.folded,
+        rejected=lambda: collector.rejected,
+        agents=agents,
+        fold_lag=lambda: collector.fold_lag,
+    )
+    metrics.registry.register(scraped)
+    return metrics_app(metrics, scraped, backlog)
 
 
 @contextlib.asynccontextmanager
@@ -136,17 +172,10 @@ async def serve(
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
     async with connections(config) as (nc, redis, bulk):
         controller = await build(config, nc, redis, bulk)
-        server = _Server(
-            uvicorn.Config(
-                create_app(controller.services),
-                host=config.host,
-                port=config.port,
-                log_config=None,
-                access_log=False,
-                http="httptools",  # the C parser (docs/performance.md)
-                lifespan="off",
-            )
-        )
+        server = _http_server(create_app(controller.services), config.host, config.port)
+        servers = [server]
+        if config.metrics_port:
+            servers.append(_http_server(controller.metrics_app, config.host, config.metrics_port))
         # Loops stop on their own event, not by cancellation: redis-py can
         # swallow a CancelledError that lands inside a command.
         loops_stop = asyncio.Event()
@@ -154,17 +183,32 @@ async def serve(
             group.create_task(controller.collector.run(loops_stop))
             group.create_task(controller.sweeper.run(loops_stop))
             group.create_task(controller.services.registry.flush_until(loops_stop))
-            http = group.create_task(server.serve())
+            serving = [group.create_task(s.serve()) for s in servers]
             # uvicorn exposes only a flag, no event, for "listening".
-            while not server.started and not http.done():  # noqa: ASYNC110
+            while not all(s.started for s in servers) and not any(h.done() for h in serving):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             log.info("controller_ready", url=f"http://{config.host}:{config.port}")
             if ready is not None:
                 ready.set()
             await stop.wait()
-            server.should_exit = True
-            await http
+            for each in servers:
+                each.should_exit = True
+            await asyncio.gather(*serving)
             loops_stop.set()
+
+
+def _http_server(app: Starlette, host: str, port: int) -> _Server:
+    return _Server(
+        uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            http="httptools",  # the C parser (docs/performance.md)
+            lifespan="off",
+        )
+    )
 
 
 async def main(config: ControllerConfig) -> None:

@@ -22,6 +22,7 @@ import redis.exceptions
 import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -49,11 +50,13 @@ from controller.api.bodies import (
     meaning,
     validate_submit,
 )
+from controller.api.counting import RequestCounter
 from controller.api.idempotency import Claim, Idempotency, canonical
 from controller.api.views import JobList, agent_view, job_item
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher, Submission
 from controller.jobs.sealing import SealError
+from controller.metrics import ControllerMetrics
 from controller.registry import Registry
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
@@ -75,6 +78,7 @@ class Services:
     idempotency: Idempotency
     watchers: Watchers
     broker_ready: Callable[[], bool]
+    metrics: ControllerMetrics | None = None
     auth: Authenticator = field(init=False)
     reader: DetailReader = field(init=False)
 
@@ -392,7 +396,12 @@ ROUTES = [
 
 
 def create_app(services: Services, lifespan: Lifespan[Any] | None = None) -> Starlette:
-    app = Starlette(routes=ROUTES, exception_handlers=_handlers(), lifespan=lifespan)
+    middleware = []
+    if services.metrics is not None:
+        middleware.append(Middleware(RequestCounter, requests=services.metrics.requests))
+    app = Starlette(
+        routes=ROUTES, exception_handlers=_handlers(), lifespan=lifespan, middleware=middleware
+    )
     app.state.services = services
     return app
 

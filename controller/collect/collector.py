@@ -35,6 +35,7 @@ from nats.aio.client import Client as NATS
 from common import limits, subjects
 from common.messages import ENCODER, EVENT_MESSAGE_DECODER, Event, event_id, event_kind
 from controller.collect.event_pull import Delivery, EventPuller
+from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 from controller.store.scripts import Applied
 from controller.upkeep.finalize import finalize
@@ -110,6 +111,11 @@ def _reject(
         log.warning("message_rejected", subject=where, reason=detail)
 
 
+def _oldest_age(grouped: Grouped, now: float) -> float:
+    oldest = min((e.timestamp for events in grouped.values() for e, _ in events), default=now)
+    return max(now - oldest, 0.0)
+
+
 def decode_batch(
     batch: list[Delivery], rejected: Counter[str]
 ) -> tuple[Grouped, list[str], list[str]]:
@@ -178,10 +184,13 @@ class Collector:
         stream: str = subjects.EVENTS_STREAM,
         consumer: str = subjects.COLLECTOR_CONSUMER,
         feed: ChangeFeed | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         """``feed``: where to tell watchers which jobs a batch changed."""
         self.nc = nc
         self.feed = feed
+        self.metrics = metrics
+        self.fold_lag = 0.0  # age of the oldest event in the last batch written
         self.stream = stream
         self.consumer = consumer
         self.store = store
@@ -258,6 +267,7 @@ class Collector:
         try:
             outcomes = await self.store.apply(grouped)
             changed = {job_id: await self._settle(job_id, o) for job_id, o in outcomes.items()}
+            self.fold_lag = _oldest_age(grouped, self.clock())
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
             await self._answer(good, NAK_LATER)
@@ -276,8 +286,11 @@ class Collector:
             log.warning(
                 "message_rejected", job_id=job_id, reason="from an agent the job did not ask"
             )
+        if outcome.started and self.metrics is not None:
+            self.metrics.first_answer.observe(max(self.clock() - outcome.created, 0.0))
         if outcome.finished:
             self.finished += 1
+            self._finished(outcome.status, outcome)
             log.debug("job_finished", job_id=job_id, status=outcome.status)
         elif outcome.unknown:
             self.rejected["unknown_job"] += 1
@@ -286,9 +299,15 @@ class Collector:
         elif outcome.ready_to_finalize:
             status = await finalize(self.store, job_id, self.clock(), deadline_passed=False)
             self.finished += 1
+            if status is not None:
+                self._finished(status, outcome)
             log.debug("job_finished", job_id=job_id, status=status)
             return status
         return outcome.status if outcome.new_events or outcome.finished else None
+
+    def _finished(self, status: str, outcome: Applied) -> None:
+        if self.metrics is not None:
+            self.metrics.job_finished(status, outcome.operation, outcome.created)
 
     async def _answer(self, replies: list[str], payload: bytes) -> bool:
         """Ack, nak or terminate: a plain publish to each message's ack subject."""

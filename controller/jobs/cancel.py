@@ -34,6 +34,7 @@ from common.fold import JobRecord, fold_all
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Cancelled, CancelRequest, event_id
 from common.signing import Signer
+from controller.metrics import ControllerMetrics
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.upkeep.finalize import unfinished
@@ -72,7 +73,9 @@ class Canceller:
         signer: Signer,
         clock: Callable[[], float] = time.time,
         feed: ChangeFeed | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.control = control
         self.nc = nc
@@ -97,6 +100,8 @@ class Canceller:
         log.info("job_cancelled", job_id=job_id)
         if self.feed is not None:
             await self.feed.publish({job_id: "cancelled"})
+        if self.metrics is not None:
+            self.metrics.job_finished("cancelled", meta.operation.type, meta.created)
         try:
             await self.tell_agents(job_id, now)
         except Exception as exc:  # noqa: BLE001 - recorded; the reconciler tells them later

@@ -32,6 +32,7 @@ from common.redaction import Redactor
 from common.targets import Target
 from controller.jobs.group_commit import Committer, GroupCommit, Prepared
 from controller.jobs.sealing import Sealer
+from controller.metrics import ControllerMetrics
 from controller.registry import Registry
 from controller.store.control import ControlStore
 
@@ -60,7 +61,9 @@ class Dispatcher:
         redactor: Redactor | None = None,
         connected: Callable[[], bool] = lambda: True,
         group_limit: int = 1000,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.committer = committer
         self.control = control
         self.registry = registry
@@ -135,7 +138,12 @@ class Dispatcher:
             operation=job.meta.operation.type,
             target=job.meta.target,
         )
+        self._count(job.meta)
         return job.stored
+
+    def _count(self, meta: JobMeta) -> None:
+        if self.metrics is not None:
+            self.metrics.submitted.labels(meta.operation.type).inc()
 
     async def commit_all(self, jobs: list[Prepared]) -> list[JobMeta]:
         """Commit prepared jobs together; raise the first error that kept a record out."""
@@ -145,6 +153,8 @@ class Dispatcher:
             log.warning("jobs_not_written", jobs=len(jobs), failed=len(failed))
             raise failed[0]
         log.info("jobs_submitted", jobs=len(jobs), first_job_id=jobs[0].meta.id)
+        for job in jobs:
+            self._count(job.meta)
         return [j.stored for j in jobs]
 
     async def dispatch(self, meta: JobMeta) -> bool:

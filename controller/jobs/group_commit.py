@@ -30,6 +30,7 @@ from common.job import JobMeta
 from common.messages import ENCODER, JobSpec, Submitted
 from common.signing import Signer
 from common.targets import parse_target
+from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 
 log = structlog.get_logger("corral.dispatch")
@@ -55,8 +56,10 @@ class Committer:
         js: JetStreamContext,
         signer: Signer,
         ack_timeout: float = 5.0,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.js = js
         self.signer = signer
         self.ack_timeout = ack_timeout
@@ -75,6 +78,8 @@ class Committer:
         """
         seqs = await self.publish_all(metas)
         acked = [(m.id, seq) for m, seq in zip(metas, seqs, strict=True) if seq is not None]
+        if self.metrics is not None and len(acked) < len(metas):
+            self.metrics.dispatch_errors.inc(len(metas) - len(acked))
         try:
             await self.store.mark_dispatched(acked)
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id

@@ -131,6 +131,9 @@ class JobStore:
             key,
             mapping={
                 "meta": ENCODER.encode(meta),
+                # Plain copies the scripts can return without decoding meta.
+                "op": meta.operation.type,
+                "created": repr(meta.created),
                 "status": "submitted",
                 "done": 0,
                 "expected_n": expected_n,
@@ -188,7 +191,7 @@ class JobStore:
         index: list[tuple[Any, ...]] = []
         for job_id, reply in zip(batch, replies, strict=True):
             status = as_text(reply[0])
-            outcome = Applied(status, *(int(value) for value in reply[1:6]))
+            outcome = applied(status, reply)
             outcomes[job_id] = outcome
             # Final now; or a redelivered batch whose first pass may have died
             # before this re-filing (forward-only: a no-op when it did not); or
@@ -330,4 +333,20 @@ def _summary(row: list[Any]) -> JobSummary:
         target=meta.target,
         expected=len(meta.expected) if meta.expected is not None else 1,
         done=int(row[3] or 0),
+    )
+
+
+def applied(status: str, reply: list[Any]) -> Applied:
+    """APPLY_EVENTS's reply as an :class:`Applied`."""
+    done, expected, new, flag, rejected = (int(value) for value in reply[1:6])
+    return Applied(
+        status,
+        done,
+        expected,
+        new,
+        flag,
+        rejected,
+        operation=as_text(reply[6]),
+        created=float(reply[7]),
+        started=bool(int(reply[8])),
     )

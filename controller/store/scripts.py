@@ -98,14 +98,15 @@ end
 # it from the fold of the stored events (an answer is the head's kind: _any
 # takes the greatest head of any agent; the controller's own events are no
 # agent's).
-# Returns {status, done, expected_n, new_events, flag, rejected}: flag 1 when
-# this call gave the job its final status, 2 when the job is due but the
-# script could not decide (terminal values in an older format): finalize it
-# in Python.
+# Returns {status, done, expected_n, new_events, flag, rejected, operation,
+# created, started}: flag 1 when this call gave the job its final status, 2
+# when the job is due but the script could not decide (terminal values in an
+# older format): finalize it in Python; started 1 when this call moved the
+# job out of submitted (its first agent event: time to first answer).
 APPLY_EVENTS = _script(
     _HEADS
     + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown', 0, 0, 0, 0, 0, '', '0', 0} end
 local new = 0
 local newest = 0
 local counted = 0
@@ -152,7 +153,8 @@ for i = 1, #args, 4 do
   end
 end
 if counted > 0 then redis.call('HINCRBY', KEYS[1], 'done', counted) end
-local job = redis.call('HMGET', KEYS[1], 'status', 'done', 'expected_n', 'updated', 'expire_at')
+local job = redis.call(
+  'HMGET', KEYS[1], 'status', 'done', 'expected_n', 'updated', 'expire_at', 'op', 'created')
 local status = job[1]
 local done = tonumber(job[2] or '0')
 local expected_n = tonumber(job[3] or '0')
@@ -194,7 +196,9 @@ if not FINAL[status] and expected_n > 0 and done >= expected_n then
   end
 end
 if status ~= job[1] then redis.call('HSET', KEYS[1], 'status', status) end
-return {status, done, expected_n, new, flag, rejected}
+local started = 0
+if job[1] == 'submitted' and status ~= 'submitted' then started = 1 end
+return {status, done, expected_n, new, flag, rejected, job[6] or '', job[7] or '0', started}
 """
 )
 
@@ -312,6 +316,9 @@ class Applied(msgspec.Struct, frozen=True):
     new_events: int
     flag: int = 0
     rejected: int = 0  # events from agents the job did not ask
+    operation: str = ""  # for metrics, from the job hash
+    created: float = 0.0
+    started: bool = False  # this batch moved the job out of ``submitted``
 
     @property
     def unknown(self) -> bool:

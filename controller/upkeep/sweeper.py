@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import structlog
 
+from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 from controller.upkeep.finalize import TIMEOUT_REASON, finalize
 from controller.upkeep.fold_progress import FoldProgress
@@ -45,7 +46,9 @@ class Sweeper:
         progress: FoldProgress | None = None,
         backlog_wait: float = 120.0,
         feed: ChangeFeed | None = None,
+        metrics: ControllerMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.interval = interval
         self.grace = grace
@@ -73,8 +76,8 @@ class Sweeper:
             if reconciler is not None and reason == NOT_DISPATCHED:
                 await reconciler.never_dispatched(job_id, status)
             log.info("job_deadline_passed", job_id=job_id, status=status, reason=reason)
-            if self.feed is not None and status is not None:
-                await self.feed.publish({job_id: status})
+            if status is not None:
+                await self._tell(job_id, status)
             finished += 1
         if now - self._last_trim > 60:
             self._last_trim = now
@@ -104,6 +107,15 @@ class Sweeper:
                 "deadlines_wait_for_backlog", jobs=len(due) - len(ready), stuck=round(stuck, 1)
             )
         return ready
+
+    async def _tell(self, job_id: str, status: str) -> None:
+        """Watchers and metrics learn of a job the deadline finished."""
+        if self.feed is not None:
+            await self.feed.publish({job_id: status})
+        if self.metrics is not None:
+            meta = await self.store.meta(job_id)
+            if meta is not None:
+                self.metrics.job_finished(status, meta.operation.type, meta.created)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
