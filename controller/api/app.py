@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan
 
+from common.api import JobList
 from common.config import ApiKey, ControllerConfig
 from common.errors import (
     BrokerUnavailable,
@@ -52,7 +53,7 @@ from controller.api.bodies import (
 )
 from controller.api.counting import RequestCounter
 from controller.api.idempotency import Claim, Idempotency, canonical
-from controller.api.views import JobList, agent_view, job_item
+from controller.api.views import agent_view, job_item
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher, Submission
 from controller.jobs.sealing import SealError

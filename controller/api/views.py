@@ -1,41 +1,11 @@
-"""API response shapes other than the job detail. Pure."""
+"""Building the API's answers (common/api.py) from what the store and registry hold. Pure."""
 
 from __future__ import annotations
 
-import msgspec
-
-from common.messages import Facts, Operation
+from common.api import AgentView, JobListItem
 from common.timefmt import rfc3339
 from controller.store.agents import AgentRecord
 from controller.store.jobs import JobSummary
-
-
-class JobListItem(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    status: str
-    created: str | None
-    updated_at: str | None
-    operation: Operation
-    target: str
-    expected_agents: int
-    finished_agents: int
-
-
-class JobList(msgspec.Struct, frozen=True, kw_only=True):
-    total_items: int
-    status_counts: dict[str, int]
-    items: list[JobListItem]
-
-
-class AgentView(msgspec.Struct, frozen=True, kw_only=True):
-    hostname: str
-    labels: dict[str, str]
-    state: str
-    last_seen: str | None
-    first_seen: str | None
-    running: int
-    refusals: dict[str, int]
-    facts: Facts
 
 
 def job_item(summary: JobSummary) -> JobListItem:

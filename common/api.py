@@ -1,0 +1,64 @@
+"""The API's answers other than the job detail (common/detail.py): their shapes. Pure.
+
+Declared once here, so the controller encodes and the SDK (corral_sdk/)
+decodes the same structs.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from common.messages import Facts, Operation
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    """A job taken (or found again by its Idempotency-Key), not final yet."""
+
+    job_id: str
+    status: str
+    retry_of: str | None = None
+
+
+class Batch(msgspec.Struct, frozen=True, kw_only=True):
+    jobs: list[Accepted]
+
+
+class JobListItem(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    status: str
+    created: str | None
+    updated_at: str | None
+    operation: Operation
+    target: str
+    expected_agents: int
+    finished_agents: int
+
+
+class JobList(msgspec.Struct, frozen=True, kw_only=True):
+    total_items: int
+    status_counts: dict[str, int]
+    items: list[JobListItem]
+
+
+class AgentView(msgspec.Struct, frozen=True, kw_only=True):
+    hostname: str
+    labels: dict[str, str]
+    state: str
+    last_seen: str | None
+    first_seen: str | None
+    running: int
+    refusals: dict[str, int]
+    facts: Facts
+
+
+class AgentList(msgspec.Struct, frozen=True, kw_only=True):
+    total_items: int
+    items: list[AgentView]
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    """Every error: ``{error, details, code}``."""
+
+    error: str
+    details: str
+    code: int
