@@ -18,7 +18,7 @@ import msgspec
 
 from common.job import CONTROLLER
 from common.limits import MAX_EVENT_BYTES
-from common.targets import HOSTNAME_RE, parse_labels
+from common.targets import TargetError, check_labels, is_hostname, parse_labels
 
 SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
 # Deliveries of one job before an agent gives up on it; also the bound of the
@@ -42,7 +42,8 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     """An API key as stored: its SHA-256 hex digest, never the key itself."""
 
     name: str
-    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    # \Z, not $: msgspec searches, and $ also matches before a trailing newline.
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}\\Z")]
     scopes: frozenset[str]
 
 
@@ -152,7 +153,10 @@ def _from_env(environ: Mapping[str, str], names: Mapping[str, str]) -> dict[str,
             continue
         raw = environ[var]
         if field == "labels":
-            values[field] = parse_labels(p for p in raw.split(",") if p)
+            try:
+                values[field] = parse_labels(p for p in raw.split(",") if p)
+            except TargetError as exc:
+                raise ConfigError(f"{var}: {exc}") from None
         elif field == "allow":
             values[field] = [p.strip() for p in raw.split(",") if p.strip()]
         else:
@@ -222,11 +226,15 @@ def load_agent(
     config = _build(AgentConfig, values)
     if not config.hostname:
         raise ConfigError("the agent needs a hostname (--hostname or CORRAL_HOSTNAME)")
-    if not HOSTNAME_RE.match(config.hostname):
+    if not is_hostname(config.hostname):
         raise ConfigError(
             f"agent hostname {config.hostname!r} is not a hostname "
             "([A-Za-z0-9_.-], up to 253 characters): no job could target it"
         )
+    try:
+        check_labels(config.labels)  # from the TOML file, which parse_labels never saw
+    except TargetError as exc:
+        raise ConfigError(f"agent {exc}: no job could target it") from None
     if config.hostname == CONTROLLER:
         # Job records name the controller's own events with this hostname.
         raise ConfigError(f"agent hostname {CONTROLLER!r} is reserved; use the host's FQDN")

@@ -1,4 +1,4 @@
-"""Message size limits the controller and the agents must agree on. Constants only.
+"""Size and depth limits the controller and the agents must agree on. Constants only.
 
 NATS refuses a message over the server's ``max_payload`` (1 MiB in
 deploy/nats and by default), headers included, so:
@@ -25,3 +25,9 @@ MAX_JOB_BYTES = NATS_MAX_PAYLOAD - HEADERS_ROOM
 JOB_ENVELOPE_BYTES = 512
 # One agent event (agents -> controller).
 MAX_EVENT_BYTES = 512 * 1024
+
+# Levels of arrays and objects a JSON request body may nest, the body's own
+# object counted: past it every route that reads a body answers 400
+# (controller/api/bodies.py), and redaction copies no deeper (common/redaction.py),
+# so no decoder, walk or encoder recurses without bound.
+MAX_NESTING = 64

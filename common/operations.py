@@ -167,7 +167,7 @@ def spec_for(op_type: str) -> OperationSpec:
 
 # msgspec ends its messages with " - at `$.path`" (or "`key` in `$.path`" for
 # a bad mapping key); users know the field as operation.data.<path>.
-_AT = re.compile(r"^(?P<msg>.*) - at `(?P<key>key` in `)?\$(?P<path>[^`]*)`$", re.DOTALL)
+_AT = re.compile(r"^(?P<msg>.*) - at `(?P<key>key` in `)?\$(?P<path>[^`]*)`\Z", re.DOTALL)
 
 
 def _rewrite(message: str) -> str:

@@ -11,22 +11,30 @@ Two rules, applied together:
 
 Redacted values become :data:`REDACTED`. Only copies are redacted: the
 controller signs and sends the real values to the agent.
+
+The walk is a loop, not a recursion, and copies at most
+:data:`common.limits.MAX_NESTING` levels: a container deeper than that
+becomes :data:`TOO_DEEP`. Request bodies never nest that deep (the API
+refuses them), but an agent's result or a log line may, and what is stored
+or logged must encode and decode again without recursing out of stack.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import msgspec
 import msgspec.inspect as mi
 
+from common.limits import MAX_NESTING
 from common.messages import ENCODER, Completed, Event, Operation
 from common.operations import OPERATIONS
 
 REDACTED = "[REDACTED]"
+TOO_DEEP = f"[NESTED DEEPER THAN {MAX_NESTING} LEVELS]"
 DEFAULT_PATTERNS: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)
 # structlog's own fields are never secret, even when a pattern would match.
 _LOG_FIELDS = frozenset({"event", "level", "timestamp", "logger", "job_id", "hostname"})
@@ -62,12 +70,37 @@ class Redactor:
         return isinstance(key, str) and any(p.search(key) for p in self._patterns)
 
     def value(self, value: Any) -> Any:
-        """``value`` with every mapping entry under a secret-looking key redacted."""
-        if isinstance(value, Mapping):
-            return {k: REDACTED if self.secret_key(k) else self.value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
-        return value
+        """A copy of ``value`` with every mapping entry under a secret-looking key redacted."""
+        return self.copy(value)[0]
+
+    def copy(self, root: Any) -> tuple[Any, bool]:
+        """``(clean copy of root, whether anything was redacted or cut)``; see the module doc.
+
+        Mappings become dicts, lists and tuples lists. Each container is
+        filled in place after it is put in its parent, so one stack of
+        (entries left, copy) pairs is the whole state.
+        """
+        if not isinstance(root, _NESTED):
+            return root, False
+        top = _empty(root)
+        stack = [(_entries(root), top)]
+        changed = False
+        while stack:
+            entries, out = stack[-1]
+            for key, child in entries:
+                if self.secret_key(key):
+                    out[key], changed = REDACTED, True
+                elif not isinstance(child, _NESTED):
+                    out[key] = child
+                elif len(stack) >= MAX_NESTING:
+                    out[key], changed = TOO_DEEP, True
+                else:
+                    out[key] = _empty(child)
+                    stack.append((_entries(child), out[key]))
+                    break
+            else:
+                stack.pop()
+        return top, changed
 
     def data(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         """Operation data with marked fields and pattern matches redacted."""
@@ -102,6 +135,18 @@ class Redactor:
         return event_dict
 
 
+_NESTED = (Mapping, list, tuple)
+
+
+def _empty(container: Any) -> Any:
+    """The copy to fill: list slots are set by index as a mapping's keys are."""
+    return {} if isinstance(container, Mapping) else [None] * len(container)
+
+
+def _entries(container: Any) -> Iterator[tuple[Any, Any]]:
+    return iter(container.items()) if isinstance(container, Mapping) else enumerate(container)
+
+
 def _redact_whole(value: Any) -> Any:
     """A marked field: a mapping keeps its keys, anything else is replaced."""
     if isinstance(value, Mapping):
@@ -116,8 +161,8 @@ def redact_results(
     out: list[tuple[Event, bytes]] = []
     for event, blob in events:
         if isinstance(event, Completed) and isinstance(event.result, dict | list):
-            clean = redactor.value(event.result)
-            if clean != event.result:
+            clean, changed = redactor.copy(event.result)
+            if changed:
                 event = msgspec.structs.replace(event, result=clean)
                 blob = ENCODER.encode(event)
         out.append((event, blob))

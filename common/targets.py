@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from common import subjects
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
-LABEL_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*$")
+# Names are matched whole: ``$`` also matches before a trailing newline, so
+# these end in ``\Z`` and are applied with ``fullmatch`` (by the helpers below).
+HOSTNAME_RE = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?\Z")
+LABEL_KEY_RE = re.compile(r"\A[A-Za-z0-9_-]{1,63}\Z")
+LABEL_VALUE_RE = re.compile(r"\A[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\Z")
 
 
 class TargetError(ValueError):
@@ -82,19 +84,19 @@ def parse_target(text: str) -> Target:
         return Target("all")
     if ":" in text:
         key, _, value = text.partition(":")
-        if not LABEL_KEY_RE.match(key):
-            raise TargetError(f"label key {key!r} must be 1-63 of [A-Za-z0-9_-]")
-        if not LABEL_VALUE_RE.match(value):
-            raise TargetError(
-                f"label value {value!r} must be dot-separated segments of [A-Za-z0-9_-]"
-            )
+        check_label(key, value)
         return Target("label", key=key, value=value)
     validate_hostname(text)
     return Target("host", hostname=text)
 
 
+def is_hostname(text: str) -> bool:
+    """``[A-Za-z0-9_.-]``, 1 to 253 characters, alphanumeric at both ends; nothing else."""
+    return HOSTNAME_RE.fullmatch(text) is not None
+
+
 def validate_hostname(hostname: str) -> str:
-    if not HOSTNAME_RE.match(hostname):
+    if not is_hostname(hostname):
         raise TargetError(
             f"{hostname!r} is not _any, _all, a hostname ([A-Za-z0-9_.-], up to 253) "
             "or a key:value label"
@@ -102,12 +104,30 @@ def validate_hostname(hostname: str) -> str:
     return hostname
 
 
+def is_label(key: str, value: str) -> bool:
+    return LABEL_KEY_RE.fullmatch(key) is not None and LABEL_VALUE_RE.fullmatch(value) is not None
+
+
+def check_label(key: str, value: str) -> None:
+    """:class:`TargetError` unless ``key`` and ``value`` are a label key and value, whole."""
+    if LABEL_KEY_RE.fullmatch(key) is None:
+        raise TargetError(f"label key {key!r} must be 1-63 of [A-Za-z0-9_-]")
+    if LABEL_VALUE_RE.fullmatch(value) is None:
+        raise TargetError(f"label value {value!r} must be dot-separated segments of [A-Za-z0-9_-]")
+
+
+def check_labels(labels: Mapping[str, str]) -> None:
+    """:func:`check_label` for each pair (an agent's labels, from its config or heartbeat)."""
+    for key, value in labels.items():
+        check_label(key, value)
+
+
 def parse_labels(pairs: Iterable[str]) -> dict[str, str]:
     """Parse ``key=value`` label flags into a mapping, validating both halves."""
     labels: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not LABEL_KEY_RE.match(key) or not LABEL_VALUE_RE.match(value):
+        if not sep or not is_label(key, value):
             raise TargetError(f"label {pair!r} must be key=value (value may be dotted)")
         labels[key] = value
     return labels

@@ -11,6 +11,12 @@ memory and in Redis: a decommissioned host leaves ``GET /agent`` on its own.
 Every replica decides from the same ``last_seen``, so they agree without
 telling each other; an agent that comes back registers again with its next
 heartbeat.
+
+A heartbeat is rejected (logged ``message_rejected``, counted in
+``rejected`` by reason) unless it decodes, its subject names a hostname, its
+body names the same one, and that hostname and its labels are whole names
+of the target grammar (common/targets.py): an agent no job could address
+never registers.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -25,13 +32,42 @@ from nats.aio.msg import Msg
 
 from common import subjects
 from common.messages import HEARTBEAT_DECODER, Heartbeat
-from common.targets import Target, resolve_expected
+from common.targets import Target, TargetError, check_labels, is_hostname, resolve_expected
 from controller.store.agents import AgentRecord, AgentStore
 
 log = structlog.get_logger("corral.registry")
 # Looking for silent agents walks the whole registry: once a minute is plenty
 # for a limit counted in days.
 FORGET_EVERY = 60.0
+
+
+class Rejected(ValueError):
+    """A heartbeat not admitted: ``reason`` is the counter's key, the message the detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def admit(subject: str, data: bytes) -> Heartbeat:
+    """The heartbeat in ``data`` sent on ``subject``, or :class:`Rejected` saying why."""
+    try:
+        beat = HEARTBEAT_DECODER.decode(data)
+    except Exception as exc:  # noqa: BLE001 - anything undecodable is rejected
+        raise Rejected("malformed", str(exc)[:200]) from None
+    try:
+        sender = subjects.hostname_of_subject(subject)
+    except ValueError as exc:
+        raise Rejected("bad_subject", str(exc)) from None
+    if sender != beat.hostname:
+        raise Rejected("wrong_agent", "hostname mismatch")
+    if not is_hostname(beat.hostname):
+        raise Rejected("bad_hostname", f"hostname {beat.hostname[:253]!r} is not a hostname")
+    try:
+        check_labels(beat.labels)
+    except TargetError as exc:
+        raise Rejected("bad_labels", str(exc)[:200]) from None
+    return beat
 
 
 class Registry:
@@ -46,10 +82,14 @@ class Registry:
         self._changed = asyncio.Event()
         self._unsaved_forgets: set[str] = set()
         self._next_forget = 0.0
+        self.rejected: Counter[str] = Counter()
 
     async def load(self) -> None:
         for record in await self.stored.load_agents():
-            self.agents.setdefault(record.hostname, record)
+            if is_hostname(record.hostname):
+                self.agents.setdefault(record.hostname, record)
+            else:  # stored before names were matched whole: forgotten, not loaded
+                self._unsaved_forgets.add(record.hostname)
 
     def is_online(self, record: AgentRecord, now: float) -> bool:
         return record.state == "online" and now - record.last_seen <= self.heartbeat_timeout
@@ -101,12 +141,10 @@ class Registry:
 
     async def on_heartbeat(self, msg: Msg) -> None:
         try:
-            beat = HEARTBEAT_DECODER.decode(msg.data)
-        except Exception as exc:  # noqa: BLE001 - any undecodable message is dropped
+            beat = admit(msg.subject, msg.data)
+        except Rejected as exc:
+            self.rejected[exc.reason] += 1
             log.warning("message_rejected", subject=msg.subject, reason=str(exc))
-            return
-        if subjects.hostname_of_subject(msg.subject) != beat.hostname:
-            log.warning("message_rejected", subject=msg.subject, reason="hostname mismatch")
             return
         self.observe(beat, time.time())
 

@@ -39,12 +39,13 @@ from common.errors import (
     PayloadTooLarge,
     StoreUnavailable,
 )
-from common.job import JOB_STATUSES
+from common.job import JOB_STATUSES, JobMeta
 from controller.api import batch, live
 from controller.api.auth import Authenticator
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
     RetryBody,
+    check_publishable,
     check_target,
     check_timeout,
     decode_body,
@@ -309,15 +310,7 @@ async def retry_job(request: Request) -> Response:
         ) from None
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
-    submission = Submission(
-        operation=meta.operation,
-        target=check_target(body.target or meta.target),
-        timeout=check_timeout(
-            meta.timeout if body.timeout is None else body.timeout,
-            svc.config.default_timeout,
-            svc.config.max_timeout,
-        ),
-    )
+    submission = retry_submission(svc.config, meta, body)
     fingerprint = canonical(
         {"retry_of": job_id, "target": str(submission.target), "timeout": submission.timeout}
     )
@@ -329,6 +322,19 @@ async def retry_job(request: Request) -> Response:
     claim = await svc.idempotency.claim(scope, name, fingerprint)
     return created_response(
         *await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
+    )
+
+
+def retry_submission(config: ControllerConfig, source: JobMeta, body: RetryBody) -> Submission:
+    """The source job's real operation with the body's target and timeout, checked as a
+    submit is: a longer target can push the signed job over the message limit (413)."""
+    target = check_target(body.target or source.target)
+    check_publishable(source.operation, str(target))
+    timeout = source.timeout if body.timeout is None else body.timeout
+    return Submission(
+        operation=source.operation,
+        target=target,
+        timeout=check_timeout(timeout, config.default_timeout, config.max_timeout),
     )
 
 

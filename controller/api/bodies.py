@@ -1,7 +1,9 @@
 """API request bodies and their validation. Pure: no I/O.
 
 Bodies are decoded strictly (no unknown fields, no "5" for 5) so a typo is
-a 400 that names the field, never a silently ignored setting.
+a 400 that names the field, never a silently ignored setting. A body that
+nests deeper than :data:`common.limits.MAX_NESTING` is a 400 before it is
+decoded: the decoder, the redaction walk and the encoders all recurse.
 """
 
 from __future__ import annotations
@@ -12,13 +14,19 @@ from typing import Any
 import msgspec
 
 from common.errors import InvalidRequest, PayloadTooLarge
-from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES
+from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES, MAX_NESTING
 from common.messages import ENCODER, Operation
 from common.operations import OperationError, validate_params
 from common.targets import Target, TargetError, parse_target
 from controller.jobs.dispatcher import Submission
 
-_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`\Z")
+# Brackets inside a JSON string do not nest. Escapes go first, so a string
+# is then quote to quote (or to the end): both patterns run in linear time.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*(?:"|\Z)')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENERS = frozenset(b"[{")
 
 
 class OperationBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -47,9 +55,33 @@ def field_error(exc: msgspec.ValidationError | msgspec.DecodeError) -> str:
     return f"{path}: {text[: match.start()]}"
 
 
+def nests_deeper(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` opens more than ``limit`` arrays and objects at once.
+
+    A scan without recursion, so any depth is safe to ask about; malformed
+    JSON is left to the decoder.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False  # most bodies: too few openers, counting those in strings
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", raw)).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
 def decode_body(raw: bytes, kind: type[msgspec.Struct]) -> Any:
     if not raw.strip():
         raise InvalidRequest("request body is empty; expected a JSON object")
+    if nests_deeper(raw, MAX_NESTING):
+        raise InvalidRequest(
+            f"body: arrays and objects nest deeper than the limit of {MAX_NESTING} levels"
+        )
     try:
         return msgspec.json.decode(raw, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:

@@ -1,10 +1,16 @@
+"""Configuration: precedence, and the settings refused at load with a clear error."""
+
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from common.config import ConfigError, hash_key, load_agent, load_controller
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_env_overrides_file_and_flags_override_env(tmp_path: Path) -> None:
@@ -72,3 +78,41 @@ def test_unknown_log_level_or_format_is_a_config_error(env: dict[str, str], fiel
     with pytest.raises(ConfigError, match=field):
         load_agent({"CORRAL_HOSTNAME": "web-1.example", **env})
     assert load_controller({"CORRAL_LOG_LEVEL": "WARNING"}).log_level == "WARNING"
+
+
+@pytest.mark.parametrize("hostname", ["web-9\n", "web-9\r\n", "web-9\nother"])
+def test_an_agent_hostname_with_a_trailing_newline_is_refused(hostname: str) -> None:
+    with pytest.raises(ConfigError, match="is not a hostname"):
+        load_agent({"CORRAL_HOSTNAME": hostname})
+    with pytest.raises(ConfigError, match="is not a hostname"):
+        load_agent({}, {"hostname": hostname})
+
+
+def test_agent_labels_from_the_environment_or_the_file_are_matched_whole(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="CORRAL_LABELS: label 'group=web\\\\n'"):
+        load_agent({"CORRAL_HOSTNAME": "web-1", "CORRAL_LABELS": "group=web\n"})
+    file = tmp_path / "agent.toml"
+    file.write_text('[agent]\nhostname = "web-1"\nlabels = { group = "web\\n" }\n')
+    with pytest.raises(ConfigError, match="label value 'web\\\\n'"):
+        load_agent({}, config_file=str(file))
+    file.write_text('[agent]\nhostname = "web-1"\nlabels = { "group\\n" = "web" }\n')
+    with pytest.raises(ConfigError, match="label key 'group\\\\n'"):
+        load_agent({}, config_file=str(file))
+
+
+def test_an_api_key_digest_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "corral.toml"
+    config.write_text(
+        '[[controller.api_keys]]\nname = "ci"\nsha256 = "'
+        + "ab" * 32
+        + '\\n"\nscopes = ["job:read"]\n'
+    )
+    with pytest.raises(ConfigError, match="sha256"):
+        load_controller({}, config_file=str(config))
+
+
+def test_the_agent_command_refuses_to_start_with_a_newline_in_its_hostname() -> None:
+    argv = [sys.executable, "-m", "cli.main", "agent", "--hostname", "web-9\n"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "agent hostname 'web-9\\n' is not a hostname" in done.stderr

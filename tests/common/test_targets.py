@@ -1,3 +1,5 @@
+"""The target grammar: parsing, whole-name matching, hierarchical labels."""
+
 from __future__ import annotations
 
 import pytest
@@ -5,6 +7,8 @@ import pytest
 from common import subjects
 from common.targets import (
     TargetError,
+    check_labels,
+    is_hostname,
     label_matches,
     parse_labels,
     parse_target,
@@ -79,3 +83,32 @@ def test_parse_labels_rejects_pairs_without_equals() -> None:
     assert parse_labels(["group=web.dev", "env=prod"]) == {"group": "web.dev", "env": "prod"}
     with pytest.raises(TargetError):
         parse_labels(["group"])
+
+
+NOT_WHOLE = ["web-9\n", "web-9\r\n", "web-9\nweb-8", "\nweb-9", "web-9\x00"]
+
+
+@pytest.mark.parametrize("name", NOT_WHOLE)
+def test_a_hostname_is_matched_whole_not_up_to_a_newline(name: str) -> None:
+    assert not is_hostname(name)
+    with pytest.raises(TargetError, match="is not _any, _all, a hostname"):
+        parse_target(name)
+
+
+@pytest.mark.parametrize(
+    ("text", "culprit"),
+    [("group:web\n", "label value"), ("group\n:web", "label key"), ("group:web.prod\n", "value")],
+)
+def test_a_label_target_is_matched_whole(text: str, culprit: str) -> None:
+    with pytest.raises(TargetError, match=culprit):
+        parse_target(text)
+
+
+@pytest.mark.parametrize("pair", ["group=web\n", "group\n=web", "env=prod\n"])
+def test_label_flags_and_an_agents_labels_are_matched_whole(pair: str) -> None:
+    with pytest.raises(TargetError):
+        parse_labels([pair])
+    key, _, value = pair.partition("=")
+    with pytest.raises(TargetError):
+        check_labels({"ok": "fine", key: value})
+    check_labels({"group": "web.prod", "env": "prod"})

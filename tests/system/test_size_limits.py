@@ -1,7 +1,8 @@
 """Size limits that agree, against real nats-server and redis-server.
 
 - a body under ``max_body_bytes`` whose signed job NATS would refuse is a
-  413 at submit (single and batch), and no job is created;
+  413 at submit (single and batch), and no job is created; so is a retry
+  whose new target makes the signed job too large;
 - a result too large to be folded ends the job ``failed`` "result too
   large" as soon as the agent answers, not ``timeout`` at the deadline;
 - a server that takes less than the event limit gets the ``failed`` one at
@@ -17,8 +18,8 @@ from nats.js import JetStreamContext
 
 from agent.events import EventPublisher
 from common import subjects
-from common.limits import HEADERS_ROOM, MAX_EVENT_BYTES, MAX_JOB_BYTES
-from common.messages import EVENT_DECODER, Completed, Failed, event_id
+from common.limits import HEADERS_ROOM, JOB_ENVELOPE_BYTES, MAX_EVENT_BYTES, MAX_JOB_BYTES
+from common.messages import ENCODER, EVENT_DECODER, Completed, Failed, Operation, event_id
 from controller.streams import ensure_streams
 from devstack.nats_server import start_nats
 from tests.controller.api.test_app import assert_error
@@ -53,6 +54,23 @@ async def test_a_job_too_large_to_publish_is_a_413_at_submit(stack: Stack) -> No
     # Just under the limit is accepted, published and run.
     fits = await stack.submit("test.echo", {"data": [0.5] * 1000}, target=HOST)
     assert (await stack.final(fits))["status"] == "completed"
+
+
+async def test_a_retry_whose_target_makes_the_job_too_large_is_a_413(stack: Stack) -> None:
+    long_host = "a" * 200
+    await stack.start_agent(long_host)
+    empty = ENCODER.encode(Operation(type="test.echo", data={"data": ""}))
+    # The largest string that fits with target _any (a str over 65535 bytes takes 4 more).
+    room = MAX_JOB_BYTES - JOB_ENVELOPE_BYTES - len("_any") - len(empty) - 4
+    source = await stack.submit("test.echo", {"data": "x" * room}, target="_any")
+
+    response = await stack.api.post(f"/job/{source}/retry", json={"target": long_host})
+    assert_error(response, 413, "Request body too large.")
+    assert response.json()["details"].startswith("operation: the signed job would take up to ")
+    assert (await stack.api.get("/job")).json()["total_items"] == 1
+    # Sent where it fitted before, it still does.
+    again = await stack.api.post(f"/job/{source}/retry", json={})
+    assert again.status_code == 201, again.text
 
 
 async def test_a_result_too_large_to_fold_ends_failed_at_once(stack: Stack) -> None:

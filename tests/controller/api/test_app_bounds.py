@@ -1,5 +1,7 @@
 """Request bounds on a real controller: a body too large is refused (413) before it
-is read, whether it declares its length or streams chunks; page size is capped."""
+is read, whether it declares its length or streams chunks; a body nested too
+deep is a 400 naming the limit, on a connection that stays usable; page size
+is capped."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from common.limits import MAX_NESTING
 from devstack.nats_server import start_nats
 from tests.harness import ADMIN_KEY, Stack, running_stack
 
@@ -81,3 +84,62 @@ async def test_page_size_is_capped(stack: Stack) -> None:
         assert response.status_code == 400, limit
         assert "limit" in response.json()["details"]
     assert (await stack.api.get("/job", params={"limit": 100})).status_code == 200
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection, written by hand: what goes on the
+    wire is exactly the bytes given, and a server that drops the connection
+    after an answer is seen doing so."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def request(
+        self, method: str, path: str, body: bytes = b""
+    ) -> tuple[int, dict[str, str], dict[str, object]]:
+        self.writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_KEY}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 20)
+        status_line, *lines = head.decode().strip().split("\r\n")
+        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        length = int(headers["content-length"])
+        payload = await asyncio.wait_for(self.reader.readexactly(length), 20)
+        return int(status_line.split()[1]), headers, json.loads(payload)
+
+
+def deep(levels: int) -> bytes:
+    return b'{"k":[' * (levels // 2) + b"1" + b"]}" * (levels // 2)
+
+
+async def test_a_body_nested_10000_deep_is_a_400_naming_the_limit_on_every_body_route(
+    stack: Stack,
+) -> None:
+    await stack.start_agent("web-1.example")
+    job_id = await stack.submit("test.ping", target="web-1.example")
+    data = deep(10_000)
+    submit = b'{"operation": {"type": "test.echo", "data": {"data": %s}}}' % data
+    bodies = {
+        "/job": submit,
+        "/job/batch": b'{"jobs": [%s]}' % submit,
+        f"/job/{job_id}/retry": b'{"timeout": %s}' % data,
+    }
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(stack))
+    connection = Connection(reader, writer)
+    try:
+        for path, body in bodies.items():
+            status, headers, answer = await connection.request("POST", path, body)
+            assert status == 400, (path, answer)
+            assert answer["error"] == "Invalid request parameters."
+            assert answer["details"] == (
+                f"body: arrays and objects nest deeper than the limit of {MAX_NESTING} levels"
+            ), path
+            assert headers.get("connection") != "close", path
+            # The same connection still answers.
+            status, _, health = await connection.request("GET", "/health")
+            assert (status, health) == (200, {"status": "ok"}), path
+    finally:
+        writer.close()
+    assert (await stack.api.get("/job")).json()["total_items"] == 1

@@ -1,9 +1,16 @@
+"""Request bodies, pure: strict decoding that names the field, and the nesting limit."""
+
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from common.errors import InvalidRequest
-from controller.api.bodies import validate_submit
+from common.limits import MAX_NESTING
+from controller.api.bodies import nests_deeper, validate_submit
 
 
 def submit(body: bytes) -> object:
@@ -36,3 +43,62 @@ def test_bad_submit_is_400_naming_the_field(body: bytes, fragment: str) -> None:
     with pytest.raises(InvalidRequest) as caught:
         submit(body)
     assert fragment in caught.value.details
+
+
+def nested(levels: int, inner: str = "1") -> str:
+    return (
+        "".join("[" if i % 2 else '{"k":' for i in range(levels))
+        + inner
+        + "".join("]" if i % 2 else "}" for i in reversed(range(levels)))
+    )
+
+
+def depth_of(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{}"\\ab\n', max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(alphabet='[]{}"\\k', max_size=3), inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@given(value=JSON, limit=st.integers(0, 8))
+def test_nesting_is_measured_as_the_decoder_sees_it(value: object, limit: int) -> None:
+    """Brackets and escaped quotes inside strings do not count; every container does."""
+    raw = json.dumps(value).encode()
+    assert nests_deeper(raw, limit) == (depth_of(value) > limit)
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 1, 10_000, 500_000])
+def test_a_body_nested_past_the_limit_is_400_naming_it(levels: int) -> None:
+    data = nested(levels - 2)  # inside the body and operation objects
+    body = f'{{"operation": {{"type": "test.echo", "data": {data}}}}}'.encode()
+    assert nests_deeper(body, MAX_NESTING)
+    with pytest.raises(InvalidRequest) as caught:
+        submit(body)
+    assert f"the limit of {MAX_NESTING} levels" in caught.value.details
+    assert caught.value.code == 400
+
+
+def test_a_body_at_the_limit_is_accepted() -> None:
+    inner = nested(MAX_NESTING - 3)  # inside the body, operation and data objects
+    body = f'{{"operation": {{"type": "test.echo", "data": {{"data": {inner}}}}}}}'.encode()
+    assert depth_of(json.loads(body)) == MAX_NESTING
+    assert not nests_deeper(body, MAX_NESTING)
+    submit(body)
+
+
+def test_an_unclosed_string_or_trailing_escape_is_left_to_the_decoder() -> None:
+    for body in (b'{"a": "[[[[', b'{"a": "\\', b'{"a": ["\\"[[[["]}'):
+        assert not nests_deeper(body, 2)
+        with pytest.raises(InvalidRequest):
+            submit(body)
