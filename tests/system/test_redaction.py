@@ -76,6 +76,8 @@ async def redis_dump(url: str) -> str:
                 value = await redis.hgetall(key)
             elif "zset" in kind:
                 value = await redis.zrange(key, 0, -1)
+            elif "list" in kind:
+                value = await redis.lrange(key, 0, -1)
             else:
                 raise AssertionError(f"unexpected key type {kind} of {key!r}")
             parts.append(f"{key!r} {value!r}")
