@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST_PARTY = ("common", "bus", "agent", "controller", "devstack", "cli", "bench")
+FIRST_PARTY = ("common", "bus", "agent", "controller", "devstack", "cli", "bench", "corral_sdk")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 
 

@@ -16,12 +16,15 @@ from tests.imports import FIRST_PARTY, ROOT, Import, imports
 
 # The layers (docs/architecture.md): common/ under everything; bus/ on
 # common/; the agent and the controller on both, never on each other; the
-# dev stack, the CLI and the benchmarks on top, imported by none of them.
+# SDK on common/ alone; the dev stack, the CLI and the benchmarks on top,
+# imported by none of them.
 NEVER_IMPORTS = {
     "common": frozenset(FIRST_PARTY) - {"common"},
     "bus": frozenset(FIRST_PARTY) - {"bus", "common"},
-    "agent": frozenset({"controller", "devstack", "cli", "bench"}),
-    "controller": frozenset({"agent", "devstack", "cli", "bench"}),
+    "agent": frozenset({"controller", "devstack", "cli", "bench", "corral_sdk"}),
+    "controller": frozenset({"agent", "devstack", "cli", "bench", "corral_sdk"}),
+    # The SDK speaks HTTP to the API and shares only its shapes (common/).
+    "corral_sdk": frozenset(FIRST_PARTY) - {"corral_sdk", "common"},
 }
 # Libraries that talk to the network, other processes or a database, or run
 # threads: common/ is pure data and rules, and both sides load it.
