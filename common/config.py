@@ -20,7 +20,7 @@ from common.job import CONTROLLER
 from common.limits import MAX_EVENT_BYTES
 from common.targets import TargetError, check_labels, is_hostname, parse_labels
 
-SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "admin"})
+SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "audit:read", "admin"})
 # Deliveries of one job before an agent gives up on it; also the bound of the
 # shared `corral-any` consumer (controller/streams.py), which no one agent owns.
 DEFAULT_MAX_DELIVERIES = 4
@@ -71,6 +71,7 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
     max_body_bytes: int = 1024 * 1024
     max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/api/batch.py)
+    audit_max_entries: int = 100_000  # the audit log is trimmed to about this many
     # Operation data keys matching any of these are redacted in records,
     # API output and logs (common/redaction.py).
     redact_patterns: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)
@@ -123,6 +124,7 @@ _CONTROLLER_ENV = {
     "CORRAL_HEARTBEAT_TIMEOUT": "heartbeat_timeout",
     "CORRAL_FORGET_AGENTS_AFTER": "forget_agents_after",
     "CORRAL_STREAM_REPLICAS": "stream_replicas",
+    "CORRAL_AUDIT_MAX_ENTRIES": "audit_max_entries",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

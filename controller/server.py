@@ -37,6 +37,7 @@ from controller.jobs.sealing import Sealer
 from controller.metrics import ControllerMetrics, Scraped, metrics_app
 from controller.registry import Registry
 from controller.store.agents import AgentStore
+from controller.store.audit import AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.redis import connect_redis
@@ -110,6 +111,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         watchers=watchers,
         broker_ready=connected,
         metrics=metrics,
+        audit=AuditLog(redis, config.audit_max_entries),
     )
     sweeper = Sweeper(
         store,

@@ -11,6 +11,7 @@ sent); while Redis is unreachable every route that needs it does.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ from common.errors import (
 )
 from common.job import JOB_STATUSES, JobMeta
 from controller.api import batch, live
+from controller.api.audit import Auditing, note
 from controller.api.auth import Authenticator
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
@@ -60,12 +62,14 @@ from controller.jobs.dispatcher import Dispatcher, Submission
 from controller.jobs.sealing import SealError
 from controller.metrics import ControllerMetrics
 from controller.registry import Registry
+from controller.store.audit import AuditFilter, AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.read_cache import DetailReader
 from controller.watch.watchers import Watchers
 
 log = structlog.get_logger("corral.api")
+AUDIT_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 _JSON = msgspec.json.Encoder()
 
 
@@ -81,6 +85,7 @@ class Services:
     watchers: Watchers
     broker_ready: Callable[[], bool]
     metrics: ControllerMetrics | None = None
+    audit: AuditLog | None = None
     auth: Authenticator = field(init=False)
     reader: DetailReader = field(init=False)
 
@@ -166,6 +171,7 @@ async def submit_job(request: Request) -> Response:
             f"submit:{key.name}", check_idem(idem), canonical(meaning(submission))
         )
         created, replayed = await submit_claimed(svc, claim, submission, None, {})
+    note(request, job_id=str(created["job_id"]), target=str(submission.target))
     if wait is None:
         return created_response(created, replayed)
     return await when_final(svc, str(created["job_id"]), wait, replayed)
@@ -204,6 +210,8 @@ async def submit_batch(request: Request) -> Response:
     cfg = svc.config
     raw = await read_body(request, cfg.max_body_bytes)
     jobs = validate_batch(raw, cfg.default_timeout, cfg.max_timeout, cfg.max_batch_jobs)
+    targets = ",".join(sorted({str(job.target) for job in jobs}))
+    note(request, details=f"{len(jobs)} jobs", target=targets)
     idem = request.headers.get("idempotency-key")
     if idem is None:
         metas = await batch.submit_all(svc.dispatcher, jobs)
@@ -290,6 +298,7 @@ async def all_events(request: Request) -> Response:
 async def delete_job(request: Request) -> Response:
     svc = authorize(request, "job:write")
     job_id = job_id_param(request)
+    note(request, job_id=job_id)
     if not await svc.store.delete(job_id):
         raise NotFound(f"no job with id {job_id}")
     return Response(status_code=204)
@@ -299,6 +308,7 @@ async def retry_job(request: Request) -> Response:
     """Submit a job again; idempotent per source job and body (controller/api/idempotency.py)."""
     svc, key = caller(request, "job:write")
     job_id = job_id_param(request)
+    note(request, details=f"retry of {job_id}")
     raw = await read_body(request, svc.config.max_body_bytes)
     body = decode_body(raw, RetryBody) if raw.strip() else RetryBody()
     try:
@@ -320,9 +330,9 @@ async def retry_job(request: Request) -> Response:
     else:
         scope, name = f"retry:{key.name}", check_idem(idem)
     claim = await svc.idempotency.claim(scope, name, fingerprint)
-    return created_response(
-        *await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
-    )
+    created, replayed = await submit_claimed(svc, claim, submission, job_id, {"retry_of": job_id})
+    note(request, job_id=str(created["job_id"]), target=str(submission.target))
+    return created_response(created, replayed)
 
 
 def retry_submission(config: ControllerConfig, source: JobMeta, body: RetryBody) -> Submission:
@@ -341,8 +351,28 @@ def retry_submission(config: ControllerConfig, source: JobMeta, body: RetryBody)
 async def cancel_job(request: Request) -> Response:
     svc = authorize(request, "job:write")
     job_id = job_id_param(request)
+    note(request, job_id=job_id)
     await svc.canceller.cancel(job_id)
     return json_response({"job_id": job_id, "status": "cancelled"}, 202)
+
+
+async def read_audit(request: Request) -> Response:
+    """The audit log, newest first, filtered, a page at a time (``before`` = ``next``)."""
+    svc = authorize(request, "audit:read")
+    if svc.audit is None:
+        raise NotFound("this controller keeps no audit log", title="Not found.")
+    wanted = AuditFilter(
+        key=request.query_params.get("key") or None,
+        route=request.query_params.get("route") or None,
+        status=int_param(request, "status", 0, 100, 599) or None,
+        job_id=request.query_params.get("job_id") or None,
+    )
+    before = request.query_params.get("before") or None
+    if before is not None and not AUDIT_ID.fullmatch(before):
+        raise InvalidRequest("before: must be an entry id from this log (like 1700000000000-0)")
+    limit = int_param(request, "limit", 50, 1, 500)
+    entries, cursor = await svc.audit.read(wanted, limit, before)
+    return json_response({"items": entries, "next": cursor})
 
 
 async def list_agents(request: Request) -> Response:
@@ -395,6 +425,7 @@ ROUTES = [
     Route("/job/{job_id}", delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
     Route("/job/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/audit", read_audit, methods=["GET"]),
     Route("/agent", list_agents, methods=["GET"]),
     Route("/agent/{hostname}", get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
@@ -406,6 +437,8 @@ def create_app(services: Services, lifespan: Lifespan[Any] | None = None) -> Sta
     middleware = []
     if services.metrics is not None:
         middleware.append(Middleware(RequestCounter, requests=services.metrics.requests))
+    if services.audit is not None:
+        middleware.append(Middleware(Auditing, audit=services.audit))
     app = Starlette(
         routes=ROUTES, exception_handlers=_handlers(), lifespan=lifespan, middleware=middleware
     )

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from common.config import ApiKey
 from common.errors import Forbidden, Unauthorized
+from controller.api.audit import note
 
 
 class Authenticator:
@@ -33,10 +34,14 @@ class Authenticator:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            note(request, details="no API key")
             raise Unauthorized("send 'Authorization: Bearer <api key>'")
         key = self.identify(token.strip())
         if key is None:
+            note(request, details="an API key that is not valid")
             raise Unauthorized("the API key is not valid")
+        note(request, key=key.name)
         if scope not in key.scopes and "admin" not in key.scopes:
+            note(request, details=f"lacks the {scope} scope")
             raise Forbidden(f"this API key lacks the {scope!r} scope")
         return key

@@ -25,6 +25,8 @@ scripts run unchanged on Redis Cluster)::
     corral:{index}:cancelling zset cancelled job id scored by request time, until
                                    agents were told (controller/store/control.py)
     corral:agents           hash   hostname -> msgpack AgentRecord
+    corral:audit            stream one entry per mutating API call or refused key,
+                                   trimmed to about audit_max_entries (controller/store/audit.py)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ INDEX_RANK = "corral:{index}:rank"
 INDEX_OPEN = "corral:{index}:open"
 INDEX_UNDISPATCHED = "corral:{index}:undispatched"
 INDEX_CANCELLING = "corral:{index}:cancelling"
+AUDIT = "corral:audit"
 
 
 def job_key(job_id: str) -> str:

@@ -1,0 +1,78 @@
+"""Auditing the API: every mutating call and every refused key, before it is answered.
+
+ASGI middleware around the app. When a mutating request (POST, PUT,
+PATCH, DELETE) or any request refused for its key (401, 403) starts its
+response, the entry is written to the audit log (controller/store/audit.py)
+and logged (``audit``) first, so a client that got an answer was audited.
+Routes add what only they know (the job id, the target) with :func:`note`;
+the key's name comes from the authenticator (never the key itself).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from controller.store.audit import AuditEntry, AuditLog
+
+log = structlog.get_logger("corral.audit")
+MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REFUSED = frozenset({401, 403})
+_NOTES = "corral_audit"
+
+
+def note(request: Request, **fields: str) -> None:
+    """Add fields (key, target, job_id, details) to this request's audit entry."""
+    notes: dict[str, str] = request.scope.setdefault("state", {}).setdefault(_NOTES, {})
+    notes.update(fields)
+
+
+class Auditing:
+    def __init__(self, app: ASGIApp, audit: AuditLog) -> None:
+        self.app = app
+        self.audit = audit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                if scope["method"] in MUTATING or status in REFUSED:
+                    await self._record(scope, status)
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+    async def _record(self, scope: Scope, status: int) -> None:
+        notes: dict[str, Any] = scope.get("state", {}).get(_NOTES, {})
+        entry = AuditEntry(
+            at=time.time(),
+            key=notes.get("key", ""),
+            method=scope["method"],
+            route=str(getattr(scope.get("route"), "path", "unmatched")),
+            status=status,
+            target=notes.get("target", ""),
+            job_id=notes.get("job_id", ""),
+            details=notes.get("details", ""),
+        )
+        fields = _fields(entry)
+        log.info("audit", **fields)
+        try:
+            await self.audit.record(entry)
+        except Exception as exc:  # noqa: BLE001 - the call itself succeeded or failed already
+            log.error("audit_not_written", error=str(exc), **fields)
+
+
+def _fields(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        name: getattr(entry, name)
+        for name in ("key", "method", "route", "status", "target", "job_id", "details")
+        if getattr(entry, name) not in ("", None)
+    }
