@@ -1,9 +1,10 @@
 """The controller process, the composition root: connect, wire, serve. I/O: all of it.
 
-One TaskGroup runs the HTTP server, the event collector, the sweeper and
-the registry flusher. The first SIGTERM/SIGINT stops accepting requests and
-ends the loops (unacked events are redelivered to another replica or to
-the next start); a second one exits at once.
+One TaskGroup runs the HTTP server, the event collector, the sweeper, the
+registry flusher and the answers to agents' consumer requests. The first
+SIGTERM/SIGINT stops accepting requests and ends the loops (unacked events
+are redelivered to another replica or to the next start); a second one
+exits at once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bus.connect import connect, install_signals
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
+from controller.agent_consumers import AgentConsumers
 from controller.api.app import Services, create_app
 from controller.api.idempotency import Idempotency
 from controller.collect.collector import Collector
@@ -57,6 +59,7 @@ class Controller:
     services: Services  # what the HTTP routes use
     collector: Collector
     sweeper: Sweeper
+    consumers: AgentConsumers
 
 
 async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
@@ -102,7 +105,8 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         progress=FoldProgress(js),
         backlog_wait=config.backlog_wait,
     )
-    return Controller(services, Collector(nc, store, config.fetch_batch), sweeper)
+    collector = Collector(nc, store, config.fetch_batch)
+    return Controller(services, collector, sweeper, AgentConsumers(nc, js))
 
 
 @contextlib.asynccontextmanager
@@ -146,6 +150,7 @@ async def serve(
             group.create_task(controller.collector.run(loops_stop))
             group.create_task(controller.sweeper.run(loops_stop))
             group.create_task(controller.services.registry.flush_until(loops_stop))
+            group.create_task(controller.consumers.run(loops_stop))
             http = group.create_task(server.serve())
             # uvicorn exposes only a flag, no event, for "listening".
             while not server.started and not http.done():  # noqa: ASYNC110
