@@ -18,7 +18,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from agent.journal import Journal
-from agent.own_consumer import OwnConsumer
+from agent.own_consumer import ConsumerRefused, OwnConsumer
 from common import subjects
 from common.messages import ConsumerRequest
 from controller.agent_consumers import AgentConsumers
@@ -133,3 +133,13 @@ async def test_a_bound_agent_rebinds_without_a_controller_until_its_consumer_is_
             await consumer.bind()
         info = await js.consumer_info(subjects.JOBS_STREAM, consumer.name)
         assert info.config.opt_start_seq == seqs[0]  # where this agent was
+
+
+async def test_a_refused_request_raises_with_the_controllers_reason(
+    js: JetStreamContext, nats_server: ServerProcess
+) -> None:
+    async with controller(nats_server.url), agent_connection(nats_server.url) as nc:
+        bad = OwnConsumer(nc, Journal(), HOST, ConsumerRequest(labels={"ro*le": "web"}))
+        with pytest.raises(ConsumerRefused, match="ro\\*le"):
+            await bad.bind()
+        assert not bad.confirmed
