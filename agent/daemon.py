@@ -1,19 +1,20 @@
 """One agent: its consumers, pull loops, concurrency limit and heartbeats. I/O: NATS.
 
-The agent owns a durable consumer over its own subjects (``_all``, its
-hostname, its label prefixes; agent/own_consumer.py) and pulls from the
-shared ``corral-any`` consumer. Each pull loop (:class:`agent.pull.Puller`) keeps one long pull
-request open for only as many messages as there are free slots, and running
-jobs share one pool of ``max_concurrency`` slots, so JetStream never piles
-up work this agent cannot start soon. A swarm runs many of these on one
+The agent pulls from a durable consumer over its own subjects (``_all``, its
+hostname, its label prefixes), which a controller creates for it on request
+(agent/own_consumer.py), and from the shared ``corral-any`` consumer. Each
+pull loop (:class:`agent.pull.Puller`) keeps one long pull request open for
+only as many messages as there are free slots, and running jobs share one
+pool of ``max_concurrency`` slots, so JetStream never piles up work this
+agent cannot start soon. A swarm runs many of these on one
 connection (``bench/swarm.py``).
 
 A pull request can die with the connection (nats.py#504). After a reconnect
 the heartbeat loop pokes both pull loops, which ask afresh on a new reply
-subject and re-create the agent's consumer, in case the server lost it (its
-state lives in the broker's memory: it starts again at the agent's floor,
-agent/floor.py); they do the same after a few failed requests in a row
-(agent/pull.py).
+subject and have the agent's consumer created again if the server lost it
+(its state lives in the broker's memory: it starts again at the agent's
+floor, agent/floor.py); they do the same after a few failed requests in a
+row (agent/pull.py).
 
 Signed cancel requests arrive on one subscription per process, not per agent
 (agent/cancels.py), held next to :meth:`Agent.run` by whoever runs it: an
@@ -33,11 +34,11 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
-from agent.own_consumer import ACK_WAIT, MAX_DELIVERIES, OwnConsumer, own_consumer_config
+from agent.own_consumer import ACK_WAIT, MAX_DELIVERIES, ConsumerRefused, OwnConsumer
 from agent.pull import Puller
 from agent.runtime import InProgress, Runtime
 from common import subjects
-from common.messages import ENCODER, Facts, Heartbeat
+from common.messages import ENCODER, ConsumerRequest, Facts, Heartbeat
 
 log = structlog.get_logger("corral.agent")
 
@@ -84,10 +85,14 @@ class Agent:
         self.inflight = 0
         self.pullers: list[Puller] = []
         self.own = OwnConsumer(
-            self.js,
+            nc,
             runtime.journal,
-            own_consumer_config(
-                runtime.hostname, runtime.labels, max_concurrency, max_deliveries, ack_wait
+            runtime.hostname,
+            ConsumerRequest(
+                labels=runtime.labels,
+                slots=max_concurrency,
+                max_deliveries=max_deliveries,
+                ack_wait=ack_wait,
             ),
         )
         self.ready = asyncio.Event()
@@ -139,16 +144,16 @@ class Agent:
         return self.max_concurrency - self.inflight
 
     async def _bind_own(self) -> None:
-        """Create or update this agent's consumer, waiting for the streams."""
+        """Have this agent's consumer created or updated, waiting for a controller."""
         delay = 0.2
         while True:
             try:
                 await self.own.bind()
                 await self._heartbeat("online")
                 return
-            except (nats.js.errors.Error, nats.errors.Error, TimeoutError) as exc:
-                # The controller creates the streams; wait for it rather than fail.
-                log.info("agent_waiting_for_streams", error=str(exc) or type(exc).__name__)
+            except (nats.js.errors.Error, nats.errors.Error, TimeoutError, ConsumerRefused) as exc:
+                # A controller creates the streams and the consumer; wait for it rather than fail.
+                log.info("agent_waiting_for_controller", error=str(exc) or type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

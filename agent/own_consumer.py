@@ -1,18 +1,24 @@
-"""The agent's own durable consumer: its config, (re)binding, and its floor. I/O: NATS, journal.
+"""The agent's own durable consumer: asked for, (re)bound, and its floor kept. I/O: NATS, journal.
+
+The agent may not create or change consumers (deploy/nats): a controller
+does it on request (controller/agent_consumers.py), with the filter derived
+from the agent's hostname and the labels it declares, so the agent cannot
+widen what it reads. The request (``corral.control.consumer.<host>``)
+carries the labels, the agent's settings and its *floor* (agent/floor.py):
+where the consumer must start if it has to be created again.
 
 The consumer (``_all``, the hostname, the label prefixes) keeps its state in
-the broker's memory (``mem_storage``): a file-backed state per agent made
-every ack of a broadcast a file write, N of them per broadcast. A broker
-restart forgets it; :meth:`OwnConsumer.bind` then creates it again at the
-agent's floor (agent/floor.py), so nothing stored for the agent is
-skipped. Binding goes:
+the broker's memory: a broker restart forgets it, and the controller then
+creates it again at the floor, so nothing stored for the agent is skipped.
+Binding goes:
 
-1. the consumer exists: updated in place (labels may have changed), keeping
-   how it started and its storage, which the broker cannot change;
-2. it does not, and the agent has a floor on this very stream (the stream's
-   creation time tells a recreated stream apart): created starting there;
-3. otherwise (a new agent, or a new stream): created at the stream's end,
-   as a new agent must not replay last week's broadcasts.
+1. the first time, always ask: labels or settings may have changed since the
+   last process, and the controller updates the consumer in place (keeping
+   how it started) or creates it, at the floor if one was saved on this very
+   stream, else at the stream's end;
+2. later (a reconnect, failing pull requests), look it up first (the agent
+   may read its own consumer's info) and ask only if it is gone, so a
+   reconnect needs no controller.
 
 The floor is saved in the journal every heartbeat it moved, and when the
 agent stops, so a restarted agent process that finds the consumer gone
@@ -21,102 +27,101 @@ starts where the last one stopped, not at the stream's end.
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 import nats.js.errors
 import structlog
+from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 
 from agent.floor import Floor
 from agent.journal import Journal
 from common import subjects
 from common.config import DEFAULT_MAX_DELIVERIES
+from common.messages import CONSUMER_REPLY_DECODER, ConsumerReply, ConsumerRequest, encode
 
 log = structlog.get_logger("corral.agent")
 ACK_WAIT = 30.0
 MAX_DELIVERIES = DEFAULT_MAX_DELIVERIES
+REQUEST_TIMEOUT = 5.0  # a controller answers after two or three JetStream API calls
 
 
-def own_consumer_config(
-    hostname: str,
-    labels: dict[str, str],
-    slots: int,
-    max_deliveries: int = MAX_DELIVERIES,
-    ack_wait: float = ACK_WAIT,
-) -> ConsumerConfig:
-    return ConsumerConfig(
-        durable_name=subjects.agent_consumer(hostname),
-        filter_subjects=subjects.agent_job_subjects(hostname, labels),
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.NEW,  # at the stream's end, unless bind() says otherwise
-        ack_wait=ack_wait,
-        # One more than the agent runs: the last delivery ends `failed` with a reason.
-        max_deliver=max_deliveries + 1,
-        max_ack_pending=max(slots * 4, 16),
-        # Consumers of decommissioned agents go away on their own.
-        inactive_threshold=7 * 24 * 3600.0,
-        mem_storage=True,
-    )
+class ConsumerRefused(Exception):
+    """No consumer for now: the controller said why (or its answer was unreadable)."""
 
 
 class OwnConsumer:
     """Binds the agent's consumer and keeps its floor (see the module docstring)."""
 
-    def __init__(self, js: JetStreamContext, journal: Journal, config: ConsumerConfig) -> None:
-        self.js = js
+    def __init__(
+        self,
+        nc: NATS,
+        journal: Journal,
+        hostname: str,
+        request: ConsumerRequest,
+        timeout: float = REQUEST_TIMEOUT,
+    ) -> None:
+        """``request``: the labels and settings to ask with (the floor is added per request)."""
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
         self.journal = journal
-        self.config = config
-        self.name = config.durable_name or ""
+        self.request = request
+        self.timeout = timeout
+        self.name = subjects.agent_consumer(hostname)
+        self.subject = subjects.consumer_request_of(hostname)
         self.stream = subjects.JOBS_STREAM
         self.floor = Floor()
+        self.confirmed = False  # a controller set it up for this process
         self._stream_id: str | None = None  # the jobs stream's creation time, once known
         self._loaded = False
         self._saved: tuple[str, int] | None = None
 
     async def bind(self) -> None:
-        """Create or update the consumer; raises while the broker or stream is missing."""
-        if not self._loaded:
-            saved = await self.journal.position(self.name)
-            if saved is not None:
-                self._stream_id, floor = saved
-                self.floor = Floor(floor)
-                self._saved = saved
-            self._loaded = True
+        """Make sure the consumer exists; raises while it does not and none could be had."""
+        await self._load()
+        if self.confirmed and await self._found():
+            return
+        reply = await self._ask()
+        self._stream_id = reply.stream_id
+        self.floor.bound(reply.ack_floor, reply.delivered)
+        self.confirmed = True
+        if reply.created:
+            log.info("own_consumer_created", consumer=self.name, start=reply.start or "stream end")
+        self.save()  # a consumer just created must not be forgotten where it starts
+
+    async def _load(self) -> None:
+        if self._loaded:
+            return
+        saved = await self.journal.position(self.name)
+        if saved is not None:
+            self._stream_id, floor = saved
+            self.floor = Floor(floor)
+            self._saved = saved
+        self._loaded = True
+
+    async def _found(self) -> bool:
+        """The consumer is still there: bound to it as the broker reports it."""
         try:
             info = await self.js.consumer_info(self.stream, self.name)
         except nats.js.errors.NotFoundError:
-            info = await self._create()
-        else:
-            kept = dataclasses.replace(
-                self.config,
-                deliver_policy=info.config.deliver_policy,
-                opt_start_seq=info.config.opt_start_seq,
-                mem_storage=info.config.mem_storage,
-            )
-            info = await self.js.add_consumer(self.stream, kept)
-            if self._stream_id is None:
-                self._stream_id = await self._current_stream_id()
+            return False
         acked = info.ack_floor.stream_seq if info.ack_floor else 0
         delivered = info.delivered.stream_seq if info.delivered else 0
         self.floor.bound(acked, delivered)
-        self.save()  # a consumer just created must not be forgotten where it starts
+        return True
 
-    async def _create(self) -> ConsumerInfo:
-        stream_id = await self._current_stream_id()
-        start = self.floor.value() if stream_id == self._stream_id else None
-        self._stream_id = stream_id
-        config = self.config
-        if start is not None:
-            config = dataclasses.replace(
-                config, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
-            )
-        log.info("own_consumer_created", consumer=self.name, start=start or "stream end")
-        return await self.js.add_consumer(self.stream, config)
-
-    async def _current_stream_id(self) -> str:
-        info = await self.js.stream_info(self.stream)
-        return info.created.isoformat() if info.created else ""
+    async def _ask(self) -> ConsumerReply:
+        """A controller's answer; raises on none (nats errors) or a refusal."""
+        request = msgspec.structs.replace(
+            self.request, stream_id=self._stream_id or "", floor=self.floor.value() or 0
+        )
+        msg = await self.nc.request(self.subject, encode(request), timeout=self.timeout)
+        try:
+            reply = CONSUMER_REPLY_DECODER.decode(msg.data)
+        except msgspec.DecodeError as exc:
+            raise ConsumerRefused(f"unreadable answer: {exc}") from exc
+        if reply.error:
+            raise ConsumerRefused(reply.error)
+        return reply
 
     async def refresh(self) -> None:
         """While the floor is pinned, read the broker's ack floor again."""

@@ -23,6 +23,7 @@ from agent.facts import collect_facts
 from agent.journal import Journal, journal_file
 from agent.runtime import Runtime
 from bus.connect import connect, install_signals
+from common import subjects
 from common.config import AgentConfig
 from common.messages import Facts
 from common.signing import Verifier, load_verify_keys
@@ -93,7 +94,11 @@ async def serve(config: AgentConfig) -> None:
         config = replace(config, journal_dir=default_journal_dir(os.environ))
     stop = asyncio.Event()
     install_signals(stop, "drain_requested")
-    nc = await connect(config.nats_url, f"corral-agent {config.hostname}")
+    nc = await connect(
+        config.nats_url,
+        f"corral-agent {config.hostname}",
+        inbox_prefix=subjects.inbox_prefix(config.hostname),
+    )
     agent = build_agent(config, nc, verifier)
     log.info("agent_journal", path=agent.runtime.journal.path)
     try:

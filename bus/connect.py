@@ -17,8 +17,8 @@ from typing import Any
 
 import nats
 import structlog
+from nats.aio.client import DEFAULT_INBOX_PREFIX, Server
 from nats.aio.client import Client as NATS
-from nats.aio.client import Server
 
 RECONNECT_FIRST, RECONNECT_MAX = 0.25, 5.0
 FORCED_EXIT_CODE = 1
@@ -36,8 +36,13 @@ def reconnect_delay(servers: list[Server], info: dict[str, Any]) -> tuple[Server
     return server, delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
 
 
-async def connect(url: str, name: str) -> NATS:
-    """Connect and keep reconnecting forever: the processes run unattended for months."""
+async def connect(url: str, name: str, inbox_prefix: str | None = None) -> NATS:
+    """Connect and keep reconnecting forever: the processes run unattended for months.
+
+    ``inbox_prefix``: the first token of this connection's reply subjects
+    (nats-py's ``_INBOX`` if None). An agent uses its own, the only inboxes its
+    NATS user may subscribe to, so no other client can read its replies.
+    """
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats_error", error=str(exc) or type(exc).__name__)
@@ -62,6 +67,7 @@ async def connect(url: str, name: str) -> NATS:
         error_cb=on_error,
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
+        inbox_prefix=inbox_prefix or DEFAULT_INBOX_PREFIX,
     )
     connection.append(nc)
     return nc

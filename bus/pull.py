@@ -19,7 +19,9 @@ nats.py#504), or on a server that lost it. The loop asks afresh, on a new
 reply subject and after re-creating or checking its consumer (``bind``),
 after a reconnect (its owner pokes it: :meth:`PullLoop.poke`), after
 ``REBIND_AFTER_ERRORS`` error statuses in a row (503: no consumer; 409), and
-when a request outlives its expiry by ``REQUEST_GUARD`` with no answer.
+when a request outlives its expiry by ``REQUEST_GUARD`` with no answer. A
+failed ``bind`` (the broker, or the controller that creates an agent's
+consumer, not back yet) is tried again every second until one works.
 
 Subclasses own the reply subscription (:meth:`PullLoop._subscribe`) and
 report what arrives on it: :meth:`PullLoop.delivered` for a message,
@@ -148,6 +150,8 @@ class PullLoop(Generic[T]):
             self._sub = await self._subscribe()
         except Exception as exc:  # noqa: BLE001 - retried: the broker may not be back yet
             self.log.warning("pull_rebind_failed", error=str(exc) or type(exc).__name__)
+            # Counted, so the loop tries again unprompted instead of waiting for a poke.
+            self.errors += 1
             await asyncio.sleep(1.0)
             return
         self.errors = 0

@@ -153,6 +153,41 @@ class JobsChanged(msgspec.Struct, frozen=True, kw_only=True):
     jobs: dict[str, str]
 
 
+class ConsumerRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """An agent asks a controller for its own consumer (``corral.control.consumer.<host>``).
+
+    The hostname is the subject's, never the body's: the agent's NATS user may
+    publish only on its own. The filter is derived from it and ``labels``;
+    the rest are the agent's settings, bounded. ``floor`` (0: none) is where
+    to start if the consumer must be created on the stream ``stream_id``
+    (agent/floor.py).
+    """
+
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    slots: Annotated[int, msgspec.Meta(ge=1, le=65_536)] = 8
+    max_deliveries: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 4
+    ack_wait: Annotated[float, msgspec.Meta(ge=1, le=3_600)] = 30.0
+    stream_id: str = ""
+    floor: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class ConsumerReply(msgspec.Struct, frozen=True, kw_only=True):
+    """The controller's answer: the consumer as it is now, or ``error``.
+
+    ``start``: the stream sequence it was just created at (0: at the stream's
+    end, or it existed); ``ack_floor`` and ``delivered`` as the broker reports
+    them; ``stream_id``: the jobs stream it lives on (its creation time).
+    """
+
+    consumer: str = ""
+    created: bool = False
+    start: int = 0
+    stream_id: str = ""
+    ack_floor: int = 0
+    delivered: int = 0
+    error: str = ""
+
+
 # One encoder and one decoder per type, reused: building them per message is slow.
 ENCODER = msgspec.msgpack.Encoder()
 SIGNED_JOB_DECODER = msgspec.msgpack.Decoder(SignedJob)
@@ -165,6 +200,8 @@ EVENT_MESSAGE_DECODER = msgspec.msgpack.Decoder(list[Event] | Event)
 HEARTBEAT_DECODER = msgspec.msgpack.Decoder(Heartbeat)
 CANCEL_DECODER = msgspec.msgpack.Decoder(CancelRequest)
 JOBS_CHANGED_DECODER = msgspec.msgpack.Decoder(JobsChanged)
+CONSUMER_REQUEST_DECODER = msgspec.msgpack.Decoder(ConsumerRequest)
+CONSUMER_REPLY_DECODER = msgspec.msgpack.Decoder(ConsumerReply)
 
 
 def encode(message: msgspec.Struct) -> bytes:

@@ -10,6 +10,9 @@ Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
     corral.event.<host>                     events an agent emits about jobs
     corral.heartbeat.<host>                 core NATS heartbeats with facts
     corral.control.cancel                   core NATS cancel requests (broadcast)
+    corral.control.consumer.<host>          core NATS request: an agent asks a
+                                            controller for its own consumer
+    _INBOX_<host>.>                         replies to one agent (its inbox prefix)
 
 Hostnames and label values contain dots, which separate NATS tokens, so each
 token is escaped: ``~`` introduces two hex digits for any byte outside
@@ -32,6 +35,7 @@ HEARTBEATS = "corral.heartbeat.>"
 CANCEL = "corral.control.cancel"
 # Core NATS, controller to controllers: which jobs a fold, finalize or cancel just changed.
 JOB_CHANGES = "corral.watch.jobs"
+CONSUMER_REQUESTS = "corral.control.consumer.*"
 
 # Regular expressions rather than a loop per character: every heartbeat and
 # event subject goes through these, thousands a second on a big fleet.
@@ -93,6 +97,17 @@ def agent_consumer(hostname: str) -> str:
     return f"agent-{encode_token(hostname)}"
 
 
+def consumer_request_of(hostname: str) -> str:
+    """Where the agent ``hostname`` asks a controller for its own consumer."""
+    return f"corral.control.consumer.{encode_token(hostname)}"
+
+
+def inbox_prefix(hostname: str) -> str:
+    """The agent's inbox prefix: its replies and deliveries, which its NATS user
+    alone may subscribe to (``_INBOX_<host>.>``, a first token of its own)."""
+    return f"_INBOX_{encode_token(hostname)}"
+
+
 def events_of(hostname: str) -> str:
     return f"corral.event.{encode_token(hostname)}"
 
@@ -102,5 +117,5 @@ def heartbeat_of(hostname: str) -> str:
 
 
 def hostname_of_subject(subject: str) -> str:
-    """The hostname encoded in the last token of an event or heartbeat subject."""
+    """The hostname encoded in the last token of an event, heartbeat or consumer request subject."""
     return decode_token(subject.rsplit(".", 1)[-1])

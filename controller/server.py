@@ -1,9 +1,10 @@
 """The controller process, the composition root: connect, wire, serve. I/O: all of it.
 
-One TaskGroup runs the HTTP server, the event collector, the sweeper and
-the registry flusher. The first SIGTERM/SIGINT stops accepting requests and
-ends the loops (unacked events are redelivered to another replica or to
-the next start); a second one exits at once.
+One TaskGroup runs the HTTP server, the event collector, the sweeper, the
+registry flusher and the answers to agents' consumer requests. The first
+SIGTERM/SIGINT stops accepting requests and ends the loops (unacked events
+are redelivered to another replica or to the next start); a second one
+exits at once.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from common import subjects
 from common.config import ControllerConfig
 from common.redaction import Redactor
 from common.signing import Signer, load_private
+from controller.agent_consumers import AgentConsumers
 from controller.api.app import Services, create_app
 from controller.api.idempotency import Idempotency
 from controller.collect.collector import Collector
@@ -67,6 +69,7 @@ class Controller:
     collector: Collector
     sweeper: Sweeper
     metrics_app: Starlette  # GET /metrics (controller/metrics.py)
+    consumers: AgentConsumers  # each agent's own consumer, on its request
 
 
 async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
@@ -123,7 +126,10 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         metrics=metrics,
     )
     collector = Collector(nc, store, config.fetch_batch, feed=feed, metrics=metrics)
-    return Controller(services, collector, sweeper, observed(metrics, collector, registry, js))
+    consumers = AgentConsumers(nc, js)
+    return Controller(
+        services, collector, sweeper, observed(metrics, collector, registry, js), consumers
+    )
 
 
 def observed(
@@ -185,6 +191,7 @@ async def serve(
             group.create_task(controller.collector.run(loops_stop))
             group.create_task(controller.sweeper.run(loops_stop))
             group.create_task(controller.services.registry.flush_until(loops_stop))
+            group.create_task(controller.consumers.run(loops_stop))
             serving = [group.create_task(s.serve()) for s in servers]
             # uvicorn exposes only a flag, no event, for "listening".
             while not all(s.started for s in servers) and not any(h.done() for h in serving):  # noqa: ASYNC110

@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from agent.daemon import Agent
 from agent.server import build_agent, run_with_cancels
 from bus.connect import connect
+from common import subjects
 from common.config import AgentConfig, ApiKey, ControllerConfig, admin_key, hash_key
 from common.job import FINAL_STATUSES
 from common.signing import Verifier, load_public, write_keypair
@@ -80,7 +81,7 @@ class Stack:
             journal_dir=str(journal) if journal else "",
         )
         config = AgentConfig(**{**values, **settings})
-        nc = await connect(config.nats_url, hostname)
+        nc = await connect(config.nats_url, hostname, subjects.inbox_prefix(hostname))
         agent = build_agent(config, nc, Verifier(load_public(config.public_key)))
         stop = asyncio.Event()
         task = asyncio.create_task(run_with_cancels(agent, stop))

@@ -25,9 +25,13 @@ class Setup:
     consumer: str
     got: list[Msg] = field(default_factory=list)
     binds: int = 0
+    refuse: int = 0  # binds to fail first, as with no controller to answer
 
     async def bind(self) -> None:
         self.binds += 1
+        if self.refuse:
+            self.refuse -= 1
+            raise RuntimeError("nobody answered")
         await self.nc.jetstream().add_consumer(self.stream, self.config())
 
     def config(self) -> ConsumerConfig:
@@ -135,5 +139,22 @@ async def test_a_poke_after_a_reconnect_asks_afresh(setup: Setup) -> None:
         assert setup.binds == binds + 1
         await setup.publish()
         await until(lambda: len(setup.got) == 1, "the job on the new request")
+    finally:
+        await stop(task)
+
+
+async def test_a_rebind_that_fails_after_a_reconnect_is_tried_again_unprompted(
+    setup: Setup,
+) -> None:
+    puller = setup.puller(expiry=30.0)
+    task = await running(puller)
+    try:
+        setup.refuse = 2
+        binds = setup.binds
+        setup.nc.stats["reconnects"] += 1
+        puller.poke()  # the one poke a reconnect gives
+        await until(lambda: setup.binds == binds + 3, "two failed binds, then one that works")
+        await setup.publish()
+        await until(lambda: len(setup.got) == 1, "the job after the rebind")
     finally:
         await stop(task)
