@@ -137,7 +137,13 @@ async def test_agents_run_jobs_with_their_own_user_and_speak_only_for_themselves
     assert (await locked.api.post(f"/job/{running}/cancel")).status_code == 202
     await until(lambda: bool(agent.events("job_cancelled")), "the agent stopped the job")
     assert (await locked.final(running))["status"] == "cancelled"
+    # A synchronous submit wakes on the change feed the controller's user may use.
+    waited = await locked.api.post(
+        "/job?wait=10", json={"operation": {"type": "test.ping"}, "target": HOST}
+    )
+    assert (waited.status_code, waited.json()["status"]) == (201, "completed")
     assert no_violations(agent)
+    assert all(no_violations(c) for c in locked.controllers.values())
 
     spy = Spy()
     impostor = await spy.connect(url_for(locked, USERS[HOST]), HOST)
