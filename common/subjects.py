@@ -10,6 +10,7 @@ Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
     corral.event.<host>                     events an agent emits about jobs
     corral.heartbeat.<host>                 core NATS heartbeats with facts
     corral.control.cancel                   core NATS cancel requests (broadcast)
+    $KV.CORRAL_CLAIMS.<job id>              the claim of an ``_any`` job (JetStream KV)
 
 Hostnames and label values contain dots, which separate NATS tokens, so each
 token is escaped: ``~`` introduces two hex digits for any byte outside
@@ -26,6 +27,8 @@ JOBS_SUBJECTS = "corral.job.>"
 EVENTS_SUBJECTS = "corral.event.>"
 ANY_CONSUMER = "corral-any"
 COLLECTOR_CONSUMER = "corral-collector"
+# The key-value bucket of `_any` claims (agent/claims.py), stream KV_CORRAL_CLAIMS.
+CLAIMS_BUCKET = "CORRAL_CLAIMS"
 JOB_ANY = "corral.job.any"
 JOB_ALL = "corral.job.all"
 HEARTBEATS = "corral.heartbeat.>"
