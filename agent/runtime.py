@@ -68,6 +68,13 @@ from common.targets import Target, TargetError, parse_target
 log = structlog.get_logger("corral.agent")
 IN_PROGRESS_EVERY = 10.0  # well under the consumers' 30 s ack wait
 REMEMBER_CANCELLED = 10_000  # in memory; the journal keeps them longer
+STORE_AGAIN_AFTER = 1.0  # between rounds of tries to store an `_any` job's answer
+
+
+def answer_until(spec: JobSpec) -> float:
+    """Until when this agent alone can answer for the job: an `_any` job's deadline
+    (it holds the claim); 0 for others, whose redelivery comes back to it."""
+    return spec.deadline if spec.target == "_any" else 0.0
 
 
 class Refused(Exception):
@@ -217,7 +224,8 @@ class Runtime:
         if isinstance(decision, Reemit):
             if decision.refusal:
                 self.refuse(decision.refusal, "known job arrived again; stored outcome re-sent")
-            return await self.conclude(EVENT_DECODER.decode(decision.event), [msg])
+            stored = EVENT_DECODER.decode(decision.event)
+            return await self.conclude(stored, [msg], keep_until=answer_until(spec))
         if isinstance(decision, Finish):
             if decision.refusal:
                 self.refuse(decision.refusal, decision.error)
@@ -234,13 +242,21 @@ class Runtime:
         """Journal the terminal event (awaited if ``durable``), then publish it and ack."""
         blob = ENCODER.encode(terminal)
         await self.journal.finish(spec.job_id, seq, terminal.attempt, blob, durable=durable)
-        return await self.conclude(terminal, msgs)
+        return await self.conclude(terminal, msgs, keep_until=answer_until(spec))
 
-    async def conclude(self, terminal: Event, msgs: list[Msg]) -> bool:
-        """Ack the job message(s) only once JetStream stored the terminal event; acked?"""
-        if not await self.publisher.store(terminal):
+    async def conclude(self, terminal: Event, msgs: list[Msg], *, keep_until: float = 0.0) -> bool:
+        """Ack the job message(s) only once JetStream stored the terminal event; acked?
+
+        Not stored: the message stays unacked and its redelivery re-sends the
+        journaled event, unless ``keep_until`` (an `_any` job's deadline) is
+        still ahead: then the redelivery may go to an agent that lost the
+        claim, which stays silent, so this agent tries again until then.
+        """
+        while not await self.publisher.store(terminal):
             log.error("terminal_event_not_stored", event_id=terminal.event_id)
-            return False
+            if self.clock() >= keep_until:
+                return False
+            await asyncio.sleep(STORE_AGAIN_AFTER)
         for msg in msgs:
             await msg.ack()
         self.completed += 1

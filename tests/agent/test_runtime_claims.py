@@ -17,8 +17,9 @@ import nats
 from nats.aio.client import Client as NATS
 
 from agent.daemon import Agent
+from agent.events import EventPublisher
 from common import subjects
-from common.messages import JobSpec, Operation, encode
+from common.messages import Event, JobSpec, Operation, encode
 from common.signing import Signer, load_private
 from controller.streams import DEFAULT_CLAIMS_MAX_AGE, any_consumer_config, ensure_claims
 from devstack.until import until
@@ -126,3 +127,29 @@ async def test_a_job_is_refused_on_a_subject_its_target_does_not_map_to(
     assert lines(counter) == []
     assert agents[0].runtime.refused == {"not_addressed": 2}
     assert agents[1].runtime.refused == {"not_addressed": 3}
+
+
+class Unsteady(EventPublisher):
+    """As if JetStream had not stored the first terminal event in all its tries."""
+
+    failed = 0
+
+    async def store(self, event: Event, attempts: int = 5) -> bool:
+        if not self.failed:
+            self.failed += 1
+            return False
+        return await super().store(event, attempts)
+
+
+async def test_the_claim_holder_keeps_trying_to_store_its_answer(stack: Stack) -> None:
+    """No other agent will answer an `_any` job it holds the claim of: a
+    redelivery may reach one that lost the claim, which stays silent."""
+    agent = await stack.start_agent("holder.test", allow=ALLOW)
+    publisher = Unsteady(agent.nc, "holder.test")
+    agent.runtime.publisher = publisher
+    job_id = await stack.submit("test.ping", target="_any", job_timeout=20)
+    # Well within the shared consumer's 30 s ack wait: answered, not redelivered.
+    detail = await stack.final(job_id, within=10)
+    assert detail["status"] == "completed"
+    assert publisher.failed == 1
+    assert detail["agent_states"]["holder.test"]["attempt"] == 1
