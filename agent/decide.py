@@ -2,7 +2,9 @@
 
 The runtime asks :func:`decide` once per delivery and then carries out the
 answer. Keeping the rules here, apart from NATS and SQLite, lets a unit test
-walk every case:
+walk every case. An ``_any`` job comes here only on the agent that holds its
+claim (agent/claims.py, asked by the runtime before this), so the journal
+consulted is the one agent's that may have run it:
 
 1. a job id the journal knows under another stream sequence is a *replay*
    (republished after the duplicate window, or injected): never run; a

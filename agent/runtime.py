@@ -2,17 +2,23 @@
 
 For one delivered job message:
 
-1. decode and verify the signature and target (refused: terminated, counted);
-2. look the job up in the journal and :func:`agent.decide.decide` what to
+1. decode and verify the signature, the target, and that the message came
+   on the subject its signed target maps to (refused: terminated, counted);
+2. for an ``_any`` job, claim it (agent/claims.py): an agent that lost the
+   claim acks the message and says nothing, the job is another agent's; if
+   the claims bucket does not answer, the message stays unacked and comes
+   back;
+3. look the job up in the journal and :func:`agent.decide.decide` what to
    do: run it, re-emit its stored terminal event, or end it at once
    (outcome unknown, cancelled, gave up, expired, clock skew);
-3. to run: journal ``running`` (fsynced for a side effect), emit ``retried``
+4. to run: journal ``running`` (fsynced for a side effect), emit ``retried``
    on a redelivery, ``acknowledged`` and ``started``, run the operation
    while telling JetStream it is in progress;
-4. journal the terminal event, publish it and wait until JetStream stored it;
-5. only then ack the job message. A crash before step 5 means redelivery,
-   which step 2 turns into a re-emit or an "outcome unknown", never a
-   second run of a side effect.
+5. journal the terminal event, publish it and wait until JetStream stored it;
+6. only then ack the job message. A crash before step 6 means redelivery,
+   which step 3 turns into a re-emit or an "outcome unknown", never a
+   second run of a side effect; step 2 keeps a redelivery that reaches
+   another agent from running an ``_any`` job there.
 
 Cancel requests (signed like jobs, handed over by agent/cancels.py) are
 remembered in the journal and in a bounded in-memory set, and cancel the
@@ -32,6 +38,7 @@ from typing import Any
 import structlog
 from nats.aio.msg import Msg
 
+from agent.claims import Claims, ClaimUnavailable
 from agent.decide import CANCELLED_ERROR, Delivery, Finish, Reemit, Refuse, Run, decide
 from agent.events import EventPublisher
 from agent.executor import run_operation
@@ -56,11 +63,18 @@ from common.messages import (
 )
 from common.operations import OPERATIONS
 from common.signing import SignatureError, Verifier
-from common.targets import TargetError, parse_target
+from common.targets import Target, TargetError, parse_target
 
 log = structlog.get_logger("corral.agent")
 IN_PROGRESS_EVERY = 10.0  # well under the consumers' 30 s ack wait
 REMEMBER_CANCELLED = 10_000  # in memory; the journal keeps them longer
+STORE_AGAIN_AFTER = 1.0  # between rounds of tries to store an `_any` job's answer
+
+
+def answer_until(spec: JobSpec) -> float:
+    """Until when this agent alone can answer for the job: an `_any` job's deadline
+    (it holds the claim); 0 for others, whose redelivery comes back to it."""
+    return spec.deadline if spec.target == "_any" else 0.0
 
 
 class Refused(Exception):
@@ -87,6 +101,7 @@ class Runtime:
     allowed: frozenset[str]
     verifier: Verifier
     publisher: EventPublisher
+    claims: Claims
     journal: Journal = field(default_factory=Journal)
     max_output_bytes: int = 64 * 1024
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
@@ -97,7 +112,8 @@ class Runtime:
     active: dict[str, Active] = field(default_factory=dict)
     cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
-    def verify(self, data: bytes) -> JobSpec:
+    def verify(self, data: bytes, subject: str) -> tuple[JobSpec, Target]:
+        """The signed job and its target, if it is for this agent and came where it was sent."""
         try:
             spec = JOB_SPEC_DECODER.decode(self._verified(data))
             target = parse_target(spec.target)
@@ -105,7 +121,11 @@ class Runtime:
             raise Refused("malformed", f"signed job does not decode: {exc}") from None
         if not target.matches(self.hostname, self.labels):
             raise Refused("not_addressed", f"job for {spec.target} is not for {self.hostname}")
-        return spec
+        # A signed job re-published on another subject (_all, another host's)
+        # would reach agents it was never sent to.
+        if subject != target.subject():
+            raise Refused("not_addressed", f"job for {spec.target} arrived on {subject}")
+        return spec, target
 
     def _verified(self, data: bytes) -> bytes:
         """The payload of a signed envelope, or :class:`Refused`."""
@@ -135,7 +155,7 @@ class Runtime:
     async def handle(self, msg: Msg) -> bool:
         """Handle one delivered job message; whether it is settled (acked or terminated)."""
         try:
-            spec = self.verify(msg.data)
+            spec, target = self.verify(msg.data, msg.subject)
         except Refused as exc:
             self.refuse(exc.reason, str(exc))
             await msg.term()
@@ -154,7 +174,29 @@ class Runtime:
                 self.refuse("replayed", "job arrived again as a new message while running")
                 await msg.term()
                 return True
+            if target.kind == "any":
+                settled = await self._unless_claimed(spec, msg)
+                if settled is not None:
+                    return settled
             return await self._dispatch(spec, seq, msg)
+
+    async def _unless_claimed(self, spec: JobSpec, msg: Msg) -> bool | None:
+        """None if this agent holds the `_any` job's claim; else whether the message is settled.
+
+        Another agent's claim: acked (never redelivered), no event, the job is
+        that agent's. No answer from the claims bucket: left unacked, so it
+        comes back after the ack wait, to this agent or another.
+        """
+        try:
+            won = await self.claims.claim(spec.job_id)
+        except ClaimUnavailable as exc:
+            log.error("claim_unavailable", error=str(exc))
+            return False
+        if won:
+            return None
+        self.refuse("claimed", "another agent holds the claim of this _any job")
+        await msg.ack()
+        return True
 
     async def _dispatch(self, spec: JobSpec, seq: int, msg: Msg) -> bool:
         op = OPERATIONS.get(spec.operation.type)
@@ -182,7 +224,8 @@ class Runtime:
         if isinstance(decision, Reemit):
             if decision.refusal:
                 self.refuse(decision.refusal, "known job arrived again; stored outcome re-sent")
-            return await self.conclude(EVENT_DECODER.decode(decision.event), [msg])
+            stored = EVENT_DECODER.decode(decision.event)
+            return await self.conclude(stored, [msg], keep_until=answer_until(spec))
         if isinstance(decision, Finish):
             if decision.refusal:
                 self.refuse(decision.refusal, decision.error)
@@ -199,13 +242,21 @@ class Runtime:
         """Journal the terminal event (awaited if ``durable``), then publish it and ack."""
         blob = ENCODER.encode(terminal)
         await self.journal.finish(spec.job_id, seq, terminal.attempt, blob, durable=durable)
-        return await self.conclude(terminal, msgs)
+        return await self.conclude(terminal, msgs, keep_until=answer_until(spec))
 
-    async def conclude(self, terminal: Event, msgs: list[Msg]) -> bool:
-        """Ack the job message(s) only once JetStream stored the terminal event; acked?"""
-        if not await self.publisher.store(terminal):
+    async def conclude(self, terminal: Event, msgs: list[Msg], *, keep_until: float = 0.0) -> bool:
+        """Ack the job message(s) only once JetStream stored the terminal event; acked?
+
+        Not stored: the message stays unacked and its redelivery re-sends the
+        journaled event, unless ``keep_until`` (an `_any` job's deadline) is
+        still ahead: then the redelivery may go to an agent that lost the
+        claim, which stays silent, so this agent tries again until then.
+        """
+        while not await self.publisher.store(terminal):
             log.error("terminal_event_not_stored", event_id=terminal.event_id)
-            return False
+            if self.clock() >= keep_until:
+                return False
+            await asyncio.sleep(STORE_AGAIN_AFTER)
         for msg in msgs:
             await msg.ack()
         self.completed += 1

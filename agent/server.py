@@ -16,6 +16,7 @@ from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 
 from agent.cancels import listening
+from agent.claims import Claims
 from agent.daemon import Agent
 from agent.events import EventPublisher
 from agent.executor import allowed_operations
@@ -56,6 +57,7 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
         allowed=allowed_operations(config.allow),
         verifier=verifier,
         publisher=EventPublisher(nc, config.hostname),
+        claims=Claims(nc.jetstream(), config.hostname),
         journal=journal,
         max_output_bytes=config.max_output_bytes,
         max_deliveries=config.max_deliveries,

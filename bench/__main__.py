@@ -45,6 +45,11 @@ async def run(
         time_row("ceiling: NATS request/reply (fan-out to 1)", core_rtt),
     ]
     await stack.start_controller()
+    claim_p50, claim_rate = await ceilings.claims(url, sizes.ceiling_messages // 10)
+    rows += [
+        time_row("claim of an _any job, p50", claim_p50, notes="one at a time"),
+        rate_row("claims of _any jobs", claim_rate, "claims/s", notes="64 in flight, 1 process"),
+    ]
 
     total_jobs = 0
     if "agents" in only:
@@ -52,13 +57,19 @@ async def run(
         hosts = await stack.start_agents(3)
         agent_rss = max(rss_bytes(p.pid) for p in stack.agents)
         rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt)
+        rows += await scenarios.round_trip(stack, sizes.round_trips, core_rtt, hosts[0])
         found, job_ids = await scenarios.throughput(stack, sizes.throughput_jobs, 32, js_ceiling)
+        rows += found
+        # The same to named agents, which take no claim: the claim's cost on throughput.
+        found, host_ids = await scenarios.throughput(
+            stack, sizes.throughput_jobs, 32, js_ceiling, hosts
+        )
         rows += found
         found, batch_ids = await scenarios.throughput_batch(
             stack, sizes.throughput_jobs, 32, 100, js_ceiling
         )
         rows += found
-        total_jobs += sizes.round_trips + len(job_ids) + len(batch_ids) + 2
+        total_jobs += 2 * sizes.round_trips + len(job_ids) + len(host_ids) + len(batch_ids) + 2
         _, three_agent_job = await fanout.broadcast(stack, set(hosts), 2)
         rows += await scenarios.detail_reads(
             stack,

@@ -7,7 +7,9 @@ stands on, so corral's figure over it says how much corral adds:
   the swarm), each answering once; the time until all N answers are in;
 - JetStream fetch/ack: messages pre-published to a work-queue stream, then
   drained by ``fetch(256)`` and one ack each (the collector's loop);
-- Redis HSET: pipelined HSETs, 256 per pipeline, from one process.
+- Redis HSET: pipelined HSETs, 256 per pipeline, from one process;
+- claims: what the claim of an `_any` job costs, one at a time and many in
+  flight, in the controller's own claims bucket (it needs the controller).
 
 Streams and keys made here are named ``BENCH_*``/``bench:*`` and removed.
 """
@@ -17,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+import uuid
 
 import nats
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 from redis.asyncio import Redis
 
+from agent.claims import Claims
 from bench.stack import BenchFailure
 
 BATCH = 256
@@ -127,3 +131,27 @@ async def redis_hset(url: str, count: int) -> float:
         return count / elapsed
     finally:
         await redis.aclose()
+
+
+async def claims(url: str, count: int, concurrency: int = 64) -> tuple[float, float]:
+    """What an `_any` job's claim costs (agent/claims.py, the corral bucket):
+    the median seconds of one claim, one at a time, and claims/s with
+    ``concurrency`` in flight from one connection, as a busy agent makes them."""
+    nc = await nats.connect(url, name="bench-claims")
+    try:
+        claim = Claims(nc.jetstream(), "bench-claims.local").claim
+        times = []
+        for _ in range(count // 10):
+            started = time.perf_counter()
+            if not await claim(str(uuid.uuid4())):
+                raise BenchFailure("a fresh job id's claim was lost")
+            times.append(time.perf_counter() - started)
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+        started = time.perf_counter()
+        for start in range(0, count, concurrency):
+            won = await asyncio.gather(*(claim(i) for i in ids[start : start + concurrency]))
+            if not all(won):
+                raise BenchFailure("a fresh job id's claim was lost")
+        return statistics.median(times), count / (time.perf_counter() - started)
+    finally:
+        await nc.close()

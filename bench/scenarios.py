@@ -1,6 +1,7 @@
 """Single-target scenarios over HTTP: round trip, throughput, job detail reads. I/O: HTTP, Redis.
 
-Jobs are ``test.ping`` to ``_any`` (one of the running agents). Submissions
+Jobs are ``test.ping`` to ``_any`` (one of the running agents; the round trip
+also to one named agent, which takes no claim). Submissions
 go through :mod:`bench.loadgen` connections so the client costs little; a
 job's end is watched in Redis, then checked on the API's rendered detail.
 """
@@ -33,14 +34,21 @@ async def submit_one(connection: loadgen.Connection, body: dict[str, object] | b
     return str(json.loads(payload)["job_id"])
 
 
-async def round_trip(stack: Stack, count: int, core_rtt: float) -> list[Row]:
-    """Sequential jobs: POST to the record completed, one at a time."""
+async def round_trip(
+    stack: Stack, count: int, core_rtt: float, host: str | None = None
+) -> list[Row]:
+    """Sequential jobs: POST to the record completed, one at a time.
+
+    To ``_any`` (each claimed by the agent that runs it), or to ``host``
+    (no claim): the difference is what the claim costs a job.
+    """
     [connection] = await loadgen.open_pool(stack.url, stack.api_key, 1)
     latencies, job_ids = [], []
+    body = SUBMIT if host is None else {**SUBMIT, "target": host}
     try:
         for _ in range(count):
             started = time.monotonic()
-            job_id = await submit_one(connection, SUBMIT)
+            job_id = await submit_one(connection, body)
             # Polled every 0.5 ms: a 5 ms poll would add ~2.5 ms to a 5 ms target.
             _, seen = await jobs.wait_final(stack, job_id, 30, poll=0.0005)
             latencies.append(seen - started)
@@ -49,6 +57,9 @@ async def round_trip(stack: Stack, count: int, core_rtt: float) -> list[Row]:
         await loadgen.close_pool([connection])
     await jobs.check_all_completed(stack, job_ids)
     note = f"{count} sequential jobs"
+    if host is not None:
+        name = "round trip p50, host target (no claim)"
+        return [time_row(name, statistics.median(latencies), notes=f"{note} to one agent")]
     return [
         time_row(
             "round trip p50",
@@ -63,16 +74,20 @@ async def round_trip(stack: Stack, count: int, core_rtt: float) -> list[Row]:
 
 
 async def throughput(
-    stack: Stack, count: int, clients: int, js_ceiling: float
+    stack: Stack, count: int, clients: int, js_ceiling: float, hosts: list[str] | None = None
 ) -> tuple[list[Row], list[str]]:
-    """``count`` jobs from ``clients`` concurrent connections; until all are terminal."""
+    """``count`` jobs from ``clients`` concurrent connections; until all are terminal.
+
+    To ``_any``, or (``hosts``) to each named agent in turn, which takes no claim.
+    """
     pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
     job_ids: list[str] = []
-    body = json.dumps(SUBMIT).encode()
+    targets = hosts or ["_any"]
+    bodies = [json.dumps({**SUBMIT, "target": target}).encode() for target in targets]
 
     async def client(connection: loadgen.Connection, share: int) -> None:
-        for _ in range(share):
-            job_ids.append(await submit_one(connection, body))
+        for index in range(share):
+            job_ids.append(await submit_one(connection, bodies[index % len(bodies)]))
 
     started = time.monotonic()
     try:
@@ -82,7 +97,8 @@ async def throughput(
     finally:
         await loadgen.close_pool(pool)
     note = f"{count} jobs, {clients} clients, 3 agent processes"
-    rows = await _finish(stack, job_ids, started, "", note, js_ceiling)
+    kind = ", host targets (no claim)" if hosts else ""
+    rows = await _finish(stack, job_ids, started, kind, note, js_ceiling)
     return rows, job_ids
 
 

@@ -69,6 +69,8 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     forget_agents_after: float = 7 * 24 * 3600.0  # silent agents leave the registry
     fetch_batch: int = 256
     stream_replicas: int = 1  # 3 on a NATS cluster (R3)
+    # Of the streams (controller/streams.py): a message id is stored once within it.
+    duplicate_window: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     max_body_bytes: int = 1024 * 1024
     max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/api/batch.py)
     audit_max_entries: int = 100_000  # the audit log is trimmed to about this many
@@ -125,6 +127,7 @@ _CONTROLLER_ENV = {
     "CORRAL_FORGET_AGENTS_AFTER": "forget_agents_after",
     "CORRAL_STREAM_REPLICAS": "stream_replicas",
     "CORRAL_AUDIT_MAX_ENTRIES": "audit_max_entries",
+    "CORRAL_DUPLICATE_WINDOW": "duplicate_window",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

@@ -13,6 +13,7 @@ Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
     corral.control.consumer.<host>          core NATS request: an agent asks a
                                             controller for its own consumer
     _INBOX_<host>.>                         replies to one agent (its inbox prefix)
+    $KV.CORRAL_CLAIMS.<job id>              the claim of an ``_any`` job (JetStream KV)
 
 Hostnames and label values contain dots, which separate NATS tokens, so each
 token is escaped: ``~`` introduces two hex digits for any byte outside
@@ -29,6 +30,8 @@ JOBS_SUBJECTS = "corral.job.>"
 EVENTS_SUBJECTS = "corral.event.>"
 ANY_CONSUMER = "corral-any"
 COLLECTOR_CONSUMER = "corral-collector"
+# The key-value bucket of `_any` claims (agent/claims.py), stream KV_CORRAL_CLAIMS.
+CLAIMS_BUCKET = "CORRAL_CLAIMS"
 JOB_ANY = "corral.job.any"
 JOB_ALL = "corral.job.all"
 HEARTBEATS = "corral.heartbeat.>"

@@ -43,7 +43,7 @@ from controller.store.audit import AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.redis import connect_redis
-from controller.streams import ensure_streams
+from controller.streams import claims_max_age, ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
 from controller.upkeep.sweeper import Sweeper
@@ -76,7 +76,12 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
     """Wire a controller on open connections; ``bulk`` runs the hot pipelines
     (controller/store/redis.py)."""
     js = nc.jetstream()
-    await ensure_streams(js, replicas=config.stream_replicas)
+    await ensure_streams(
+        js,
+        replicas=config.stream_replicas,
+        duplicate_window=config.duplicate_window,
+        claims_age=claims_max_age(config.retention, config.max_timeout),
+    )
     redactor = Redactor(config.redact_patterns)
     store = JobStore(redis, config.retention, redactor, bulk=bulk)
     control = ControlStore(redis, bulk=bulk)

@@ -6,6 +6,10 @@
 - ``CORRAL_EVENTS`` (``corral.event.>``, work-queue retention): agent events;
   the ``corral-collector`` consumer is shared by every controller replica and
   an event leaves the stream once a controller acked it after its write.
+- ``CORRAL_CLAIMS`` (a key-value bucket, stream ``KV_CORRAL_CLAIMS``): one key
+  per ``_any`` job, created atomically by the agent that runs it
+  (agent/claims.py); replicated like the streams, kept as long as a job's
+  record, so no copy of a job, however late, finds its claim gone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -34,6 +39,21 @@ ANY_MAX_DELIVER = DEFAULT_MAX_DELIVERIES + 1
 # stream at 1,000 consumers unless the stream sets its own limit (and treats
 # -1 as "use the default"), which would stop the 1,000th agent from starting.
 MAX_JOB_CONSUMERS = 100_000
+# JetStream stores a message id once within this window (Nats-Msg-Id = job id);
+# beyond it the claims and the agents' journals keep a republish from running.
+DUPLICATE_WINDOW = 120.0
+JOBS_MAX_AGE = 2 * 24 * 3600.0  # well past the longest job timeout (24 h)
+CLAIMS_STREAM = f"KV_{subjects.CLAIMS_BUCKET}"
+CLAIM_MARGIN = 3600.0  # past the record's expiry (retention + 60 s)
+
+
+def claims_max_age(retention: float, max_timeout: float) -> float:
+    """How long a claim lives: past the job's record and its longest deadline, so an
+    expired copy of a finished `_any` job still finds its claim and adds nothing."""
+    return max(retention, max_timeout, JOBS_MAX_AGE) + CLAIM_MARGIN
+
+
+DEFAULT_CLAIMS_MAX_AGE = claims_max_age(7 * 24 * 3600.0, 24 * 3600.0)
 
 
 def any_consumer_config() -> ConsumerConfig:
@@ -52,16 +72,22 @@ def any_consumer_config() -> ConsumerConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create or update both streams and the shared consumers."""
+async def ensure_streams(
+    js: JetStreamContext,
+    replicas: int = 1,
+    *,
+    duplicate_window: float = DUPLICATE_WINDOW,
+    claims_age: float = DEFAULT_CLAIMS_MAX_AGE,
+) -> None:
+    """Create or update both streams, the shared consumers and the claims bucket."""
     configs = [
         StreamConfig(
             name=subjects.JOBS_STREAM,
             subjects=[subjects.JOBS_SUBJECTS],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            max_age=2 * 24 * 3600.0,
-            duplicate_window=120.0,
+            max_age=JOBS_MAX_AGE,
+            duplicate_window=duplicate_window,
             num_replicas=replicas,
             max_consumers=MAX_JOB_CONSUMERS,
         ),
@@ -71,7 +97,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             max_age=7 * 24 * 3600.0,
-            duplicate_window=120.0,
+            duplicate_window=duplicate_window,
             num_replicas=replicas,
         ),
     ]
@@ -93,6 +119,29 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             max_waiting=512,
         ),
     )
+    await ensure_claims(js, replicas, claims_age)
+
+
+async def ensure_claims(js: JetStreamContext, replicas: int, max_age: float) -> None:
+    """The `_any` claims bucket: one revision per key, reads from the stream leader.
+
+    Not ``direct``: a direct get may be answered by a replica that has not seen
+    the claim yet, and the agent reads a claim only to learn whether it is its own.
+    """
+    try:
+        info = await js.stream_info(CLAIMS_STREAM)
+    except NotFoundError:
+        config = KeyValueConfig(
+            bucket=subjects.CLAIMS_BUCKET,
+            history=1,
+            ttl=max_age,
+            storage=StorageType.FILE,
+            replicas=replicas,
+            direct=False,
+        )
+        await js.create_key_value(config)
+        return
+    await js.update_stream(dataclasses.replace(info.config, max_age=max_age, num_replicas=replicas))
 
 
 async def _any_consumer_update(js: JetStreamContext) -> ConsumerConfig:

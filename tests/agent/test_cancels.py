@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.aio.client import Client as NATS
 
 from agent.cancels import Cancels
+from agent.claims import Claims
 from agent.events import EventPublisher
 from agent.runtime import Active, Runtime
 from common.messages import ENCODER, CancelRequest, SignedJob
@@ -34,6 +35,7 @@ def runtime(hostname: str) -> Runtime:
         allowed=frozenset({"test.sleep"}),
         verifier=Verifier([PRIVATE.public_key()]),
         publisher=EventPublisher(NATS(), hostname),  # never connected: nothing is published
+        claims=Claims(NATS().jetstream(), hostname),
     )
 
 

@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 
 EXPECTED = [
+    "claim of an _any job, p50",
+    "claims of _any jobs",
     "round trip p50",
+    "round trip p50, host target (no claim)",
     "throughput, end to end",
+    "throughput, host targets (no claim), end to end",
     "fold rate",
     "broadcast to 2 agent processes",
     "broadcast to 5 swarm agents",

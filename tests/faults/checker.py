@@ -6,12 +6,18 @@ and counter files (what side-effect operations really did).
 - **lost**: not in a final status by its deadline plus the sweep slack, or an
   expected agent without a terminal state (or without a reason when it did
   not complete);
-- **duplicated**: a side-effect operation ran more than once on one agent
-  (its token appears more than once for that agent in the counter file);
+- **duplicated**: a side-effect operation ran more than once for one job,
+  counted per job across agents from the counter file: an ``_any`` job on
+  more than one agent (or twice on one), any job twice on one agent, or on
+  an agent it was not addressed to;
 - **double-counted**: the API record differs from the oracle (the stored
   events, de-duplicated, shuffled and folded one by one with
   :func:`common.fold.fold`, then rendered), or the job's count of finished
   agents differs from the number of agents with a first terminal event.
+
+The counter file is the host-side witness, and the record must agree with
+it: an agent the record shows ``completed`` whose side effect never ran
+there is **lost** (an answer nobody can have given).
 
 A scenario asserts ``lost == duplicated == double_counted == 0``.
 """
@@ -90,6 +96,31 @@ def counter_runs(counter: Path, token: str) -> Counter[str]:
     return runs
 
 
+def witnessed(
+    runs: Counter[str], states: dict[str, Any], *, any_agent: bool
+) -> tuple[str, str] | None:
+    """Judge one job's side effect, counted per job across agents, against its record.
+
+    ``runs`` is :func:`counter_runs` (agent -> runs; ``*`` when the witness
+    does not name the agent), ``states`` the detail's ``agent_states``.
+    """
+    total = sum(runs.values())
+    if any_agent and total > 1:
+        return "duplicated", f"_any side effect ran {total} times in all: {dict(runs)}"
+    twice = {host: n for host, n in runs.items() if n > 1}
+    if twice:
+        return "duplicated", f"side effect ran {twice}"
+    if "*" in runs:
+        return None  # the witness does not say where it ran
+    addressed = {host for host, state in states.items() if state["expected"]}
+    if not any_agent and set(runs) - addressed:
+        return "duplicated", f"side effect ran on {sorted(set(runs) - addressed)}, not addressed"
+    for host, state in states.items():
+        if state["status"] == "completed" and host in addressed and not runs[host]:
+            return "lost", f"{host} completed but its side effect never ran there"
+    return None
+
+
 async def oracle_detail(store: Redis, job_id: str, seed: int) -> tuple[Any, int, int]:
     """The detail the stored events must give, and the ``done`` / terminal counts."""
     async with store.pipeline(transaction=False) as pipe:
@@ -158,9 +189,9 @@ class Checker:
             return "lost", "not final by deadline + sweep slack"
         if job.counter is not None:
             runs = counter_runs(job.counter, job.token or job.job_id)
-            twice = {host: n for host, n in runs.items() if n > 1}
-            if twice:
-                return "duplicated", f"side effect ran {twice}"
+            problem = witnessed(runs, detail["agent_states"], any_agent=job.any_agent)
+            if problem is not None:
+                return problem
         states = detail["agent_states"]
         if job.any_agent:
             # Exactly one agent's answer decides an _any job; an agent that took it

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from common import subjects
 from common.config import SCOPES, hash_key
 from common.job import FINAL_STATUSES
 from common.signing import write_keypair
+from controller.streams import any_consumer_config
 from devstack.nats_server import start_nats
 from devstack.process import ServerProcess, free_port
 from devstack.redis_server import start_redis
@@ -202,6 +204,27 @@ class Cluster:
                 self.bus_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2
             )
         return self._bus
+
+    async def shared_ack_wait(self, seconds: float) -> None:
+        """Give the shared ``corral-any`` consumer another ack wait (30 s as the
+        controller makes it), so a redelivery comes within a test's time."""
+        config = dataclasses.replace(any_consumer_config(), ack_wait=seconds)
+        await (await self.bus()).jetstream().add_consumer(subjects.JOBS_STREAM, config)
+
+    def refused(self, reason: str) -> dict[str, int]:
+        """Agents that logged a refusal for ``reason``, with how many."""
+        found = {
+            name: sum(line.get("reason") == reason for line in proc.events("job_refused"))
+            for name, proc in self.agents.items()
+        }
+        return {name: n for name, n in found.items() if n}
+
+    async def jobs_settled(self) -> bool:
+        """Every job message was acked or terminated by every consumer (none pending,
+        none unacked): no redelivery is still to come."""
+        js = (await self.bus()).jetstream()
+        infos = await js.consumers_info(subjects.JOBS_STREAM)
+        return all(info.num_pending == 0 and info.num_ack_pending == 0 for info in infos)
 
     async def events_settled(self) -> bool:
         """Every event on the bus was folded and acked (none pending, none unacked)."""

@@ -1,7 +1,8 @@
 """Mixed job load for fault scenarios and the soak. I/O: the API.
 
 A round submits, in order: read-only ``_any`` sleeps, one broadcast ping,
-and one side-effect counter job per named host. Every accepted job is
+one side-effect counter job per named host, and (``any_effects``) side-effect
+counter jobs for ``_any``, whose runs the checker counts across agents. Every accepted job is
 handed to the checker; a refused submit (503 while a dependency is down) is
 counted, not tracked: only accepted (201) jobs carry promises.
 """
@@ -52,6 +53,7 @@ async def load_round(
     job_timeout: float,
     refused: Counter[int],
     any_jobs: int = 4,
+    any_effects: int = 0,
     rng: random.Random | None = None,
 ) -> None:
     rng = rng or random.Random()
@@ -68,4 +70,17 @@ async def load_round(
         body = {"operation": {"type": op, "data": data}, "target": host}
         await submit_tracked(
             cluster, checker, body, job_timeout, refused, counter=counter, token=token
+        )
+    for _ in range(any_effects):
+        op, data, token = counter_op(counter, seconds=round(rng.uniform(0.0, 0.5), 2))
+        body = {"operation": {"type": op, "data": data}, "target": "_any"}
+        await submit_tracked(
+            cluster,
+            checker,
+            body,
+            job_timeout,
+            refused,
+            counter=counter,
+            token=token,
+            any_agent=True,
         )

@@ -55,3 +55,35 @@ async def test_long_operation_and_frozen_agent_past_the_ack_wait_run_once(
     verdict = await checker.check()
     verdict.assert_clean()
     assert counter_runs(counter, token) == {"frozen.test": 1}
+
+
+@pytest.mark.slow
+async def test_an_any_job_whose_agent_froze_past_the_ack_wait_runs_on_no_other_agent(
+    cluster: Cluster, counter: Path
+) -> None:
+    await cluster.add_controller()
+    for host in ("any-1.test", "any-2.test", "any-3.test"):
+        await cluster.add_agent(host, ack_wait=ACK_WAIT)
+    await cluster.shared_ack_wait(ACK_WAIT)
+    checker = cluster.checker()
+    op, data, token = counter_op(counter, seconds=ACK_WAIT + 10)
+    job_id = await cluster.submit(op, data, "_any", job_timeout=ACK_WAIT + 40)
+    checker.track(job_id, ACK_WAIT + 40, counter=counter, token=token, any_agent=True)
+    await until(lambda: ran(counter, token), "the side effect started")
+    [winner] = counter_runs(counter, token)
+    cluster.agents[winner].pause()
+
+    async def handed_on() -> bool:
+        # JetStream redelivered the job to another agent, which refused it (or ran it).
+        return bool(cluster.refused("claimed")) or sum(counter_runs(counter, token).values()) > 1
+
+    try:
+        await until(handed_on, "the job redelivered to another agent", within=ACK_WAIT + 20)
+    finally:
+        cluster.agents[winner].resume()
+    detail = await cluster.final(job_id, within=ACK_WAIT + 40)
+    assert detail["status"] == "completed"
+    assert detail["hostname"] == winner
+    (await checker.check()).assert_clean()
+    assert counter_runs(counter, token) == {winner: 1}
+    assert winner not in cluster.refused("claimed")

@@ -16,12 +16,19 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common import subjects
+from controller.store.scripts import SHAS
 from devstack.until import until
-from tests.faults.cluster import Cluster
+from tests.faults.checker import counter_runs
+from tests.faults.cluster import Cluster, counter_op
 from tests.faults.load import load_round
 
 PUBLISH_JOB = b"PUB corral.job."
 ACK_EVENTS = b"PUB $JS.ACK.CORRAL_EVENTS."
+# The dispatched mark's script, by its SHA in the EVALSHA the controller sends.
+MARK_DISPATCHED = SHAS["mark"].encode()
+WINDOW = 2.0  # the streams' duplicate window (120 s in production)
+RUNNING = 15.0  # each side effect's length: still running when the copies arrive
 
 
 async def test_controller_killed_between_write_and_publish_leaves_no_job_stuck(
@@ -85,3 +92,71 @@ async def test_one_of_two_controllers_killed_mid_fold_under_load_loses_nothing(
     verdict.assert_clean()
     statuses = Counter([(await cluster.detail(j.job_id))["status"] for j in checker.jobs])
     assert set(statuses) == {"completed"}, statuses
+
+
+@pytest.mark.slow
+async def test_jobs_republished_after_the_duplicate_window_run_once_per_agent(
+    cluster: Cluster, counter: Path
+) -> None:
+    """The controller is SIGKILLed between the publish and the dispatched mark and
+    stays down past the duplicate window: the reconciler stores second copies,
+    which the claim (``_any``) and the agents' journals (host, ``_all``) keep
+    from running again."""
+    redis = await cluster.proxy(cluster.redis.port)
+    controller = await cluster.add_controller(
+        redis_url=f"redis://127.0.0.1:{redis.port}/0", duplicate_window=WINDOW
+    )
+    hosts = ["r-1.test", "r-2.test", "r-3.test"]
+    for host in hosts:
+        await cluster.add_agent(host)
+    tokens: dict[str, str] = {}
+    batch = []
+    for target in ("_any", hosts[0], "_all"):
+        op, data, tokens[target] = counter_op(counter, seconds=RUNNING)
+        batch.append({"operation": {"type": op, "data": data}, "target": target, "timeout": 40})
+    tripped = redis.trip_on(MARK_DISPATCHED)
+    post = asyncio.create_task(cluster.api.post("/job/batch", json={"jobs": batch}))
+    await asyncio.wait_for(tripped.wait(), 15)
+    controller.kill()  # published, never marked dispatched
+    with pytest.raises(httpx.HTTPError):
+        await post
+    await until(lambda: runs(counter, tokens) == [1, 1, 3], "every first copy running")
+    [winner] = counter_runs(counter, tokens["_any"])
+    # Its copy goes to another agent: without the claim that one would run it.
+    cluster.agents[winner].pause()
+    try:
+        await asyncio.sleep(WINDOW + 1)  # the fault is time: the window must pass
+        redis.heal()
+        await controller.launch()
+        await until(lambda: stored(cluster, 6), "the three jobs stored a second time")
+
+        def handed_on() -> bool:
+            return bool(cluster.refused("claimed")) or runs(counter, tokens)[0] > 1
+
+        await until(handed_on, "the _any copy delivered to another agent")
+    finally:
+        cluster.agents[winner].resume()
+
+    checker = cluster.checker()
+    for item in (await cluster.api.get("/job")).json()["items"]:
+        argv = (await cluster.detail(item["id"]))["operation"]["data"]["argv"]
+        any_agent = argv[4] == tokens["_any"]
+        checker.track(item["id"], 40, counter=counter, token=argv[4], any_agent=any_agent)
+    assert len(checker.jobs) == 3
+    await until(cluster.jobs_settled, "every copy handled", within=60)
+    (await checker.check()).assert_clean()
+    for job in checker.jobs:
+        assert (await cluster.detail(job.job_id))["status"] == "completed"
+    assert runs(counter, tokens) == [1, 1, 3]
+    # The journals refused the second copies of the host job and of the broadcast.
+    assert cluster.refused("replayed") == {"r-1.test": 2, "r-2.test": 1, "r-3.test": 1}
+
+
+def runs(counter: Path, tokens: dict[str, str]) -> list[int]:
+    """Runs in all of the ``_any``, the host and the ``_all`` job."""
+    return [sum(counter_runs(counter, tokens[t]).values()) for t in ("_any", "r-1.test", "_all")]
+
+
+async def stored(cluster: Cluster, messages: int) -> bool:
+    info = await (await cluster.bus()).jetstream().stream_info(subjects.JOBS_STREAM)
+    return bool(info.state.messages == messages)

@@ -8,6 +8,8 @@ not only in the agent's log.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +17,14 @@ from pathlib import Path
 import msgspec
 
 from common import subjects
-from common.messages import JobSpec, Operation, SignedJob, encode
+from common.messages import (
+    JOB_SPEC_DECODER,
+    SIGNED_JOB_DECODER,
+    JobSpec,
+    Operation,
+    SignedJob,
+    encode,
+)
 from common.signing import Signer, generate, load_private
 from devstack.until import until
 from tests.faults.checker import counter_runs
@@ -108,3 +117,59 @@ async def test_forged_jobs_published_on_the_bus_never_run(cluster: Cluster, coun
     assert refusals.count("bad_signature") >= 3, refusals
     assert "not_addressed" in refusals, refusals
     assert refusals.count("clock_skew") == 2, refusals
+
+
+async def any_idle(cluster: Cluster) -> bool:
+    js = (await cluster.bus()).jetstream()
+    info = await js.consumer_info(subjects.JOBS_STREAM, subjects.ANY_CONSUMER)
+    return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
+
+async def test_a_captured_any_job_replayed_on_any_subject_never_runs_again(
+    cluster: Cluster, counter: Path
+) -> None:
+    """Read back from the stream and re-published with fresh message ids, on
+    ``corral.job.any`` (fresh, then expired), ``corral.job.all`` and another
+    host's subject: the claim stops the first, the subject binding the others,
+    and the finished record gains no answer."""
+    await cluster.add_controller()
+    hosts = ["replay-1.test", "replay-2.test", "replay-3.test"]
+    for host in hosts:
+        await cluster.add_agent(host)
+    js = (await cluster.bus()).jetstream()
+    op, data, token = counter_op(counter)
+    job_id = await cluster.submit(op, data, "_any", job_timeout=4)
+    before = await cluster.final(job_id)
+    winner = before["hostname"]
+    captured = (await js.get_last_msg(subjects.JOBS_STREAM, subjects.JOB_ANY)).data or b""
+    deadline = JOB_SPEC_DECODER.decode(SIGNED_JOB_DECODER.decode(captured).payload).deadline
+    other = next(host for host in hosts if host != winner)
+    others = [host for host in hosts if host != winner]
+
+    async def replay(subject: str) -> None:
+        await js.publish(subject, captured, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+
+    # The winner paused: the _any copies can only go to agents that lost the claim.
+    cluster.agents[winner].pause()
+    try:
+        await replay(subjects.JOB_ANY)
+        await replay(subjects.JOB_ALL)
+        await replay(subjects.job_for_host(other))
+        await until(lambda: any_idle(cluster), "the _any copy handled")
+        for host in others:
+            await until(functools.partial(agent_idle, cluster, host), f"{host} handled its copies")
+        await asyncio.sleep(max(0.0, deadline + 1 - time.time()))  # time itself: past the deadline
+        await replay(subjects.JOB_ANY)
+        await until(lambda: any_idle(cluster), "the expired _any copy handled")
+    finally:
+        cluster.agents[winner].resume()
+    await until(cluster.jobs_settled, "every copy handled")
+
+    assert counter_runs(counter, token) == {winner: 1}, "a replayed _any job ran again"
+    after = await cluster.detail(job_id)
+    assert set(after["agent_states"]) == {winner}, after["agent_states"]
+    assert after["status"] == before["status"] == "completed"
+    assert sum(cluster.refused("claimed").values()) == 2  # fresh and expired
+    # _all: every agent; the other host's subject: that agent.
+    not_addressed = cluster.refused("not_addressed")
+    assert not_addressed == {host: 1 + (host == other) for host in hosts}, not_addressed
