@@ -147,5 +147,6 @@ async def test_events_from_an_agent_the_job_did_not_ask_are_counted_and_acked(
 
     assert dict(collector.rejected) == {"not_asked": 1}
     assert await store.redis.hget(job_key(job.id), "status") == b"submitted"
+    await nc.flush()  # the ack is a plain publish: on the server before we ask
     info = await jet.consumer_info(stream, "c")
     assert info.num_ack_pending == 0  # acked: a rejected event is not redelivered
