@@ -14,7 +14,7 @@ from typing import Any
 
 from agent.operations.base import OperationContext, OperationFailed
 from agent.operations.registry import HANDLERS
-from common.operations import OPERATIONS, OperationError, OperationResult, validate_params
+from common.operations.catalog import OPERATIONS, OperationError, OperationResult, validate_params
 
 
 def allowed_operations(allow: Sequence[str]) -> frozenset[str]:

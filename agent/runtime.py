@@ -54,7 +54,7 @@ from common.messages import (
     Started,
     event_id,
 )
-from common.operations import OPERATIONS
+from common.operations.catalog import OPERATIONS
 from common.signing import SignatureError, Verifier
 from common.targets import TargetError, parse_target
 

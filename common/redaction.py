@@ -2,7 +2,7 @@
 
 Two rules, applied together:
 
-- **Marked fields**: a parameter declared with :data:`common.operations.SECRET`
+- **Marked fields**: a parameter declared with :data:`common.operations.catalog.SECRET`
   metadata (``command.exec``'s ``env`` and ``stdin``) is always redacted;
   for a mapping the names stay visible and only the values are replaced.
 - **Patterns**: any mapping key, at any depth, that matches one of the
@@ -24,7 +24,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from common.messages import ENCODER, Completed, Event, Operation
-from common.operations import OPERATIONS
+from common.operations.catalog import OPERATIONS
 
 REDACTED = "[REDACTED]"
 DEFAULT_PATTERNS: tuple[str, ...] = (r"(?i)pass|secret|token|key|credential",)

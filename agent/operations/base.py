@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from common.operations import OperationResult
+from common.operations.catalog import OperationResult
 
 
 @dataclass(frozen=True)

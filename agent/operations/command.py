@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.operations.base import OperationContext, OperationFailed
-from common.operations import ExecParams, OperationResult
+from common.operations.catalog import ExecParams, OperationResult
 
 
 class _Collector(asyncio.SubprocessProtocol):

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.operations.base import OperationContext, OperationFailed
-from common.operations import DiskParams, NoParams, OperationResult
+from common.operations.catalog import DiskParams, NoParams, OperationResult
 
 STATVFS_TIMEOUT = 5.0
 

@@ -1,7 +1,7 @@
 """The table from operation type to handler, one entry per built-in operation. No I/O.
 
 A literal dict rather than registration at import, so the full set is
-readable here and a test can check it matches ``common.operations.OPERATIONS``.
+readable here and a test can check it matches ``common.operations.catalog.OPERATIONS``.
 """
 
 from __future__ import annotations

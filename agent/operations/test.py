@@ -12,7 +12,7 @@ import asyncio
 import os
 
 from agent.operations.base import OperationContext, OperationFailed
-from common.operations import (
+from common.operations.catalog import (
     CounterParams,
     EchoParams,
     FailParams,

@@ -10,7 +10,7 @@ import pytest
 from agent.executor import allowed_operations, run_operation
 from agent.operations.base import OperationContext, OperationFailed
 from agent.operations.registry import HANDLERS
-from common.operations import OPERATIONS, OperationResult
+from common.operations.catalog import OPERATIONS, OperationResult
 
 CTX = OperationContext(hostname="agent-1", timeout=30.0)
 ALL = allowed_operations(())

@@ -22,7 +22,7 @@ import pytest
 from agent.operations import command, node
 from agent.operations.base import OperationContext, OperationFailed
 from agent.operations.registry import HANDLERS
-from common.operations import OPERATIONS, ExecParams, validate_params
+from common.operations.catalog import OPERATIONS, ExecParams, validate_params
 
 CTX = OperationContext(hostname="agent-1.example.com", timeout=30.0, max_output_bytes=1024)
 

@@ -1,4 +1,4 @@
-"""Tests for common/operations.py: the operation table and parameter validation."""
+"""Tests for common/operations/catalog.py: the operation table and parameter validation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from common import operations
-from common.operations import (
+from common.operations import catalog
+from common.operations.catalog import (
     OPERATIONS,
     DiskParams,
     EchoParams,
@@ -34,7 +34,7 @@ def test_only_command_exec_and_the_counter_probe_change_the_host() -> None:
 
 
 def test_the_module_imports_only_msgspec_and_the_standard_library() -> None:
-    tree = ast.parse(Path(operations.__file__).read_text())
+    tree = ast.parse(Path(catalog.__file__).read_text())
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)

@@ -1,0 +1,1 @@
+"""Operation declarations and parameter validation (catalog.py). Pure: no I/O."""
