@@ -2,7 +2,7 @@
 
 Two rules, applied together:
 
-- **Marked fields**: a parameter declared with :data:`common.operations.catalog.SECRET`
+- **Marked fields**: a parameter declared with :data:`common.operations.declaration.SECRET`
   metadata (``command.exec``'s ``env`` and ``stdin``) is always redacted;
   for a mapping the names stay visible and only the values are replaced.
 - **Patterns**: any mapping key, at any depth, that matches one of the

@@ -25,7 +25,7 @@ import msgspec
 
 from common.errors import InvalidRequest, PayloadTooLarge
 from common.job import JobMeta
-from common.operations.catalog import OperationError
+from common.operations.declaration import OperationError
 from controller.api.bodies import SubmitBody, decode_body, meaning, validate_submission
 from controller.api.idempotency import Claim, Idempotency, canonical
 from controller.jobs.dispatcher import Dispatcher, Submission

@@ -14,7 +14,8 @@ import msgspec
 from common.errors import InvalidRequest, PayloadTooLarge
 from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES
 from common.messages import ENCODER, Operation
-from common.operations.catalog import OperationError, validate_params
+from common.operations.catalog import validate_params
+from common.operations.declaration import OperationError
 from common.targets import Target, TargetError, parse_target
 from controller.jobs.dispatcher import Submission
 
