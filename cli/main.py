@@ -84,9 +84,11 @@ def main() -> None:
 def controller_command(config_file: str | None, **flags: Any) -> None:
     """Run the controller: HTTP API, event collector, sweeper."""
     with needs_extra("controller"):
+        from controller.server import load_plugins
         from controller.server import main as run_controller
 
     try:
+        load_plugins()  # before the keys are checked: a plugin's family brings scopes
         config = load_controller(os.environ, flags, config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

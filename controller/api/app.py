@@ -38,8 +38,9 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.job import JOB_STATUSES
+from common.operations.declaration import OperationError
 from controller.api import batch
-from controller.api.auth import Authenticator
+from controller.api.auth import Authenticator, check_operation
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
     RetryBody,
@@ -50,6 +51,7 @@ from controller.api.bodies import (
     validate_submit,
 )
 from controller.api.idempotency import Claim, Idempotency, canonical
+from controller.api.operations import operation_routes
 from controller.api.views import JobList, agent_view, job_item
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher, Submission
@@ -127,13 +129,17 @@ def services_of(request: Request) -> Services:
     return found
 
 
-def caller(request: Request, scope: str) -> tuple[Services, ApiKey]:
-    """The app's services and the caller's key, once it proved it holds ``scope``.
+def caller(request: Request, scope: str | None) -> tuple[Services, ApiKey]:
+    """The app's services and the caller's key, once it proved it holds ``scope``
+    (None: authenticated only; a submit then checks its operation's scope).
 
     503 while NATS is disconnected: nothing can be sent and records may lag.
     """
     services = services_of(request)
-    key = services.auth.require(request, scope)
+    if scope is None:
+        key = services.auth.authenticate(request)
+    else:
+        key = services.auth.require(request, scope)
     if not services.broker_ready():
         raise BrokerUnavailable("NATS is unreachable; retry later")
     return services, key
@@ -144,9 +150,10 @@ def authorize(request: Request, scope: str) -> Services:
 
 
 async def submit_job(request: Request) -> Response:
-    svc, key = caller(request, "job:write")
+    svc, key = caller(request, None)
     body = await read_body(request, svc.config.max_body_bytes)
     submission = validate_submit(body, svc.config.default_timeout, svc.config.max_timeout)
+    check_operation(key, submission.operation.type)
     idem = request.headers.get("idempotency-key")
     if idem is None:
         meta = await svc.dispatcher.submit(submission)
@@ -159,10 +166,11 @@ async def submit_job(request: Request) -> Response:
 
 async def submit_batch(request: Request) -> Response:
     """Many jobs at once, all-or-nothing validation (controller/api/batch.py)."""
-    svc, key = caller(request, "job:write")
+    svc, key = caller(request, None)
     cfg = svc.config
     raw = await read_body(request, cfg.max_body_bytes)
     jobs = validate_batch(raw, cfg.default_timeout, cfg.max_timeout, cfg.max_batch_jobs)
+    batch.check_operations(key, jobs)
     idem = request.headers.get("idempotency-key")
     if idem is None:
         metas = await batch.submit_all(svc.dispatcher, jobs)
@@ -257,6 +265,10 @@ async def retry_job(request: Request) -> Response:
         ) from None
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
+    try:
+        check_operation(key, meta.operation.type)
+    except OperationError as exc:  # its plugin is no longer installed
+        raise InvalidRequest(str(exc)) from None
     submission = Submission(
         operation=meta.operation,
         target=check_target(body.target or meta.target),
@@ -333,6 +345,7 @@ ROUTES = [
     Route("/job/{job_id}", delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
     Route("/job/{job_id}/cancel", cancel_job, methods=["POST"]),
+    *operation_routes(authorize),
     Route("/agent", list_agents, methods=["GET"]),
     Route("/agent/{hostname}", get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
