@@ -237,6 +237,7 @@ class Runtime:
             timeout=max(min(spec.timeout, spec.deadline - self.clock()), 0.001),
             max_output_bytes=self.max_output_bytes,
             job_id=spec.job_id,
+            dry_run=spec.dry_run,
         )
         started = time.monotonic()
         if spec.job_id in self.cancelled:

@@ -277,6 +277,7 @@ async def retry_job(request: Request) -> Response:
             svc.config.default_timeout,
             svc.config.max_timeout,
         ),
+        dry_run=meta.dry_run,
     )
     fingerprint = canonical(
         {"retry_of": job_id, "target": str(submission.target), "timeout": submission.timeout}
