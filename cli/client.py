@@ -52,6 +52,8 @@ class Client:
         target: str = "_any",
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> str:
         """Submit a job; with ``idempotency_key``, resending returns the same job."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
@@ -61,6 +63,8 @@ class Client:
         }
         if timeout is not None:
             body["timeout"] = timeout
+        if dry_run:
+            body["dry_run"] = True
         return str(self._call("POST", "/job", json=body, headers=headers)["job_id"])
 
     def submit_batch(
@@ -93,6 +97,12 @@ class Client:
 
     def cancel(self, job_id: str) -> Any:
         return self._call("POST", f"/job/{job_id}/cancel")
+
+    def operations(self) -> Any:
+        return self._call("GET", "/operation")
+
+    def operation(self, name: str) -> Any:
+        return self._call("GET", f"/operation/{name}")
 
     def agents(self) -> Any:
         return self._call("GET", "/agent")
