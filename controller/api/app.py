@@ -38,7 +38,6 @@ from common.errors import (
     StoreUnavailable,
 )
 from common.job import JOB_STATUSES
-from common.operations.declaration import OperationError
 from controller.api import batch
 from controller.api.auth import Authenticator, check_operation
 from controller.api.batch import fingerprint, validate_batch
@@ -265,10 +264,7 @@ async def retry_job(request: Request) -> Response:
         ) from None
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
-    try:
-        check_operation(key, meta.operation.type)
-    except OperationError as exc:  # its plugin is no longer installed
-        raise InvalidRequest(str(exc)) from None
+    check_operation(key, meta.operation.type)
     submission = Submission(
         operation=meta.operation,
         target=check_target(body.target or meta.target),

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from starlette.requests import Request
 
 from common.config import API_SCOPES, ApiKey
-from common.errors import Forbidden, Unauthorized
+from common.errors import Forbidden, InvalidRequest, Unauthorized
 from common.operations.catalog import spec_for
+from common.operations.declaration import OperationError
 
 # test.ping/echo/sleep/fail/counter, node.*.get and command.exec.
 JOB_WRITE_GRANTS = frozenset({"test:read", "test:write", "node:read", "command:write"})
@@ -82,5 +83,10 @@ def check_scope(key: ApiKey, scope: str, needed_by: str = "") -> None:
 
 
 def check_operation(key: ApiKey, op_type: str) -> None:
-    """403 unless the key may run ``op_type`` (a known operation: validate first)."""
-    check_scope(key, spec_for(op_type).scope, op_type)
+    """403 unless the key may run ``op_type``; 400 if no operation has that name
+    (a retried job's, once its plugin is uninstalled)."""
+    try:
+        scope = spec_for(op_type).scope
+    except OperationError as exc:
+        raise InvalidRequest(str(exc)) from None
+    check_scope(key, scope, op_type)
