@@ -7,10 +7,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test check lint types fmt bench bench-quick clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/corral-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The example operation plugin (docs/plugins.md): the tests list, validate and run it.
+	$(BIN)/python -m pip install --quiet --no-deps -e examples/corral-example
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -44,4 +44,5 @@ def collect_facts(operations: Sequence[str], max_concurrency: int, version: str)
         python=platform.python_version(),
         operations=sorted(operations),
         max_concurrency=max_concurrency,
+        dry_run=True,
     )

@@ -61,7 +61,7 @@ from common.messages import (
     Started,
     event_id,
 )
-from common.operations import OPERATIONS
+from common.operations.catalog import OPERATIONS
 from common.signing import SignatureError, Verifier
 from common.targets import Target, TargetError, parse_target
 
@@ -288,6 +288,7 @@ class Runtime:
             timeout=max(min(spec.timeout, spec.deadline - self.clock()), 0.001),
             max_output_bytes=self.max_output_bytes,
             job_id=spec.job_id,
+            dry_run=spec.dry_run,
         )
         started = time.monotonic()
         if spec.job_id in self.cancelled:

@@ -52,9 +52,11 @@ class Client:
         target: str = "_any",
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> str:
         """Submit a job; with ``idempotency_key``, resending returns the same job."""
-        answer = self._submit(operation, data, target, timeout, idempotency_key)
+        answer = self._submit(operation, data, target, timeout, idempotency_key, dry_run=dry_run)
         return str(answer["job_id"])
 
     def run(
@@ -66,10 +68,13 @@ class Client:
         idempotency_key: str | None = None,
         *,
         wait: float,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         """Submit a job and answer its final detail (``POST /job?wait=``); past ``wait``
         seconds, its detail as it stands."""
-        answer = self._submit(operation, data, target, timeout, idempotency_key, wait)
+        answer = self._submit(
+            operation, data, target, timeout, idempotency_key, wait, dry_run=dry_run
+        )
         if "id" in answer:
             return answer
         return self.job(str(answer["job_id"]))
@@ -82,6 +87,8 @@ class Client:
         timeout: float | None,
         idempotency_key: str | None,
         wait: float | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         body: dict[str, Any] = {
@@ -90,6 +97,8 @@ class Client:
         }
         if timeout is not None:
             body["timeout"] = timeout
+        if dry_run:
+            body["dry_run"] = True
         if wait is None:
             answer: dict[str, Any] = self._call("POST", "/job", json=body, headers=headers)
             return answer
@@ -132,6 +141,12 @@ class Client:
 
     def cancel(self, job_id: str) -> Any:
         return self._call("POST", f"/job/{job_id}/cancel")
+
+    def operations(self) -> Any:
+        return self._call("GET", "/operation")
+
+    def operation(self, name: str) -> Any:
+        return self._call("GET", f"/operation/{name}")
 
     def agents(self) -> Any:
         return self._call("GET", "/agent")

@@ -18,35 +18,13 @@ from typing import Any
 import click
 
 from bus.loop import run as run_loop
-from cli.client import ApiError, Client
+from cli.client import Client
+from cli.operations import operation_group, run_group, submit_and_show
+from cli.options import client_options, with_client
 from cli.render import print_agents, print_detail, print_jobs
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
 from common.targets import TargetError, parse_labels
-
-CLIENT_OPTIONS = [
-    click.option(
-        "--url",
-        envvar="CORRAL_URL",
-        default="http://127.0.0.1:8080",
-        show_default=True,
-        help="Controller API address.",
-    ),
-    click.option("--api-key", envvar="CORRAL_API_KEY", default="", help="API key (bearer)."),
-]
-
-
-def client_options(func: Any) -> Any:
-    for option in reversed(CLIENT_OPTIONS):
-        func = option(func)
-    return func
-
-
-def make_client(url: str, api_key: str) -> Client:
-    if not api_key:
-        raise click.UsageError("an API key is required: --api-key or CORRAL_API_KEY")
-    return Client(url, api_key)
-
 
 OWN_PACKAGES = frozenset({"common", "bus", "agent", "controller", "devstack", "cli", "bench"})
 
@@ -85,9 +63,11 @@ def main() -> None:
 def controller_command(config_file: str | None, **flags: Any) -> None:
     """Run the controller: HTTP API, event collector, sweeper."""
     with needs_extra("controller"):
+        from controller.server import load_plugins
         from controller.server import main as run_controller
 
     try:
+        load_plugins()  # before the keys are checked: a plugin's family brings scopes
         config = load_controller(os.environ, flags, config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
@@ -174,6 +154,7 @@ def job_group() -> None:
 @click.option(
     "--idempotency-key", default=None, help="Resubmitting with the same key returns the same job."
 )
+@click.option("--dry-run", is_flag=True, help="Compute what it would do; change nothing.")
 @client_options
 def job_submit(
     operation: str,
@@ -182,27 +163,25 @@ def job_submit(
     timeout: float | None,
     wait: bool,
     idempotency_key: str | None,
+    dry_run: bool,
     url: str,
     api_key: str,
 ) -> None:
-    """Submit OPERATION (e.g. node.status.get) to TARGET."""
+    """Submit OPERATION (e.g. node.status.get) to TARGET; corral run builds the data from flags."""
     try:
         params = json.loads(data)
     except json.JSONDecodeError as exc:
         raise click.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
 
-    def run(client: Client) -> None:
-        if not wait:
-            click.echo(client.submit(operation, params, target, timeout, idempotency_key))
-            return
-        detail = client.run(
-            operation, params, target, timeout, idempotency_key, wait=(timeout or 30) + 10
-        )
-        print_detail(detail)
-        if detail["status"] != "completed":
-            sys.exit(1)
-
-    with_client(url, api_key, run)
+    submit = {
+        "operation": operation,
+        "data": params,
+        "target": target,
+        "timeout": timeout,
+        "idempotency_key": idempotency_key,
+        "dry_run": dry_run,
+    }
+    with_client(url, api_key, lambda client: submit_and_show(client, submit, wait=wait))
 
 
 @job_group.command("get")
@@ -327,19 +306,8 @@ def dev_up(
     sys.exit(stack.run(demo=demo, exit_after_demo=exit_after_demo))
 
 
-def with_client(url: str, api_key: str, action: Any) -> None:
-    client = make_client(url, api_key)
-    try:
-        action(client)
-    except ApiError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except OSError as exc:
-        click.echo(f"error: cannot reach {url}: {exc}", err=True)
-        sys.exit(2)
-    finally:
-        client.close()
-
+main.add_command(run_group)
+main.add_command(operation_group)
 
 if __name__ == "__main__":
     main()

@@ -12,9 +12,10 @@ console = Console()
 
 
 def print_detail(detail: dict[str, Any]) -> None:
+    dry = "  (dry run)" if detail["operation"].get("dry_run") else ""
     console.print(
         f"[bold]job[/bold] {detail['id']}  [bold]{detail['status']}[/bold]  "
-        f"{detail['operation']['type']}  changed={detail['changed']}"
+        f"{detail['operation']['type']}{dry}  changed={detail['changed']}"
     )
     if detail.get("error"):
         console.print(f"[red]error:[/red] {detail['error']}")
@@ -63,3 +64,34 @@ def print_agents(listing: dict[str, Any]) -> None:
             agent["last_seen"],
         )
     console.print(table)
+
+
+def print_operations(listing: dict[str, Any]) -> None:
+    console.print(f"{listing['total_items']} operations")
+    table = Table("operation", "kind", "scope", "summary")
+    for item in listing["items"]:
+        table.add_row(item["name"], item["kind"], item["scope"], item["summary"])
+    console.print(table)
+
+
+def _fields(schema: dict[str, Any]) -> dict[str, Any]:
+    """The properties of a msgspec JSON Schema's top-level struct (empty if not a struct)."""
+    name = schema.get("$ref", "").rpartition("/")[2]
+    return dict(schema.get("$defs", {}).get(name, {}).get("properties", {}))
+
+
+def print_operation(view: dict[str, Any]) -> None:
+    console.print(f"[bold]{view['name']}[/bold]  {view['summary']}", highlight=False)
+    console.print(view["description"], highlight=False)
+    dry = "yes" if view["dry_run"] else "no"
+    console.print(
+        f"kind: {view['kind']}  scope: {view['scope']}  platforms: "
+        f"{', '.join(view['platforms'])}  dry run: {dry}",
+        highlight=False,
+    )
+    for title, schema in (("params", view["params_schema"]), ("result", view["result_schema"])):
+        table = Table(title, "schema")
+        for name, field in _fields(schema).items():
+            table.add_row(name, json.dumps(field))
+        console.print(table)
+    console.print(f"example data: {json.dumps(view['example'])}", highlight=False)

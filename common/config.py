@@ -18,9 +18,20 @@ import msgspec
 
 from common.job import CONTROLLER
 from common.limits import MAX_EVENT_BYTES
+from common.operations.catalog import FAMILIES, family_scopes
 from common.targets import TargetError, check_labels, is_hostname, parse_labels
 
-SCOPES = frozenset({"job:read", "job:write", "agent:read", "agent:write", "audit:read", "admin"})
+API_SCOPES = frozenset(
+    {"job:read", "job:write", "agent:read", "agent:write", "audit:read", "admin"}
+)
+
+
+def known_scopes() -> frozenset[str]:
+    """The API's own scopes, and a read and a write scope per operation family in the table."""
+    return API_SCOPES | family_scopes(FAMILIES)
+
+
+SCOPES = known_scopes()  # with the built-in families (plugins join at start)
 # Deliveries of one job before an agent gives up on it; also the bound of the
 # shared `corral-any` consumer (controller/streams.py), which no one agent owns.
 DEFAULT_MAX_DELIVERIES = 4
@@ -209,9 +220,10 @@ def load_controller(
     if environ.get("CORRAL_API_KEY"):
         keys.append(msgspec.to_builtins(admin_key(environ["CORRAL_API_KEY"])))
     config = _build(ControllerConfig, {**values, "api_keys": keys})
-    unknown = {s for key in config.api_keys for s in key.scopes} - SCOPES
+    known = known_scopes()
+    unknown = {s for key in config.api_keys for s in key.scopes} - known
     if unknown:
-        raise ConfigError(f"unknown API key scopes {sorted(unknown)}; known: {sorted(SCOPES)}")
+        raise ConfigError(f"unknown API key scopes {sorted(unknown)}; known: {sorted(known)}")
     if config.forget_agents_after <= config.heartbeat_timeout:
         raise ConfigError(
             f"forget_agents_after ({config.forget_agents_after:g} s) must be longer than"

@@ -2,7 +2,8 @@
 
 The field set is the seed's, exactly: ``id, status, created, operation,
 result, changed, error, hostname, updated_at, responses, agent_states,
-timeline``. Timestamps render as RFC 3339 UTC; durations are seconds.
+timeline``. Timestamps render as RFC 3339 UTC; durations are seconds. A dry
+run says so inside ``operation`` (``"dry_run": true``), not in a field of its own.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ class AgentStateView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     finished_at: str | None
     late: bool
     expected: bool
+
+
+class DryRunOperation(Operation, frozen=True, kw_only=True):
+    """``operation`` of a dry-run job: the submitted one, marked."""
+
+    dry_run: bool = True
+
+
+def shown_operation(meta: JobMeta) -> Operation:
+    if not meta.dry_run:
+        return meta.operation
+    return DryRunOperation(type=meta.operation.type, data=meta.operation.data)
 
 
 class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,7 +218,7 @@ def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
         id=meta.id,
         status=status,
         created=fmt(meta.created),
-        operation=meta.operation,
+        operation=shown_operation(meta),
         result=agent.data if agent is not None and status == "completed" else None,
         changed=job_changed(meta, record, status),
         error=job_error(meta, record, status),

@@ -41,6 +41,7 @@ class JobMeta(msgspec.Struct, frozen=True, kw_only=True):
     expected: list[str] | None
     single: bool
     retry_of: str | None = None
+    dry_run: bool = False
 
 
 def final_status(expected: int, completed: int) -> JobStatus:

@@ -37,6 +37,10 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     issued_at: float
     deadline: float
     timeout: float
+    # Compute what the operation would do and touch nothing. An agent older
+    # than this field would run the job for real: the controller sends a dry
+    # run only to agents whose facts say they know it (Facts.dry_run).
+    dry_run: bool = False
 
 
 class SignedJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,6 +130,7 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     python: str = ""
     operations: list[str] = msgspec.field(default_factory=list)
     max_concurrency: int = 0
+    dry_run: bool = False  # it honours JobSpec.dry_run
 
 
 class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):

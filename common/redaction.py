@@ -2,7 +2,7 @@
 
 Two rules, applied together:
 
-- **Marked fields**: a parameter declared with :data:`common.operations.SECRET`
+- **Marked fields**: a parameter declared with :data:`common.operations.declaration.SECRET`
   metadata (``command.exec``'s ``env`` and ``stdin``) is always redacted;
   for a mapping the names stay visible and only the values are replaced.
 - **Patterns**: any mapping key, at any depth, that matches one of the
@@ -31,7 +31,7 @@ import msgspec.inspect as mi
 
 from common.limits import MAX_NESTING
 from common.messages import ENCODER, Completed, Event, Operation
-from common.operations import OPERATIONS
+from common.operations.catalog import OPERATIONS
 
 REDACTED = "[REDACTED]"
 TOO_DEEP = f"[NESTED DEEPER THAN {MAX_NESTING} LEVELS]"

@@ -26,6 +26,8 @@ from starlette.applications import Starlette
 from bus.connect import connect, install_signals
 from common import subjects
 from common.config import ControllerConfig
+from common.operations import plugins
+from common.operations.catalog import BUILTIN_FAMILIES, FAMILIES, add_families
 from common.redaction import Redactor
 from common.signing import Signer, load_private
 from controller.agent_consumers import AgentConsumers
@@ -178,11 +180,23 @@ async def connections(config: ControllerConfig) -> AsyncIterator[tuple[NATS, Red
         await bulk.aclose()
 
 
+def load_plugins() -> list[str]:
+    """Every installed third-party operation family joins the table (docs/plugins.md):
+    validated, authorized and listed like the built-ins. The plugin families' names."""
+    try:
+        add_families(plugins.load_all())
+    except ValueError as exc:  # PluginError, or a family that does not check out
+        raise SystemExit(f"cannot load the operation plugins: {exc}") from None
+    return sorted(FAMILIES.keys() - {family.name for family in BUILTIN_FAMILIES})
+
+
 async def serve(
     config: ControllerConfig, stop: asyncio.Event, ready: asyncio.Event | None = None
 ) -> None:
     if not config.signing_key:
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
+    if found := load_plugins():
+        log.info("operation_plugins_loaded", families=found)
     async with connections(config) as (nc, redis, bulk):
         controller = await build(config, nc, redis, bulk)
         server = _http_server(create_app(controller.services), config.host, config.port)

@@ -25,6 +25,7 @@ from common.signing import Verifier, load_public, write_keypair
 from controller.server import serve as serve_controller
 from devstack.process import free_port
 from devstack.until import until
+from tests.catalogs import restored_tables
 
 ADMIN_KEY = "test-admin-key"
 READER_KEY = "test-reader-key"
@@ -172,6 +173,17 @@ def controller_config(
 
 @contextlib.asynccontextmanager
 async def running_stack(
+    nats_url: str, redis_url: str, workdir: Path, **overrides: Any
+) -> AsyncIterator[Stack]:
+    # The controller adds the installed plugin families to this process's
+    # operation table, its agents bind handlers: both undone afterwards.
+    with restored_tables():
+        async with _running_stack(nats_url, redis_url, workdir, **overrides) as stack:
+            yield stack
+
+
+@contextlib.asynccontextmanager
+async def _running_stack(
     nats_url: str, redis_url: str, workdir: Path, **overrides: Any
 ) -> AsyncIterator[Stack]:
     private, public = write_keypair(workdir / "keys")

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from common.operations import OperationResult
+from common.operations.declaration import OperationResult
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,8 @@ class OperationContext:
     timeout: float  # seconds the operation may run
     max_output_bytes: int = 65536
     job_id: str = ""
+    # Compute what the operation would do and touch nothing (docs/api.md).
+    dry_run: bool = False
 
 
 class OperationFailed(Exception):

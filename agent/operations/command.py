@@ -15,6 +15,10 @@ at most ``max_output_bytes`` before decoding), ``stdout_truncated``,
 ``stderr_truncated``, ``exit_code`` (negative: killed by that signal) and
 ``duration`` (seconds). A non-zero exit code is a completed operation, not a
 failed one: the caller decides what it means.
+
+A dry run starts nothing and reports ``changed: false`` with ``would_run``:
+the argv, working directory, timeout, and the names (not the values) of the
+environment variables it would set.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from agent.operations.base import OperationContext, OperationFailed
-from common.operations import ExecParams, OperationResult
+from agent.operations.base import Handler, OperationContext, OperationFailed
+from common.operations.command import ExecParams
+from common.operations.declaration import OperationResult
 
 
 class _Collector(asyncio.SubprocessProtocol):
@@ -141,8 +146,20 @@ async def _start(params: ExecParams, limit: int) -> tuple[asyncio.SubprocessTran
         raise
 
 
+def would_run(params: ExecParams, timeout: float) -> dict[str, Any]:
+    return {
+        "argv": params.argv,
+        "cwd": params.cwd,
+        "env": sorted(params.env or {}),
+        "stdin": params.stdin is not None,
+        "timeout": timeout,
+    }
+
+
 async def exec_command(params: ExecParams, ctx: OperationContext) -> OperationResult:
     timeout = ctx.timeout if params.timeout is None else min(params.timeout, ctx.timeout)
+    if ctx.dry_run:
+        return OperationResult(changed=False, data={"would_run": would_run(params, timeout)})
     started = time.monotonic()
     transport, collector = await _start(params, ctx.max_output_bytes)
     done = False
@@ -176,3 +193,6 @@ def _result(
         "stdout_truncated": collector.truncated[1],
         "stderr_truncated": collector.truncated[2],
     }
+
+
+HANDLERS: dict[str, Handler] = {"command.exec": exec_command}

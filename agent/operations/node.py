@@ -38,8 +38,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.operations.base import OperationContext, OperationFailed
-from common.operations import DiskParams, NoParams, OperationResult
+from agent.operations.base import Handler, OperationContext, OperationFailed
+from common.operations.declaration import NoParams, OperationResult
+from common.operations.node import DiskParams
 
 STATVFS_TIMEOUT = 5.0
 
@@ -252,3 +253,14 @@ async def status(params: NoParams, ctx: OperationContext) -> OperationResult:
             "os": os_info(),
         }
     )
+
+
+HANDLERS: dict[str, Handler] = {
+    "node.hostname.get": hostname,
+    "node.status.get": status,
+    "node.uptime.get": uptime,
+    "node.load.get": load,
+    "node.memory.get": memory,
+    "node.disk.get": disk,
+    "node.os.get": operating_system,
+}

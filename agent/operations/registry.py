@@ -1,26 +1,57 @@
-"""The table from operation type to handler, one entry per built-in operation. No I/O.
+"""The table from operation type to handler. I/O only when binding a plugin (an import).
 
-A literal dict rather than registration at import, so the full set is
-readable here and a test can check it matches ``common.operations.OPERATIONS``.
+Each ``agent/operations/<family>.py`` exports its ``HANDLERS``; the built-in
+ones are merged here, literally, so the full set is readable in one place
+and a test checks it matches the declarations (common/operations/catalog.py)
+one to one. A third-party family's handlers are bound at the agent's start,
+only when its allow-list names the family (agent/executor.py), from the
+``module:attribute`` its :class:`~common.operations.declaration.Family` names.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
 from agent.operations import command, node, test
 from agent.operations.base import Handler
+from common.operations.declaration import Family
 
-HANDLERS: dict[str, Handler] = {
-    "test.ping": test.ping,
-    "test.echo": test.echo,
-    "test.sleep": test.sleep,
-    "test.fail": test.fail,
-    "test.counter": test.counter,
-    "node.hostname.get": node.hostname,
-    "node.status.get": node.status,
-    "node.uptime.get": node.uptime,
-    "node.load.get": node.load,
-    "node.memory.get": node.memory,
-    "node.disk.get": node.disk,
-    "node.os.get": node.operating_system,
-    "command.exec": command.exec_command,
-}
+BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
+    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS}
+)
+# The process's table: the built-ins, and plugin handlers once bound at start.
+HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)
+
+
+def mismatch(declared: Iterable[str], handled: Iterable[str]) -> str:
+    """What is wrong between declarations and handlers, or "" when they match one to one."""
+    declared, handled = set(declared), set(handled)
+    problems = []
+    if missing := sorted(declared - handled):
+        problems.append(f"declared without a handler: {', '.join(missing)}")
+    if extra := sorted(handled - declared):
+        problems.append(f"handled without a declaration: {', '.join(extra)}")
+    return "; ".join(problems)
+
+
+def family_handlers(family: Family) -> Mapping[str, Handler]:
+    """A plugin family's handler table, imported from ``family.handlers`` and checked."""
+    module_name, _, attribute = family.handlers.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"operation family {family.name!r} names no handlers (module:attribute)")
+    table = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(table, Mapping):
+        raise ValueError(f"{family.handlers} is not a mapping of operation names to handlers")
+    problem = mismatch((d.name for d in family.declarations), table)
+    if problem:
+        raise ValueError(f"operation family {family.name!r}: {problem}")
+    return table
+
+
+def bind(family: Family) -> None:
+    """Add a plugin family's handlers to the table (again: a no-op)."""
+    if all(d.name in HANDLERS for d in family.declarations):
+        return
+    HANDLERS.update(family_handlers(family))

@@ -3,7 +3,8 @@
 No host I/O beyond the event loop's clock, except ``test.counter``: the
 side-effect probe of the fault tests, which appends the job id as one line
 to a file and fsyncs it, so a test can count how often a job really ran.
-It is opt-in (only on agents whose allow-list names it).
+It is opt-in (only on agents whose allow-list names it); its dry run counts
+the lines and writes nothing.
 """
 
 from __future__ import annotations
@@ -11,15 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 
-from agent.operations.base import OperationContext, OperationFailed
-from common.operations import (
-    CounterParams,
-    EchoParams,
-    FailParams,
-    NoParams,
-    OperationResult,
-    SleepParams,
-)
+from agent.operations.base import Handler, OperationContext, OperationFailed
+from common.operations.declaration import NoParams, OperationResult
+from common.operations.test import CounterParams, EchoParams, FailParams, SleepParams
 
 
 async def ping(params: NoParams, ctx: OperationContext) -> OperationResult:
@@ -48,9 +43,29 @@ def _append_line(path: str, line: str) -> int:
         return sum(1 for _ in f)
 
 
+def _count_lines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
 async def counter(params: CounterParams, ctx: OperationContext) -> OperationResult:
     try:
+        if ctx.dry_run:
+            count = await asyncio.to_thread(_count_lines, params.path) + 1
+            return OperationResult(data={"count": count, "would_append": ctx.job_id}, changed=True)
         count = await asyncio.to_thread(_append_line, params.path, ctx.job_id)
     except OSError as exc:
         raise OperationFailed(f"cannot append to {params.path}: {exc.strerror or exc}") from None
     return OperationResult(data={"count": count}, changed=True)
+
+
+HANDLERS: dict[str, Handler] = {
+    "test.ping": ping,
+    "test.echo": echo,
+    "test.sleep": sleep,
+    "test.fail": fail,
+    "test.counter": counter,
+}

@@ -43,7 +43,7 @@ from common.errors import (
 from common.job import JOB_STATUSES, JobMeta
 from controller.api import batch, live
 from controller.api.audit import Auditing, note
-from controller.api.auth import Authenticator
+from controller.api.auth import Authenticator, check_operation
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
     RetryBody,
@@ -56,6 +56,7 @@ from controller.api.bodies import (
 )
 from controller.api.counting import RequestCounter
 from controller.api.idempotency import Claim, Idempotency, canonical
+from controller.api.operations import operation_routes
 from controller.api.views import agent_view, job_item
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher, Submission
@@ -140,13 +141,17 @@ def services_of(request: Request) -> Services:
     return found
 
 
-def caller(request: Request, scope: str) -> tuple[Services, ApiKey]:
-    """The app's services and the caller's key, once it proved it holds ``scope``.
+def caller(request: Request, scope: str | None) -> tuple[Services, ApiKey]:
+    """The app's services and the caller's key, once it proved it holds ``scope``
+    (None: authenticated only; a submit then checks its operation's scope).
 
     503 while NATS is disconnected: nothing can be sent and records may lag.
     """
     services = services_of(request)
-    key = services.auth.require(request, scope)
+    if scope is None:
+        key = services.auth.authenticate(request)
+    else:
+        key = services.auth.require(request, scope)
     if not services.broker_ready():
         raise BrokerUnavailable("NATS is unreachable; retry later")
     return services, key
@@ -158,10 +163,11 @@ def authorize(request: Request, scope: str) -> Services:
 
 async def submit_job(request: Request) -> Response:
     """Submit a job; with ``?wait=<seconds>``, answer once it is final (controller/watch/)."""
-    svc, key = caller(request, "job:write")
+    svc, key = caller(request, None)
     wait = wait_param(request, svc.config.max_timeout)
     body = await read_body(request, svc.config.max_body_bytes)
     submission = validate_submit(body, svc.config.default_timeout, svc.config.max_timeout)
+    check_operation(key, submission.operation.type)
     idem = request.headers.get("idempotency-key")
     if idem is None:
         meta = await svc.dispatcher.submit(submission)
@@ -206,10 +212,11 @@ async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) ->
 
 async def submit_batch(request: Request) -> Response:
     """Many jobs at once, all-or-nothing validation (controller/api/batch.py)."""
-    svc, key = caller(request, "job:write")
+    svc, key = caller(request, None)
     cfg = svc.config
     raw = await read_body(request, cfg.max_body_bytes)
     jobs = validate_batch(raw, cfg.default_timeout, cfg.max_timeout, cfg.max_batch_jobs)
+    batch.check_operations(key, jobs)
     targets = ",".join(sorted({str(job.target) for job in jobs}))
     note(request, details=f"{len(jobs)} jobs", target=targets)
     idem = request.headers.get("idempotency-key")
@@ -320,6 +327,7 @@ async def retry_job(request: Request) -> Response:
         ) from None
     if meta is None:
         raise NotFound(f"no job with id {job_id}")
+    check_operation(key, meta.operation.type)
     submission = retry_submission(svc.config, meta, body)
     fingerprint = canonical(
         {"retry_of": job_id, "target": str(submission.target), "timeout": submission.timeout}
@@ -345,6 +353,7 @@ def retry_submission(config: ControllerConfig, source: JobMeta, body: RetryBody)
         operation=source.operation,
         target=target,
         timeout=check_timeout(timeout, config.default_timeout, config.max_timeout),
+        dry_run=source.dry_run,
     )
 
 
@@ -426,6 +435,7 @@ ROUTES = [
     Route("/job/{job_id}/retry", retry_job, methods=["POST"]),
     Route("/job/{job_id}/cancel", cancel_job, methods=["POST"]),
     Route("/audit", read_audit, methods=["GET"]),
+    *operation_routes(authorize),
     Route("/agent", list_agents, methods=["GET"]),
     Route("/agent/{hostname}", get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),

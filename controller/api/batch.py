@@ -23,9 +23,11 @@ from typing import Any
 
 import msgspec
 
-from common.errors import InvalidRequest, PayloadTooLarge
+from common.config import ApiKey
+from common.errors import Forbidden, InvalidRequest, PayloadTooLarge
 from common.job import JobMeta
-from common.operations import OperationError
+from common.operations.declaration import OperationError
+from controller.api.auth import check_operation
 from controller.api.bodies import SubmitBody, decode_body, meaning, validate_submission
 from controller.api.idempotency import Claim, Idempotency, canonical
 from controller.jobs.dispatcher import Dispatcher, Submission
@@ -62,6 +64,15 @@ def validate_batch(
         with item(index):
             submissions.append(validate_submission(job, default_timeout, max_timeout))
     return submissions
+
+
+def check_operations(key: ApiKey, submissions: Sequence[Submission]) -> None:
+    """403 naming the first item whose operation's scope the key lacks."""
+    for index, submission in enumerate(submissions):
+        try:
+            check_operation(key, submission.operation.type)
+        except Forbidden as exc:
+            raise Forbidden(f"jobs[{index}]: {exc.details}") from None
 
 
 def fingerprint(submissions: Sequence[Submission]) -> bytes:

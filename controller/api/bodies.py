@@ -16,7 +16,8 @@ import msgspec
 from common.errors import InvalidRequest, PayloadTooLarge
 from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES, MAX_NESTING
 from common.messages import ENCODER, Operation
-from common.operations import OperationError, validate_params
+from common.operations.catalog import spec_for, validate_params
+from common.operations.declaration import OperationError
 from common.targets import Target, TargetError, parse_target
 from controller.jobs.dispatcher import Submission
 
@@ -38,6 +39,7 @@ class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     operation: OperationBody
     target: str = "_any"
     timeout: float | None = None
+    dry_run: bool = False
 
 
 class RetryBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -124,12 +126,15 @@ def check_publishable(operation: Operation, target: str) -> None:
 def validate_submission(body: SubmitBody, default_timeout: float, max_timeout: float) -> Submission:
     """One job's body checked field by field (raises OperationError for its operation)."""
     validate_params(body.operation.type, body.operation.data)
+    if body.dry_run and not spec_for(body.operation.type).dry_runnable:
+        raise InvalidRequest(f"dry_run: {body.operation.type} does not support dry run")
     operation = Operation(type=body.operation.type, data=body.operation.data)
     check_publishable(operation, body.target)
     return Submission(
         operation=operation,
         target=check_target(body.target),
         timeout=check_timeout(body.timeout, default_timeout, max_timeout),
+        dry_run=body.dry_run,
     )
 
 
@@ -145,8 +150,11 @@ def meaning(submission: Submission) -> dict[str, Any]:
     """What a validated submit asks for, for Idempotency-Key comparison: key order,
     whitespace and explicit defaults of the body do not change it."""
     operation = submission.operation
-    return {
+    meant: dict[str, Any] = {
         "operation": {"type": operation.type, "data": operation.data},
         "target": str(submission.target),
         "timeout": submission.timeout,
     }
+    if submission.dry_run:  # only then: earlier keys keep their meaning
+        meant["dry_run"] = True
+    return meant

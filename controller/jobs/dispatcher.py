@@ -45,6 +45,7 @@ class Submission(msgspec.Struct, frozen=True, kw_only=True):
     operation: Operation
     target: Target
     timeout: float
+    dry_run: bool = False
 
 
 OPERATION_DECODER = msgspec.msgpack.Decoder(Operation)
@@ -87,9 +88,24 @@ class Dispatcher:
             raise InvalidRequest(f"target: {target} matches no live agent")
         return expected
 
+    def check_dry_run(self, expected: list[str] | None, now: float) -> None:
+        """400 if an agent that may take a dry run predates it: it would run the job for real."""
+        agents = self.registry.agents
+        hosts = [r.hostname for r in self.registry.live(now)] if expected is None else expected
+        older = sorted(h for h in hosts if h in agents and not agents[h].facts.dry_run)
+        if older:
+            names = ", ".join(older[:5]) + (f" and {len(older) - 5} more" if len(older) > 5 else "")
+            raise InvalidRequest(
+                f"dry_run: {names} predate dry run and would run the operation for real;"
+                " upgrade them or target others"
+            )
+
     def new_meta(self, submission: Submission, job_id: str | None, retry_of: str | None) -> JobMeta:
         now = time.time()
         target = submission.target
+        expected = self.expected_agents(target, now)
+        if submission.dry_run:
+            self.check_dry_run(expected, now)
         return JobMeta(
             id=job_id or str(uuid.uuid4()),
             operation=submission.operation,
@@ -97,9 +113,10 @@ class Dispatcher:
             created=now,
             deadline=now + submission.timeout,
             timeout=submission.timeout,
-            expected=self.expected_agents(target, now),
+            expected=expected,
             single=not target.is_broadcast,
             retry_of=retry_of,
+            dry_run=submission.dry_run,
         )
 
     def prepare(

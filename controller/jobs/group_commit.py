@@ -118,6 +118,7 @@ class Committer:
             issued_at=meta.created,
             deadline=meta.deadline,
             timeout=meta.timeout,
+            dry_run=meta.dry_run,
         )
         payload = ENCODER.encode(self.signer.sign(ENCODER.encode(spec)))
         return parse_target(meta.target).subject(), payload

@@ -10,19 +10,47 @@ import pytest
 from agent.executor import allowed_operations, run_operation
 from agent.operations.base import OperationContext, OperationFailed
 from agent.operations.registry import HANDLERS
-from common.operations import OPERATIONS, OperationResult
+from common.operations.catalog import BUILTIN, add_families
+from common.operations.declaration import Declaration, Family, NoParams, OperationResult
+from tests.catalogs import restored_tables
 
 CTX = OperationContext(hostname="agent-1", timeout=30.0)
 ALL = allowed_operations(())
 
 
 def test_an_empty_allow_list_allows_every_operation_but_the_opt_in_ones() -> None:
-    assert allowed_operations(()) == frozenset(OPERATIONS) - {"test.counter"}
+    assert allowed_operations(()) == frozenset(BUILTIN) - {"test.counter"}
     assert "test.counter" in allowed_operations(("test.counter",))
 
 
 def test_an_allow_list_is_taken_as_given() -> None:
     assert allowed_operations(["test.ping", "node.os.get"]) == {"test.ping", "node.os.get"}
+
+
+def test_a_family_glob_takes_the_family_but_its_opt_in_operations() -> None:
+    node = {name for name in BUILTIN if name.startswith("node.")}
+    assert allowed_operations(["node.*"]) == node
+    assert allowed_operations(["test.*"]) == {"test.ping", "test.echo", "test.sleep", "test.fail"}
+    assert "test.counter" in allowed_operations(["test.*", "test.counter"])
+
+
+def test_an_unknown_family_glob_is_named() -> None:
+    with pytest.raises(ValueError, match=r"allow-list: nosuch\.\*; known: "):
+        allowed_operations(["node.*", "nosuch.*"])
+
+
+def test_a_plugin_family_on_the_allow_list_is_loaded_and_bound() -> None:
+    with restored_tables():
+        assert allowed_operations(["example.*"]) == {"example.greeting.get"}
+        assert "example.greeting.get" in HANDLERS
+        assert allowed_operations(["example.greeting.get"]) == {"example.greeting.get"}
+    assert "example.greeting.get" not in HANDLERS
+
+
+def test_a_plugin_family_not_on_the_allow_list_is_not_loaded() -> None:
+    with restored_tables():
+        allowed_operations(["node.*"])
+        assert "example.greeting.get" not in HANDLERS
 
 
 def test_unknown_names_in_the_allow_list_are_named() -> None:
@@ -45,6 +73,43 @@ async def test_refuses_an_operation_off_the_allow_list() -> None:
 async def test_an_unknown_operation_is_reported_as_unknown() -> None:
     with pytest.raises(OperationFailed, match=r"unknown operation type 'node\.reboot'; known: "):
         await run_operation("node.reboot", {}, CTX, ALL)
+
+
+async def test_a_dry_run_of_a_mutation_without_dry_run_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = []
+
+    async def writes(params: Any, ctx: OperationContext) -> OperationResult:
+        ran.append(ctx)
+        return OperationResult(changed=True)
+
+    no_dry = Declaration(
+        name="demo.write",
+        params=NoParams,
+        result=None,
+        kind="mutate",
+        summary="Writes.",
+        description="Writes, and knows no dry run.",
+    )
+    with restored_tables():
+        add_families([Family(name="demo", summary="s", declarations=(no_dry,))])
+        monkeypatch.setitem(HANDLERS, "demo.write", writes)
+        dry = OperationContext(hostname="agent-1", timeout=5.0, dry_run=True)
+        with pytest.raises(OperationFailed) as info:
+            await run_operation("demo.write", {}, dry, frozenset({"demo.write"}))
+        refused = "operation demo.write does not support dry run; nothing was done"
+        assert info.value.message == refused
+        assert ran == []
+        await run_operation("demo.write", {}, CTX, frozenset({"demo.write"}))
+        assert ran == [CTX]
+
+
+async def test_a_dry_run_reaches_the_handler() -> None:
+    dry = OperationContext(hostname="agent-1", timeout=5.0, dry_run=True)
+    result = await run_operation("command.exec", {"argv": ["false"]}, dry, ALL)
+    assert result.changed is False
+    assert result.data["would_run"]["argv"] == ["false"]
 
 
 async def test_bad_params_fail_with_the_field_named() -> None:

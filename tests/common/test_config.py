@@ -8,7 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from common import config
 from common.config import ConfigError, hash_key, load_agent, load_controller
+from common.operations import plugins
+from common.operations.catalog import add_families
+from tests.catalogs import restored_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +43,30 @@ def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
         load_controller({}, config_file=str(file))
     with pytest.raises(ConfigError, match="port"):
         load_controller({"CORRAL_PORT": "eighty"})
+
+
+def test_the_known_scopes_are_the_apis_and_two_per_operation_family() -> None:
+    families = {"test:read", "test:write", "node:read", "node:write"}
+    families |= {"command:read", "command:write"}
+    assert families | config.API_SCOPES == config.SCOPES
+
+
+def _key_with(tmp_path: Path, scope: str) -> str:
+    file = tmp_path / "c.toml"
+    file.write_text(
+        f'[[controller.api_keys]]\nname = "x"\nsha256 = "{"ab" * 32}"\nscopes = ["{scope}"]\n'
+    )
+    return str(file)
+
+
+def test_a_family_scope_is_known_once_its_family_is_in_the_table(tmp_path: Path) -> None:
+    (key,) = load_controller({}, config_file=_key_with(tmp_path, "node:write")).api_keys
+    assert key.scopes == {"node:write"}
+    with pytest.raises(ConfigError, match="example:read"):
+        load_controller({}, config_file=_key_with(tmp_path, "example:read"))
+    with restored_tables():
+        add_families([plugins.load("example")])
+        load_controller({}, config_file=_key_with(tmp_path, "example:read"))
 
 
 def test_agent_needs_a_hostname_and_parses_labels() -> None:

@@ -69,6 +69,15 @@ def test_detail_has_exactly_the_seed_fields() -> None:
     assert detail["created"] == "1970-01-01T00:16:40.000Z"
 
 
+def test_a_dry_run_says_so_inside_operation_and_nowhere_else() -> None:
+    dry = msgspec.structs.replace(meta("_any", None, True), dry_run=True)
+    detail = as_json(render(dry, fold_all([]), "submitted"))
+    assert set(detail) == SEED_FIELDS
+    assert detail["operation"] == {"type": "test.echo", "data": {"data": 1}, "dry_run": True}
+    plain = as_json(render(meta("_any", None, True), fold_all([]), "submitted"))
+    assert plain["operation"] == {"type": "test.echo", "data": {"data": 1}}
+
+
 def test_single_target_completed_fills_result_hostname_changed() -> None:
     events = [
         ev(Submitted, "controller", 1000.0),

@@ -35,7 +35,7 @@ async def test_auth_errors_are_401_and_403_json(stack: Stack) -> None:
         "/job", json={"operation": {"type": "test.ping"}}, headers=reader
     )
     assert_error(forbidden, 403, "Insufficient permissions")
-    assert "job:write" in forbidden.json()["details"]
+    assert "'test:read' scope, which test.ping needs" in forbidden.json()["details"]
     assert_error(await stack.api.get(job, headers=reader), 404)
 
 

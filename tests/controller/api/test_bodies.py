@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from common.errors import InvalidRequest
 from common.limits import MAX_NESTING
+from common.operations.catalog import add_families
+from common.operations.declaration import Declaration, Family, NoParams
 from controller.api.bodies import nests_deeper, validate_submit
+from tests.catalogs import restored_tables
 
 
 def submit(body: bytes) -> object:
@@ -102,3 +105,25 @@ def test_an_unclosed_string_or_trailing_escape_is_left_to_the_decoder() -> None:
         assert not nests_deeper(body, 2)
         with pytest.raises(InvalidRequest):
             submit(body)
+
+
+def test_dry_run_is_read_and_refused_for_a_mutation_without_one() -> None:
+    dry = submit(
+        b'{"operation": {"type": "command.exec", "data": {"argv": ["true"]}}, "dry_run": true}'
+    )
+    assert dry.dry_run is True  # type: ignore[attr-defined]
+    assert submit(b'{"operation": {"type": "test.ping"}}').dry_run is False  # type: ignore[attr-defined]
+    no_dry = Declaration(
+        name="demo.write",
+        params=NoParams,
+        result=None,
+        kind="mutate",
+        summary="Writes.",
+        description="Knows no dry run.",
+    )
+    with restored_tables():
+        add_families([Family(name="demo", summary="s", declarations=(no_dry,))])
+        assert submit(b'{"operation": {"type": "demo.write"}}') is not None
+        with pytest.raises(InvalidRequest) as caught:
+            submit(b'{"operation": {"type": "demo.write"}, "dry_run": true}')
+    assert caught.value.details == "dry_run: demo.write does not support dry run"

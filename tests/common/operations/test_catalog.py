@@ -1,4 +1,4 @@
-"""Tests for common/operations.py: the operation table and parameter validation."""
+"""Tests for common/operations/catalog.py: the operation table and parameter validation."""
 
 from __future__ import annotations
 
@@ -10,31 +10,36 @@ from typing import Any
 import msgspec
 import pytest
 
-from common import operations
-from common.operations import (
-    OPERATIONS,
-    DiskParams,
-    EchoParams,
-    ExecParams,
+from common.operations import catalog
+from common.operations.catalog import BUILTIN, validate_params
+from common.operations.command import ExecParams
+from common.operations.declaration import (
+    Declaration,
+    Family,
     NoParams,
     OperationError,
     OperationResult,
-    SleepParams,
-    validate_params,
+    Params,
 )
+from common.operations.node import DiskParams
+from common.operations.test import EchoParams, SleepParams
+from tests.catalogs import restored_tables
+
+PACKAGE = Path(__file__).resolve().parents[3] / "common" / "operations"
 
 
 def test_every_spec_is_filed_under_its_own_name() -> None:
-    assert all(spec.name == name for name, spec in OPERATIONS.items())
+    assert all(spec.name == name for name, spec in BUILTIN.items())
 
 
 def test_only_command_exec_and_the_counter_probe_change_the_host() -> None:
-    changing = {name for name, spec in OPERATIONS.items() if not spec.read_only}
+    changing = {name for name, spec in BUILTIN.items() if not spec.read_only}
     assert changing == {"command.exec", "test.counter"}
 
 
-def test_the_module_imports_only_msgspec_and_the_standard_library() -> None:
-    tree = ast.parse(Path(operations.__file__).read_text())
+@pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
+def test_the_package_imports_only_msgspec_and_the_standard_library(module: str) -> None:
+    tree = ast.parse((PACKAGE / module).read_text())
     imported = {
         alias.name.split(".")[0]
         for node in ast.walk(tree)
@@ -45,7 +50,7 @@ def test_the_module_imports_only_msgspec_and_the_standard_library() -> None:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module
     }
-    assert imported - {"msgspec"} <= set(sys.stdlib_module_names)
+    assert imported - {"msgspec", "common"} <= set(sys.stdlib_module_names)
 
 
 def test_valid_params_become_the_operation_struct() -> None:
@@ -93,7 +98,7 @@ def test_an_unknown_type_lists_the_known_ones() -> None:
         validate_params("node.reboot", {})
     message = str(info.value)
     assert "'node.reboot'" in message
-    assert all(name in message for name in OPERATIONS)
+    assert all(name in message for name in BUILTIN)
 
 
 def test_operation_error_is_a_value_error() -> None:
@@ -134,3 +139,95 @@ def test_operation_result_defaults_to_unchanged_and_encodes() -> None:
     result = OperationResult(data={"a": 1})
     assert result.changed is False
     assert msgspec.json.decode(msgspec.json.encode(result)) == {"data": {"a": 1}, "changed": False}
+
+
+# -- the built-in declarations -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_each_builtin_is_fully_declared(name: str) -> None:
+    spec = BUILTIN[name]
+    assert spec.summary
+    assert spec.description
+    assert spec.platforms
+    assert spec.scope == f"{name.partition('.')[0]}:{'read' if spec.read_only else 'write'}"
+    assert validate_params(name, dict(spec.example)) is not None
+    msgspec.json.schema(spec.params)
+    msgspec.json.schema(spec.result)
+
+
+def test_every_builtin_mutation_supports_dry_run() -> None:
+    assert all(spec.dry_runnable for spec in BUILTIN.values())
+
+
+def test_the_table_is_the_explicit_tuple_of_families() -> None:
+    declared = [d.name for family in catalog.BUILTIN_FAMILIES for d in family.declarations]
+    assert sorted(declared) == sorted(BUILTIN)
+    assert [f.name for f in catalog.BUILTIN_FAMILIES] == ["test", "node", "command"]
+
+
+def test_two_families_declaring_one_name_are_refused() -> None:
+    twice = Family(name="test", summary="s", declarations=catalog.BUILTIN_FAMILIES[0].declarations)
+    with pytest.raises(ValueError, match=r"test\.ping is declared twice"):
+        catalog.table([catalog.BUILTIN_FAMILIES[0], twice])
+
+
+def test_family_scopes_are_a_read_and_a_write_per_family() -> None:
+    assert catalog.family_scopes(["node", "service"]) == {
+        "node:read",
+        "node:write",
+        "service:read",
+        "service:write",
+    }
+
+
+# -- plugin families join at start ---------------------------------------------
+
+
+class GreetParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+
+
+DEMO = Family(
+    name="demo",
+    summary="A family made up for the test.",
+    declarations=(
+        Declaration(
+            name="demo.greet",
+            params=GreetParams,
+            result=str,
+            kind="read",
+            summary="Greet.",
+            description="Greets.",
+            example={"name": "x"},
+        ),
+    ),
+)
+
+
+def test_a_family_added_is_validated_like_a_builtin() -> None:
+    with restored_tables():
+        assert catalog.add_families([DEMO]) == [DEMO]
+        assert catalog.add_families([DEMO]) == []  # again: nothing new
+        assert validate_params("demo.greet", {"name": "x"}) == GreetParams(name="x")
+        with pytest.raises(
+            OperationError, match=r"^operation\.data: Object missing required field"
+        ):
+            validate_params("demo.greet", {})
+    assert "demo.greet" not in catalog.OPERATIONS
+
+
+def test_a_family_cannot_take_a_builtin_name() -> None:
+    impostor = Family(name="node", summary="s", declarations=DEMO.declarations)
+    with restored_tables(), pytest.raises(ValueError, match="'node' is already declared"):
+        catalog.add_families([impostor])
+    assert catalog.OPERATIONS["node.os.get"] is BUILTIN["node.os.get"]
+
+
+def test_a_bad_family_adds_nothing() -> None:
+    bad = Family(name="bad", summary="s", declarations=(DEMO.declarations[0],))
+    with restored_tables():
+        with pytest.raises(ValueError, match=r"must be bad\.<verb>"):
+            catalog.add_families([DEMO, bad])
+        assert "demo.greet" not in catalog.OPERATIONS
+        assert "demo" not in catalog.FAMILIES

@@ -1,0 +1,1 @@
+"""An example third-party operation family for corral (docs/plugins.md)."""
