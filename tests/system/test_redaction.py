@@ -78,6 +78,8 @@ async def redis_dump(url: str) -> str:
                 value = await redis.zrange(key, 0, -1)
             elif "list" in kind:
                 value = await redis.lrange(key, 0, -1)
+            elif "stream" in kind:
+                value = await redis.xrange(key)
             else:
                 raise AssertionError(f"unexpected key type {kind} of {key!r}")
             parts.append(f"{key!r} {value!r}")
