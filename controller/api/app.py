@@ -42,7 +42,7 @@ from common.errors import (
 )
 from common.job import JOB_STATUSES, JobMeta
 from controller.api import batch, live
-from controller.api.audit import Auditing, note
+from controller.api.audit import REFUSED, Auditing, note
 from controller.api.auth import Authenticator, check_operation
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
@@ -462,6 +462,8 @@ Handler = Callable[[Request, Exception], Awaitable[Response]]
 def _handlers() -> dict[Any, Handler]:
     async def corral_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, CorralError)
+        if exc.code in REFUSED:
+            note(request, details=exc.details or exc.title)  # why the key was refused
         return error_response(exc.title, exc.details or exc.title, exc.code)
 
     async def store_down(request: Request, exc: Exception) -> Response:

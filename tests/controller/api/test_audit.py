@@ -47,11 +47,14 @@ async def test_denied_requests_are_audited_too(stack: Stack) -> None:
         assert refused.status_code == 403
         assert (await reader.get("/audit")).status_code == 403  # audit:read is its own scope
     denied = (await audit(stack, status=401))["items"]
-    assert {e["details"] for e in denied} == {"no API key", "an API key that is not valid"}
+    assert {e["details"] for e in denied} == {
+        "send 'Authorization: Bearer <api key>'",
+        "the API key is not valid",
+    }
     forbidden = (await audit(stack, status=403, key="reader"))["items"]
     assert {(e["route"], e["details"]) for e in forbidden} == {
-        ("/job", "lacks the job:write scope"),
-        ("/audit", "lacks the audit:read scope"),
+        ("/job", "this API key lacks the 'test:read' scope, which test.ping needs"),
+        ("/audit", "this API key lacks the 'audit:read' scope"),
     }
     # Reads that were allowed are not audited.
     assert not (await audit(stack, route="/job", key="reader", status=200))["items"]
