@@ -31,7 +31,8 @@ from common.operations.catalog import BUILTIN_FAMILIES, FAMILIES, add_families
 from common.redaction import Redactor
 from common.signing import Signer, load_private
 from controller.agent_consumers import AgentConsumers
-from controller.api.app import Services, create_app
+from controller.api.app import create_app
+from controller.api.http import Services
 from controller.api.idempotency import Idempotency
 from controller.collect.collector import Collector
 from controller.jobs.cancel import Canceller
