@@ -11,20 +11,22 @@ import contextlib
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from bus.loop import run as run_loop
-from cli.client import Client
 from cli.operations import operation_group, run_group, submit_and_show
 from cli.options import client_options, with_client
 from cli.render import print_agents, print_detail, print_jobs
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
 from common.targets import TargetError, parse_labels
+from corral_sdk.client import Client
 
 OWN_PACKAGES = frozenset({"common", "bus", "agent", "controller", "devstack", "cli", "bench"})
 
@@ -114,7 +116,7 @@ def agent_group(
 @client_options
 def agent_list(url: str, api_key: str) -> None:
     """List registered agents."""
-    with_client(url, api_key, lambda c: print_agents(c.agents()))
+    with_client(url, api_key, lambda c: print_agents(msgspec.to_builtins(c.agents())))
 
 
 @agent_group.command("swarm")
@@ -192,7 +194,7 @@ def job_get(job_id: str, as_json: bool, url: str, api_key: str) -> None:
     """Show one job's detail."""
 
     def run(client: Client) -> None:
-        detail = client.job(job_id)
+        detail = msgspec.to_builtins(client.job(job_id))
         click.echo(json.dumps(detail, indent=2)) if as_json else print_detail(detail)
 
     with_client(url, api_key, run)
@@ -205,7 +207,9 @@ def job_get(job_id: str, as_json: bool, url: str, api_key: str) -> None:
 @client_options
 def job_list(status: str | None, limit: int, offset: int, url: str, api_key: str) -> None:
     """List jobs, newest first."""
-    with_client(url, api_key, lambda c: print_jobs(c.jobs(status, limit, offset)))
+    with_client(
+        url, api_key, lambda c: print_jobs(msgspec.to_builtins(c.jobs(status, limit, offset)))
+    )
 
 
 @job_group.command("delete")
@@ -222,7 +226,13 @@ def job_delete(job_id: str, url: str, api_key: str) -> None:
 @client_options
 def job_retry(job_id: str, target: str | None, url: str, api_key: str) -> None:
     """Submit a job again (same operation, same target unless overridden)."""
-    with_client(url, api_key, lambda c: click.echo(c.retry(job_id, target)))
+    with_client(
+        url,
+        api_key,
+        lambda c: click.echo(
+            c.retry(job_id, target, idempotency_key=f"cli-retry-{uuid.uuid4()}").job_id
+        ),
+    )
 
 
 @job_group.command("cancel")
@@ -230,7 +240,7 @@ def job_retry(job_id: str, target: str | None, url: str, api_key: str) -> None:
 @client_options
 def job_cancel(job_id: str, url: str, api_key: str) -> None:
     """Cancel a job: agents running it stop (process group killed); 409 if finished."""
-    with_client(url, api_key, lambda c: click.echo(c.cancel(job_id)["status"]))
+    with_client(url, api_key, lambda c: click.echo(c.cancel(job_id).status))
 
 
 @main.group("keys")

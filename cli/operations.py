@@ -15,15 +15,17 @@ import sys
 from typing import Any
 
 import click
+import msgspec
 
 from cli import params
 from cli.catalog_docs import example_line, render_catalog
-from cli.client import Client
 from cli.options import client_options, client_params, with_client
 from cli.render import print_detail, print_operation, print_operations
+from common.api import Accepted
 from common.operations import plugins
 from common.operations.catalog import BUILTIN_FAMILIES, OPERATIONS, add_families
 from common.operations.declaration import Declaration
+from corral_sdk.client import Client
 
 # The flags of `corral run` itself: a params field cannot take these names.
 RESERVED = frozenset(
@@ -49,10 +51,12 @@ def submit_and_show(
 ) -> None:
     """Submit one job; print its id, or with ``wait`` its final detail (exit 1 unless completed)."""
     if not wait:
-        click.echo(client.submit(**submit))
+        click.echo(client.submit(**submit).job_id)
         return
     # One request: the controller answers when the job is final (POST /job?wait=).
-    detail = client.run(**submit, wait=(submit.get("timeout") or 30) + 10)
+    answer = client.run(**submit, wait=(submit.get("timeout") or 30) + 10)
+    found = client.job(answer.job_id) if isinstance(answer, Accepted) else answer
+    detail: dict[str, Any] = msgspec.to_builtins(found)
     if as_json:
         click.echo(json.dumps(detail, indent=2))
     else:
@@ -144,7 +148,7 @@ def operation_list(as_json: bool, url: str, api_key: str) -> None:
     """List every operation: name, kind, scope, summary."""
 
     def run(client: Client) -> None:
-        listing = client.operations()
+        listing = msgspec.to_builtins(client.operations())
         click.echo(json.dumps(listing, indent=2)) if as_json else print_operations(listing)
 
     with_client(url, api_key, run)
@@ -158,7 +162,7 @@ def operation_show(name: str, as_json: bool, url: str, api_key: str) -> None:
     """Show one operation: description, scope, parameters, result, example."""
 
     def run(client: Client) -> None:
-        view = client.operation(name)
+        view = msgspec.to_builtins(client.operation(name))
         click.echo(json.dumps(view, indent=2)) if as_json else print_operation(view)
 
     with_client(url, api_key, run)

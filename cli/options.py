@@ -1,6 +1,6 @@
 """What every client command shares: the API address and key options, and error output.
 
-I/O: HTTP through :class:`cli.client.Client`, stderr on errors.
+I/O: HTTP through :class:`corral_sdk.client.Client`, stderr on errors.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+import httpx
 
-from cli.client import ApiError, Client
+from corral_sdk.client import Client
+from corral_sdk.errors import ApiError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _URL_HELP = "Controller API address."
@@ -50,7 +52,7 @@ def with_client(url: str, api_key: str, action: Callable[[Client], Any]) -> None
     except ApiError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except OSError as exc:
+    except (OSError, httpx.TransportError) as exc:
         click.echo(f"error: cannot reach {url}: {exc}", err=True)
         sys.exit(2)
     finally:

@@ -6,6 +6,8 @@ decodes the same structs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from common.messages import Facts, Operation
@@ -62,3 +64,23 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     error: str
     details: str
     code: int
+
+
+class OperationView(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    family: str
+    kind: str
+    scope: str
+    summary: str
+    description: str
+    platforms: list[str]
+    example: dict[str, Any]
+    dry_run: bool  # whether a dry run is possible
+    opt_in: bool
+    params_schema: dict[str, Any]
+    result_schema: dict[str, Any]
+
+
+class OperationList(msgspec.Struct, frozen=True, kw_only=True):
+    total_items: int
+    items: list[OperationView]

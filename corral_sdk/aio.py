@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from common.api import Accepted, AgentList, AgentView, Batch, JobList
+from common.api import Accepted, AgentList, AgentView, Batch, JobList, OperationList, OperationView
 from common.detail import JobDetail
 from corral_sdk import calls
 from corral_sdk.calls import Call
@@ -54,10 +54,11 @@ class AsyncClient:
         target: str = "_any",
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Accepted:
-        return await self.send(
-            calls.submit(calls.job_body(operation, data, target, timeout), idempotency_key)
-        )
+        body = calls.job_body(operation, data, target, timeout, dry_run)
+        return await self.send(calls.submit(body, idempotency_key))
 
     async def run(
         self,
@@ -65,11 +66,14 @@ class AsyncClient:
         data: dict[str, Any] | None = None,
         target: str = "_any",
         timeout: float | None = None,
+        idempotency_key: str | None = None,
         *,
         wait: float = 60.0,
+        dry_run: bool = False,
     ) -> JobDetail | Accepted:
         """Submit and wait for the final detail (``POST /job?wait=``)."""
-        return await self.send(calls.run(calls.job_body(operation, data, target, timeout), wait))
+        body = calls.job_body(operation, data, target, timeout, dry_run)
+        return await self.send(calls.run(body, wait, idempotency_key))
 
     async def submit_batch(
         self, bodies: Sequence[dict[str, Any]], idempotency_key: str | None = None
@@ -96,6 +100,12 @@ class AsyncClient:
 
     async def cancel(self, job_id: str) -> Accepted:
         return await self.send(calls.cancel(job_id))
+
+    async def operations(self) -> OperationList:
+        return await self.send(calls.operations())
+
+    async def operation(self, name: str) -> OperationView:
+        return await self.send(calls.operation(name))
 
     async def agents(self) -> AgentList:
         return await self.send(calls.agents())

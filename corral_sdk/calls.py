@@ -13,7 +13,16 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from common.api import Accepted, AgentList, AgentView, Batch, ErrorBody, JobList
+from common.api import (
+    Accepted,
+    AgentList,
+    AgentView,
+    Batch,
+    ErrorBody,
+    JobList,
+    OperationList,
+    OperationView,
+)
 from common.detail import JobDetail
 from corral_sdk.errors import ApiError, error_for
 
@@ -66,11 +75,14 @@ def job_body(
     data: dict[str, Any] | None = None,
     target: str = "_any",
     timeout: float | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """A ``POST /job`` body; also one item of a batch."""
     body: dict[str, Any] = {"operation": {"type": operation, "data": data or {}}, "target": target}
     if timeout is not None:
         body["timeout"] = timeout
+    if dry_run:
+        body["dry_run"] = True
     return body
 
 
@@ -134,6 +146,14 @@ def retry(
 
 def cancel(job_id: str) -> Call[Accepted]:
     return Call("POST", f"/job/{job_id}/cancel", _as(Accepted))
+
+
+def operations() -> Call[OperationList]:
+    return Call("GET", "/operation", _as(OperationList))
+
+
+def operation(name: str) -> Call[OperationView]:
+    return Call("GET", f"/operation/{name}", _as(OperationView))
 
 
 def agents() -> Call[AgentList]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from common.api import Accepted, AgentList, AgentView, Batch, JobList
+from common.api import Accepted, AgentList, AgentView, Batch, JobList, OperationList, OperationView
 from common.detail import JobDetail
 from corral_sdk import calls
 from corral_sdk.calls import Call
@@ -57,10 +57,11 @@ class Client:
         target: str = "_any",
         timeout: float | None = None,
         idempotency_key: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Accepted:
-        return self.send(
-            calls.submit(calls.job_body(operation, data, target, timeout), idempotency_key)
-        )
+        body = calls.job_body(operation, data, target, timeout, dry_run)
+        return self.send(calls.submit(body, idempotency_key))
 
     def run(
         self,
@@ -68,11 +69,14 @@ class Client:
         data: dict[str, Any] | None = None,
         target: str = "_any",
         timeout: float | None = None,
+        idempotency_key: str | None = None,
         *,
         wait: float = 60.0,
+        dry_run: bool = False,
     ) -> JobDetail | Accepted:
         """Submit and wait for the final detail (``POST /job?wait=``)."""
-        return self.send(calls.run(calls.job_body(operation, data, target, timeout), wait))
+        body = calls.job_body(operation, data, target, timeout, dry_run)
+        return self.send(calls.run(body, wait, idempotency_key))
 
     def submit_batch(
         self, bodies: Sequence[dict[str, Any]], idempotency_key: str | None = None
@@ -99,6 +103,12 @@ class Client:
 
     def cancel(self, job_id: str) -> Accepted:
         return self.send(calls.cancel(job_id))
+
+    def operations(self) -> OperationList:
+        return self.send(calls.operations())
+
+    def operation(self, name: str) -> OperationView:
+        return self.send(calls.operation(name))
 
     def agents(self) -> AgentList:
         return self.send(calls.agents())

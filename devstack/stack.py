@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -24,9 +23,11 @@ from types import FrameType
 
 import httpx
 from rich.console import Console
+from rich.table import Table
 
-from cli.client import Client
 from common.signing import write_keypair
+from corral_sdk.client import Client
+from corral_sdk.sse import Final, Progress
 from devstack.servers import EmbeddedServers
 from devstack.until import until
 
@@ -115,7 +116,7 @@ class DevStack:
             return client.http.get("/health/ready").status_code == 200
 
         def online() -> bool:
-            states: list[str] = [agent["state"] for agent in client.agents()["items"]]
+            states = [agent.state for agent in client.agents().items]
             return states.count("online") >= self.agent_count
 
         # Blocking checks, each wait on a loop of its own; while the controller
@@ -149,13 +150,33 @@ class DevStack:
         client.close()
 
     def demo(self) -> None:
-        client = Client(f"http://127.0.0.1:{self.port}", self.api_key)
-        job_id = client.submit("node.status.get", target="_all", timeout=30)
-        console.print(f"submitted broadcast node.status.get as job {job_id}")
-        detail = client.wait(job_id, timeout=40)
-        console.print_json(json.dumps(detail))
-        console.print(f"[bold]job {job_id}: {detail['status']}[/bold]")
-        client.close()
+        """A broadcast, followed live, then its answers as a compact table."""
+        with Client(f"http://127.0.0.1:{self.port}", self.api_key) as client:
+            job_id = client.submit("node.status.get", target="_all", timeout=30).job_id
+            console.print(f"submitted broadcast node.status.get as job {job_id}")
+            final = None
+            for event in client.watch(job_id):
+                if isinstance(event, Progress) and event.agent is not None:
+                    console.print(f"  {event.agent.hostname}: {event.agent.state.status}")
+                elif isinstance(event, Final):
+                    final = event.detail
+        if final is None:
+            console.print(f"[red]job {job_id}: the stream ended before the job[/red]")
+            return
+        table = Table("agent", "status", "uptime (s)", "load (1 min)", "answer")
+        for host, answer in final.responses.items():
+            data = answer.data if isinstance(answer.data, dict) else {}
+            uptime = data.get("uptime", {}).get("seconds", "")
+            load = data.get("load", {}).get("load1", "")
+            table.add_row(
+                host,
+                answer.status,
+                f"{uptime:.0f}" if uptime != "" else "",
+                str(load),
+                answer.error or "",
+            )
+        console.print(table)
+        console.print(f"[bold]job {job_id}: {final.status}[/bold]")
 
     def wait_for_signal(self) -> None:
         def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -17,31 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from common.api import OperationList, OperationView
 from common.errors import NotFound
 from common.operations.catalog import OPERATIONS
 from common.operations.declaration import Declaration
 
 _JSON = msgspec.json.Encoder()
-
-
-class OperationView(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    family: str
-    kind: str
-    scope: str
-    summary: str
-    description: str
-    platforms: list[str]
-    example: dict[str, Any]
-    dry_run: bool  # whether a dry run is possible
-    opt_in: bool
-    params_schema: dict[str, Any]
-    result_schema: dict[str, Any]
-
-
-class OperationList(msgspec.Struct, frozen=True, kw_only=True):
-    total_items: int
-    items: list[OperationView]
 
 
 @functools.cache

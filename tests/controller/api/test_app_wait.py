@@ -10,7 +10,8 @@ import asyncio
 import httpx
 import pytest
 
-from cli.client import Client
+from common.detail import JobDetail
+from corral_sdk.client import Client
 from tests.harness import ADMIN_KEY, Stack
 
 HOST = "wait-1.test"
@@ -77,7 +78,7 @@ async def test_concurrent_waits_each_get_their_own_job(stack: Stack) -> None:
     assert [a.json()["result"] for a in answers] == list(range(8))
 
 
-async def test_the_cli_client_runs_a_job_in_one_request(stack: Stack) -> None:
+async def test_the_sdk_client_runs_a_job_in_one_request(stack: Stack) -> None:
     await stack.start_agent(HOST)
     client = Client(str(stack.api.base_url), ADMIN_KEY)
     try:
@@ -85,6 +86,6 @@ async def test_the_cli_client_runs_a_job_in_one_request(stack: Stack) -> None:
         pending = await asyncio.to_thread(client.run, "test.sleep", {"seconds": 1}, wait=0.1)
     finally:
         client.close()
-    assert (done["status"], done["result"]) == ("completed", {"pong": True})
-    assert pending["status"] in {"submitted", "processing"}
-    assert "timeline" in pending  # the detail as it stands
+    assert isinstance(done, JobDetail)
+    assert (done.status, done.result) == ("completed", {"pong": True})
+    assert pending.status in {"submitted", "processing"}  # 202: the job as accepted

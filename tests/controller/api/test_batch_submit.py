@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import ApiError, Client
+from corral_sdk.client import Client
+from corral_sdk.errors import ApiError
 from devstack.process import ServerProcess
 from tests.controller.api.test_app import assert_error
 from tests.harness import ADMIN_KEY, READER_KEY, Stack, running_stack
@@ -150,16 +151,17 @@ async def test_concurrent_single_submits_are_distinct_jobs_that_all_complete(
     assert await job_count(stack) == 60
 
 
-async def test_the_cli_client_submits_a_batch(stack: Stack) -> None:
+async def test_the_sdk_client_submits_a_batch(stack: Stack) -> None:
     await stack.start_agent(HOSTS[0])
     client = Client(str(stack.api.base_url), ADMIN_KEY)
     try:
-        ids = await asyncio.to_thread(client.submit_batch, [echo(7), echo(8)], "cli-batch")
+        batch = await asyncio.to_thread(client.submit_batch, [echo(7), echo(8)], "cli-batch")
         again = await asyncio.to_thread(client.submit_batch, [echo(7), echo(8)], "cli-batch")
         with pytest.raises(ApiError) as refused:
             await asyncio.to_thread(client.submit_batch, [])
     finally:
         client.close()
-    assert again == ids
+    ids = [job.job_id for job in batch.jobs]
+    assert [job.job_id for job in again.jobs] == ids
     assert refused.value.code == 400
     assert [(await stack.final(j))["result"] for j in ids] == [7, 8]
