@@ -58,6 +58,17 @@ class DryRunOperation(Operation, frozen=True, kw_only=True):
     dry_run: bool = True
 
 
+class ShownOperation(Operation, frozen=True, kw_only=True, omit_defaults=True):
+    """``operation`` as a client reads it back: ``dry_run`` is true for a dry run.
+
+    Encoded again (the CLI's ``--json``) it is what the API sent: ``data``
+    always, ``dry_run`` only when true.
+    """
+
+    data: dict[str, Any]
+    dry_run: bool = False
+
+
 def shown_operation(meta: JobMeta) -> Operation:
     if not meta.dry_run:
         return meta.operation
@@ -231,3 +242,13 @@ def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
 
 
 DETAIL_ENCODER = msgspec.json.Encoder()
+
+
+class ReadDetail(JobDetail, frozen=True, kw_only=True):
+    """The job detail as a client decodes it (corral_sdk): its operation keeps ``dry_run``.
+
+    The controller encodes :class:`JobDetail`, whose operation is the
+    submitted one, with ``dry_run`` only on a dry run (the seed's shape).
+    """
+
+    operation: ShownOperation  # narrower than JobDetail's: read back, never built
