@@ -25,9 +25,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from common.detail import JobDetail
 from common.signing import write_keypair
 from corral_sdk.client import Client
-from corral_sdk.sse import Final, Progress
+from corral_sdk.sse import Final, Progress, Snapshot
 from devstack.servers import EmbeddedServers
 from devstack.until import until
 
@@ -153,29 +154,20 @@ class DevStack:
         """A broadcast, followed live, then its answers as a compact table."""
         with Client(f"http://127.0.0.1:{self.port}", self.api_key) as client:
             job_id = client.submit("node.status.get", target="_all", timeout=30).job_id
-            console.print(f"submitted broadcast node.status.get as job {job_id}")
+            console.print(f"submitted broadcast node.status.get as job {job_id}, live:")
             final = None
             for event in client.watch(job_id):
-                if isinstance(event, Progress) and event.agent is not None:
+                if isinstance(event, Snapshot):
+                    for host, state in event.detail.agent_states.items():
+                        console.print(f"  {host}: {state.status}")
+                elif isinstance(event, Progress) and event.agent is not None:
                     console.print(f"  {event.agent.hostname}: {event.agent.state.status}")
                 elif isinstance(event, Final):
                     final = event.detail
         if final is None:
             console.print(f"[red]job {job_id}: the stream ended before the job[/red]")
             return
-        table = Table("agent", "status", "uptime (s)", "load (1 min)", "answer")
-        for host, answer in final.responses.items():
-            data = answer.data if isinstance(answer.data, dict) else {}
-            uptime = data.get("uptime", {}).get("seconds", "")
-            load = data.get("load", {}).get("load1", "")
-            table.add_row(
-                host,
-                answer.status,
-                f"{uptime:.0f}" if uptime != "" else "",
-                str(load),
-                answer.error or "",
-            )
-        console.print(table)
+        console.print(answers_table(final))
         console.print(f"[bold]job {job_id}: {final.status}[/bold]")
 
     def wait_for_signal(self) -> None:
@@ -200,3 +192,20 @@ class DevStack:
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+
+
+def answers_table(detail: JobDetail) -> Table:
+    """One row per agent: its status, and a few figures of its node.status.get answer."""
+    table = Table("agent", "status", "uptime (s)", "load (1 min)", "error")
+    for host, answer in detail.responses.items():
+        data = answer.data if isinstance(answer.data, dict) else {}
+        uptime = data.get("uptime", {}).get("uptime")
+        load = data.get("load", {}).get("load1")
+        table.add_row(
+            host,
+            answer.status,
+            "" if uptime is None else f"{uptime:,.0f}",
+            "" if load is None else f"{load:.2f}",
+            answer.error or "",
+        )
+    return table
