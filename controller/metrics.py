@@ -12,6 +12,7 @@ Prometheus scrapes expect: docs/operations.md.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
@@ -62,12 +63,8 @@ class ControllerMetrics:
         self.dispatch_errors = Counter(
             "corral_dispatch_errors", "Job publishes that failed or were not acked.", registry=into
         )
-        self.requests = Counter(
-            "corral_http_requests",
-            "HTTP requests by route, method and status.",
-            ["route", "method", "status"],
-            registry=into,
-        )
+        # (route, method, status) -> count, by the API's middleware; read at scrape.
+        self.requests: collections.Counter[tuple[str, str, str]] = collections.Counter()
 
     def job_finished(self, status: str, operation: str, created: float) -> None:
         self.finished.labels(status, operation).inc()
@@ -84,8 +81,10 @@ class Scraped(Collector):
         rejected: Callable[[], Mapping[str, int]],
         agents: Callable[[], Mapping[str, int]],
         fold_lag: Callable[[], float],
+        requests: Callable[[], Mapping[tuple[str, str, str], int]],
     ) -> None:
         self.folded, self.rejected, self.agents, self.fold_lag = folded, rejected, agents, fold_lag
+        self.requests = requests
         self.backlog: int | None = None  # refreshed by the scrape (:func:`metrics_app`)
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
@@ -106,6 +105,14 @@ class Scraped(Collector):
             yield GaugeMetricFamily(
                 "corral_event_backlog", "Events stored, not folded yet.", value=self.backlog
             )
+        requests = CounterMetricFamily(
+            "corral_http_requests",
+            "HTTP requests by route, method and status.",
+            labels=["route", "method", "status"],
+        )
+        for labels, count in sorted(self.requests().items()):
+            requests.add_metric(list(labels), count)
+        yield requests
         yield GaugeMetricFamily(
             "corral_fold_lag_seconds",
             "Age of the oldest event in the last batch folded.",

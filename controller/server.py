@@ -160,6 +160,7 @@ def observed(
         rejected=lambda: collector.rejected,
         agents=agents,
         fold_lag=lambda: collector.fold_lag,
+        requests=lambda: metrics.requests,
     )
     metrics.registry.register(scraped)
     return metrics_app(metrics, scraped, backlog)

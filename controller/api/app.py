@@ -33,7 +33,7 @@ from common.errors import (
     StoreUnavailable,
 )
 from controller.api import agents, audit_view, http, jobs, submits
-from controller.api.audit import REFUSED, Auditing, note
+from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
 from controller.api.operations import operation_routes
@@ -100,6 +100,9 @@ def _handlers() -> dict[Any, Handler]:
         assert isinstance(exc, CorralError)
         if exc.code in REFUSED:
             note(request, details=exc.details or exc.title)  # why the key was refused
+            audit = services_of(request).audit
+            if audit is not None and request.method not in MUTATING:
+                await write(audit, request.scope, exc.code)  # Auditing sees only writes
         return error_response(exc.title, exc.details or exc.title, exc.code)
 
     async def store_down(request: Request, exc: Exception) -> Response:

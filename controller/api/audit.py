@@ -37,37 +37,39 @@ class Auditing:
         self.audit = audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # Reads pass untouched (their refusals are written by the app's error
+        # handler, :func:`write`): the read path pays nothing for auditing.
+        if scope["type"] != "http" or scope["method"] not in MUTATING:
             await self.app(scope, receive, send)
             return
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status = int(message["status"])
-                if scope["method"] in MUTATING or status in REFUSED:
-                    await self._record(scope, status)
+                await write(self.audit, scope, int(message["status"]))
             await send(message)
 
         await self.app(scope, receive, sending)
 
-    async def _record(self, scope: Scope, status: int) -> None:
-        notes: dict[str, Any] = scope.get("state", {}).get(_NOTES, {})
-        entry = AuditEntry(
-            at=time.time(),
-            key=notes.get("key", ""),
-            method=scope["method"],
-            route=str(getattr(scope.get("route"), "path", "unmatched")),
-            status=status,
-            target=notes.get("target", ""),
-            job_id=notes.get("job_id", ""),
-            details=notes.get("details", ""),
-        )
-        fields = _fields(entry)
-        log.info("audit", **fields)
-        try:
-            await self.audit.record(entry)
-        except Exception as exc:  # noqa: BLE001 - the call itself succeeded or failed already
-            log.error("audit_not_written", error=str(exc), **fields)
+
+async def write(audit: AuditLog, scope: Scope, status: int) -> None:
+    """Write and log the audit entry of the request ``scope``, answered ``status``."""
+    notes: dict[str, Any] = scope.get("state", {}).get(_NOTES, {})
+    entry = AuditEntry(
+        at=time.time(),
+        key=notes.get("key", ""),
+        method=scope["method"],
+        route=str(getattr(scope.get("route"), "path", "unmatched")),
+        status=status,
+        target=notes.get("target", ""),
+        job_id=notes.get("job_id", ""),
+        details=notes.get("details", ""),
+    )
+    fields = _fields(entry)
+    log.info("audit", **fields)
+    try:
+        await audit.record(entry)
+    except Exception as exc:  # noqa: BLE001 - the call itself succeeded or failed already
+        log.error("audit_not_written", error=str(exc), **fields)
 
 
 def _fields(entry: AuditEntry) -> dict[str, Any]:

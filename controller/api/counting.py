@@ -3,17 +3,20 @@
 Pure ASGI middleware: it watches the response start go by and, once the
 request is done, counts it under the route's template (``/job/{job_id}``,
 which Starlette's router leaves in the scope), never the raw path, so the
-metric's labels stay few. Streams are counted when they end.
+metric's labels stay few. Streams are counted when they end. The count is a
+plain dict, read when Prometheus scrapes (controller/metrics.py): a labelled
+metric's lock and lookups per request were a visible share of a read.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from collections import Counter
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class RequestCounter:
-    def __init__(self, app: ASGIApp, requests: Counter) -> None:
+    def __init__(self, app: ASGIApp, requests: Counter[tuple[str, str, str]]) -> None:
         self.app = app
         self.requests = requests
 
@@ -33,4 +36,4 @@ class RequestCounter:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.requests.labels(route, scope["method"], str(status)).inc()
+            self.requests[(route, scope["method"], str(status))] += 1
