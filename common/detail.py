@@ -52,34 +52,24 @@ class AgentStateView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     expected: bool
 
 
-class DryRunOperation(Operation, frozen=True, kw_only=True):
-    """``operation`` of a dry-run job: the submitted one, marked."""
-
-    dry_run: bool = True
-
-
 class ShownOperation(Operation, frozen=True, kw_only=True, omit_defaults=True):
-    """``operation`` as a client reads it back: ``dry_run`` is true for a dry run.
-
-    Encoded again (the CLI's ``--json``) it is what the API sent: ``data``
-    always, ``dry_run`` only when true.
-    """
+    """``operation`` as the detail shows it: as submitted, with ``"dry_run": true``
+    for a dry run only (``data`` is always there), and read back the same way."""
 
     data: dict[str, Any]
     dry_run: bool = False
 
 
-def shown_operation(meta: JobMeta) -> Operation:
-    if not meta.dry_run:
-        return meta.operation
-    return DryRunOperation(type=meta.operation.type, data=meta.operation.data)
+def shown_operation(meta: JobMeta) -> ShownOperation:
+    operation = meta.operation
+    return ShownOperation(type=operation.type, data=operation.data, dry_run=meta.dry_run)
 
 
 class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     status: str
     created: str | None
-    operation: Operation
+    operation: ShownOperation
     result: Any
     changed: bool | None
     error: str | None
@@ -242,13 +232,3 @@ def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
 
 
 DETAIL_ENCODER = msgspec.json.Encoder()
-
-
-class ReadDetail(JobDetail, frozen=True, kw_only=True):
-    """The job detail as a client decodes it (corral_sdk): its operation keeps ``dry_run``.
-
-    The controller encodes :class:`JobDetail`, whose operation is the
-    submitted one, with ``dry_run`` only on a dry run (the seed's shape).
-    """
-
-    operation: ShownOperation  # narrower than JobDetail's: read back, never built

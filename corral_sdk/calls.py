@@ -23,7 +23,7 @@ from common.api import (
     OperationList,
     OperationView,
 )
-from common.detail import ReadDetail
+from common.detail import JobDetail
 from corral_sdk.errors import ApiError, error_for
 
 Result = TypeVar("Result")
@@ -64,10 +64,10 @@ def _nothing(status: int, body: bytes) -> None:
     return None
 
 
-def _detail_or_accepted(status: int, body: bytes) -> ReadDetail | Accepted:
+def _detail_or_accepted(status: int, body: bytes) -> JobDetail | Accepted:
     if status == 202:
         return msgspec.json.decode(body, type=Accepted)
-    return msgspec.json.decode(body, type=ReadDetail)
+    return msgspec.json.decode(body, type=JobDetail)
 
 
 def job_body(
@@ -96,7 +96,7 @@ def submit(body: dict[str, Any], idempotency_key: str | None = None) -> Call[Acc
 
 def run(
     body: dict[str, Any], wait: float, idempotency_key: str | None = None
-) -> Call[ReadDetail | Accepted]:
+) -> Call[JobDetail | Accepted]:
     """Submit and answer the final detail, or :class:`Accepted` if ``wait`` runs out."""
     return Call(
         "POST",
@@ -117,8 +117,8 @@ def submit_batch(
     )
 
 
-def job(job_id: str) -> Call[ReadDetail]:
-    return Call("GET", f"/job/{job_id}", _as(ReadDetail))
+def job(job_id: str) -> Call[JobDetail]:
+    return Call("GET", f"/job/{job_id}", _as(JobDetail))
 
 
 def jobs(status: str | None = None, limit: int = 20, offset: int = 0) -> Call[JobList]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import httpx
 
 from common.api import Accepted, AgentList, AgentView, Batch, JobList, OperationList, OperationView
-from common.detail import ReadDetail
+from common.detail import JobDetail
 from corral_sdk import calls
 from corral_sdk.calls import Call
 from corral_sdk.sse import Change, JobEvent, Parser, change, job_event
@@ -73,7 +73,7 @@ class Client:
         *,
         wait: float = 60.0,
         dry_run: bool = False,
-    ) -> ReadDetail | Accepted:
+    ) -> JobDetail | Accepted:
         """Submit and wait for the final detail (``POST /job?wait=``)."""
         body = calls.job_body(operation, data, target, timeout, dry_run)
         return self.send(calls.run(body, wait, idempotency_key))
@@ -83,7 +83,7 @@ class Client:
     ) -> Batch:
         return self.send(calls.submit_batch(bodies, idempotency_key))
 
-    def job(self, job_id: str) -> ReadDetail:
+    def job(self, job_id: str) -> JobDetail:
         return self.send(calls.job(job_id))
 
     def jobs(self, status: str | None = None, limit: int = 20, offset: int = 0) -> JobList:

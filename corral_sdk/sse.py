@@ -10,14 +10,14 @@ from typing import Any
 
 import msgspec
 
-from common.detail import AgentStateView, ReadDetail, TimelineItem
+from common.detail import AgentStateView, JobDetail, TimelineItem
 
 
 class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The job's detail when the stream opened."""
 
     id: int
-    detail: ReadDetail
+    detail: JobDetail
 
 
 class AgentChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,7 +37,7 @@ class Final(msgspec.Struct, frozen=True, kw_only=True):
     """The finished detail: the stream ends after it."""
 
     id: int
-    detail: ReadDetail
+    detail: JobDetail
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,7 +49,7 @@ class Change(msgspec.Struct, frozen=True, kw_only=True):
 
 
 JobEvent = Snapshot | Progress | Final
-_DETAIL = msgspec.json.Decoder(ReadDetail)
+_DETAIL = msgspec.json.Decoder(JobDetail)
 _PROGRESS = msgspec.json.Decoder(dict[str, Any])
 _CHANGE = msgspec.json.Decoder(Change)
 

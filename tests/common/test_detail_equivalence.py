@@ -22,6 +22,7 @@ from common.detail import (
     job_error,
     render,
     responses,
+    shown_operation,
     single_agent,
 )
 from common.fold import EMPTY, AgentState, JobRecord, fold
@@ -71,7 +72,7 @@ def reference_render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail
         id=meta.id,
         status=status,
         created=rfc3339(meta.created),
-        operation=meta.operation,
+        operation=shown_operation(meta),
         result=agent.data if agent is not None and status == "completed" else None,
         changed=job_changed(meta, record, status),
         error=job_error(meta, record, status),
