@@ -44,6 +44,7 @@ from agent.events import EventPublisher
 from agent.executor import run_operation
 from agent.journal import Journal, cancelled_entry
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.host import Host
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
     CANCEL_DECODER,
@@ -104,6 +105,7 @@ class Runtime:
     claims: Claims
     journal: Journal = field(default_factory=Journal)
     max_output_bytes: int = 64 * 1024
+    host: Host = field(default_factory=Host)
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     skew_tolerance: float = 30.0
     clock: Callable[[], float] = time.time
@@ -289,6 +291,7 @@ class Runtime:
             max_output_bytes=self.max_output_bytes,
             job_id=spec.job_id,
             dry_run=spec.dry_run,
+            host=self.host,
         )
         started = time.monotonic()
         if spec.job_id in self.cancelled:

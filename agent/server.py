@@ -22,6 +22,7 @@ from agent.events import EventPublisher
 from agent.executor import allowed_operations
 from agent.facts import collect_facts
 from agent.journal import Journal, journal_file
+from agent.operations.host import Host
 from agent.runtime import Runtime
 from bus.connect import connect, install_signals
 from common import subjects
@@ -60,6 +61,7 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
         claims=Claims(nc.jetstream(), config.hostname),
         journal=journal,
         max_output_bytes=config.max_output_bytes,
+        host=Host(Path(config.host_root), config.host_path or os.environ.get("PATH", os.defpath)),
         max_deliveries=config.max_deliveries,
         skew_tolerance=config.clock_skew_tolerance,
     )

@@ -109,6 +109,11 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     ack_wait: float = 30.0  # of the agent's own consumer; in-progress acks every third
     clock_skew_tolerance: float = 30.0
     max_output_bytes: int = 64 * 1024
+    # Where operations find the host's files (agent/operations/host.py): "/"
+    # on a real host; a directory per agent in `corral dev up` and the tests.
+    host_root: str = "/"
+    # The PATH operations look their tools up on; "" : the agent's own PATH.
+    host_path: str = ""
     log_format: str = "console"
     log_level: str = "info"
 
@@ -155,6 +160,8 @@ _AGENT_ENV = {
     "CORRAL_ACK_WAIT": "ack_wait",
     "CORRAL_CLOCK_SKEW_TOLERANCE": "clock_skew_tolerance",
     "CORRAL_MAX_OUTPUT_BYTES": "max_output_bytes",
+    "CORRAL_HOST_ROOT": "host_root",
+    "CORRAL_HOST_PATH": "host_path",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

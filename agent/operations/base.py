@@ -1,12 +1,16 @@
-"""What every operation handler shares: its context, its failure, its type. No I/O."""
+"""What every operation handler shares: its context, its outcomes, its type. No I/O."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from agent.operations.errors import OperationFailed, OperationSkipped
+from agent.operations.host import Host
 from common.operations.declaration import OperationResult
+
+__all__ = ["Handler", "OperationContext", "OperationFailed", "OperationSkipped"]
 
 
 @dataclass(frozen=True)
@@ -19,14 +23,8 @@ class OperationContext:
     job_id: str = ""
     # Compute what the operation would do and touch nothing (docs/api.md).
     dry_run: bool = False
-
-
-class OperationFailed(Exception):
-    """The operation failed; ``message`` becomes the ``failed`` event's error."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    # Where the handler reads and changes the host (agent/operations/host.py).
+    host: Host = field(default_factory=Host)
 
 
 Handler = Callable[[Any, OperationContext], Awaitable[OperationResult]]

@@ -28,10 +28,10 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.host import child_environment
 from common.operations.command import ExecParams
 from common.operations.declaration import OperationResult
 
@@ -66,17 +66,6 @@ class _Collector(asyncio.SubprocessProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.finished.set()
-
-
-# The agent's own settings (its NATS URL carries its password) and the
-# service manager's sockets are not the command's business: a child that
-# prints its environment would put them into a job record.
-_PRIVATE_PREFIXES = ("CORRAL_", "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "WATCHDOG_")
-
-
-def child_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The agent's environment without what is the agent's alone."""
-    return {k: v for k, v in environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
 
 
 async def _spawn(params: ExecParams, limit: int) -> tuple[asyncio.SubprocessTransport, _Collector]:
