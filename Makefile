@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/corral dev up --agents 3 --demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
