@@ -4,7 +4,8 @@ No I/O of its own, except at the agent's start: an allow-list that names a
 third-party family (``example.*``, ``example.greet``) loads and binds it
 (common/operations/plugins.py, agent/operations/registry.py). The handler
 it calls may do some. Whatever goes wrong comes out as
-:class:`OperationFailed` with a one-line message fit for a ``failed`` event,
+:class:`OperationFailed` with a one-line message fit for a ``failed`` event
+(a host that lacks what the operation needs: :class:`OperationSkipped`),
 except cancellation, which propagates so the caller's structured
 concurrency still works (handlers clean up on the way out).
 """
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.operations import registry
-from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.base import OperationContext, OperationFailed, OperationSkipped
 from common.operations import plugins
 from common.operations.catalog import (
     BUILTIN,
@@ -92,7 +93,7 @@ async def run_operation(
     try:
         async with asyncio.timeout(context.timeout) as deadline:
             return await handler(params, context)
-    except OperationFailed:
+    except (OperationFailed, OperationSkipped):
         raise
     except TimeoutError as exc:
         if deadline.expired():

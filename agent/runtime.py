@@ -43,7 +43,7 @@ from agent.decide import CANCELLED_ERROR, Delivery, Finish, Reemit, Refuse, Run,
 from agent.events import EventPublisher
 from agent.executor import run_operation
 from agent.journal import Journal, cancelled_entry
-from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.base import OperationContext, OperationFailed, OperationSkipped
 from agent.operations.host import Host
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
@@ -59,6 +59,7 @@ from common.messages import (
     Failed,
     JobSpec,
     Retried,
+    Skipped,
     Started,
     event_id,
 )
@@ -313,6 +314,10 @@ class Runtime:
             log.info("job_failed", error=exc.message)
             duration = time.monotonic() - started
             return self.event(spec, Failed, attempt, error=exc.message, duration=duration)
+        except OperationSkipped as exc:
+            log.info("job_skipped", reason=exc.reason)
+            duration = time.monotonic() - started
+            return self.event(spec, Skipped, attempt, error=exc.reason, duration=duration)
         log.info("job_completed", changed=result.changed)
         return self.event(
             spec,

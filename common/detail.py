@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 
 from common.fold import AgentState, JobRecord
-from common.job import CONTROLLER, JobMeta
+from common.job import CONTROLLER, SKIPPED_EVERYWHERE, JobMeta
 from common.messages import Operation
 from common.timefmt import rfc3339
 
-RESPONSE_STATUSES = frozenset({"completed", "failed", "cancelled"})
+RESPONSE_STATUSES = frozenset({"completed", "failed", "skipped", "cancelled"})
 
 
 # Strings and numbers only, so never in a reference cycle: gc=False spares the
@@ -117,14 +117,20 @@ def job_error(meta: JobMeta, record: JobRecord, status: str) -> str | None:
         agent = single_agent(meta, record)
         if agent is None:
             return _controller_error(record) or "no agent answered before the deadline"
-        return agent.error
+        return f"{SKIPPED_EVERYWHERE}: {agent.error}" if agent.status == "skipped" else agent.error
     expected = meta.expected or []
-    missed = [h for h in expected if getattr(record.agents.get(h), "status", "") != "completed"]
+    states = [getattr(record.agents.get(h), "status", "") for h in expected]
+    skipped = states.count("skipped")
+    if expected and skipped == len(expected):
+        return SKIPPED_EVERYWHERE
+    missed = [h for h, s in zip(expected, states, strict=True) if s not in ("completed", "skipped")]
     first = "; ".join(
         f"{h}: {getattr(record.agents.get(h), 'error', None) or 'no answer'}" for h in missed[:3]
     )
     more = f" (and {len(missed) - 3} more)" if len(missed) > 3 else ""
-    return f"{len(missed)} of {len(expected)} agents did not complete: {first}{more}"
+    aside = f", {skipped} skipped" if skipped else ""
+    answering = len(expected) - skipped
+    return f"{len(missed)} of {answering} agents did not complete{aside}: {first}{more}"
 
 
 Formatter = Callable[[float | None], str | None]

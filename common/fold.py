@@ -30,6 +30,7 @@ from common.messages import (
     Completed,
     Event,
     Failed,
+    Skipped,
     TimedOut,
     event_kind,
 )
@@ -42,12 +43,13 @@ _RANK = {
     "acknowledged": 1,
     "started": 2,
     "failed": 0,
+    "skipped": 1,
     "cancelled": 1,
     "completed": 2,
     "timeout": 0,
 }
-_TIER = {"completed": 2, "failed": 2, "cancelled": 2, "timeout": 1}
-_ANSWERS = frozenset({"completed", "failed"})
+_TIER = {"completed": 2, "failed": 2, "skipped": 2, "cancelled": 2, "timeout": 1}
+_ANSWERS = frozenset({"completed", "failed", "skipped"})
 _KINDS: dict[type, str] = {kind: str(kind.__struct_config__.tag) for kind in typing.get_args(Event)}
 # Where an event sits in one agent's lifecycle: at equal timestamps the timeline
 # shows an attempt's events in the order they happen, not by event id.
@@ -58,6 +60,7 @@ _STAGE = {
     "started": 3,
     "completed": 4,
     "failed": 4,
+    "skipped": 4,
     "cancelled": 4,
     "timeout": 4,
 }
@@ -146,7 +149,7 @@ def _head_fields(event: Event) -> dict[str, Any]:
     }
     if isinstance(event, Completed):
         fields.update(data=event.result, changed=event.changed, duration=event.duration)
-    elif isinstance(event, Failed):
+    elif isinstance(event, Failed | Skipped):
         fields.update(error=event.error, duration=event.duration)
     elif isinstance(event, Cancelled | TimedOut):
         fields.update(error=event.error)
@@ -316,6 +319,7 @@ _MESSAGES = {
     "started": "agent started the operation",
     "completed": "operation completed",
     "failed": "operation failed",
+    "skipped": "operation skipped: the host lacks what it needs",
     "retried": "job delivered again",
     "cancelled": "operation cancelled",
     "timeout": "no answer before the deadline",

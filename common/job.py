@@ -13,7 +13,15 @@ JobStatus = Literal[
     "submitted", "processing", "completed", "failed", "partial_failure", "cancelled"
 ]
 AgentStatus = Literal[
-    "pending", "acknowledged", "started", "retried", "completed", "failed", "cancelled", "timeout"
+    "pending",
+    "acknowledged",
+    "started",
+    "retried",
+    "completed",
+    "failed",
+    "skipped",
+    "cancelled",
+    "timeout",
 ]
 JOB_STATUSES: tuple[JobStatus, ...] = typing.get_args(JobStatus)
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "partial_failure", "cancelled"})
@@ -44,13 +52,22 @@ class JobMeta(msgspec.Struct, frozen=True, kw_only=True):
     dry_run: bool = False
 
 
-def final_status(expected: int, completed: int) -> JobStatus:
-    """Status of a finished job from how many expected agents completed."""
-    if expected > 0 and completed >= expected:
+def final_status(expected: int, completed: int, skipped: int = 0) -> JobStatus:
+    """Status of a finished job from how many expected agents completed or skipped.
+
+    A skipped agent (its host lacks what the operation needs) counts as
+    neither: the job is ``completed`` when every agent that did not skip
+    completed, and ``failed`` when every one skipped (SKIPPED_EVERYWHERE).
+    """
+    answering = expected - skipped
+    if answering > 0 and completed >= answering:
         return "completed"
     if completed == 0:
         return "failed"
     return "partial_failure"
+
+
+SKIPPED_EVERYWHERE = "skipped on every target"
 
 
 META_DECODER = msgspec.msgpack.Decoder(JobMeta)

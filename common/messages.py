@@ -89,6 +89,14 @@ class Failed(EventBase, frozen=True, kw_only=True, tag="failed"):
     duration: Seconds = 0.0
 
 
+class Skipped(EventBase, frozen=True, kw_only=True, tag="skipped"):
+    """The host lacks what the operation needs (a tool, a running systemd); ``error``
+    says what. Neither completed nor failed: the job leaves the agent out."""
+
+    error: str = ""
+    duration: Seconds = 0.0
+
+
 class Retried(EventBase, frozen=True, kw_only=True, tag="retried"):
     """The job was delivered again (``attempt`` > 1) after a crash or timeout."""
 
@@ -103,8 +111,18 @@ class TimedOut(EventBase, frozen=True, kw_only=True, tag="timeout"):
     error: str = ""
 
 
-Event = Submitted | Acknowledged | Started | Completed | Failed | Retried | Cancelled | TimedOut
-TERMINAL_EVENTS = ("completed", "failed", "cancelled", "timeout")
+Event = (
+    Submitted
+    | Acknowledged
+    | Started
+    | Completed
+    | Failed
+    | Skipped
+    | Retried
+    | Cancelled
+    | TimedOut
+)
+TERMINAL_EVENTS = ("completed", "failed", "skipped", "cancelled", "timeout")
 
 
 def event_id(job_id: str, hostname: str, attempt: int, kind: str) -> str:

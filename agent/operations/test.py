@@ -12,9 +12,15 @@ from __future__ import annotations
 import asyncio
 import os
 
-from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.base import Handler, OperationContext, OperationFailed, OperationSkipped
 from common.operations.declaration import NoParams, OperationResult
-from common.operations.test import CounterParams, EchoParams, FailParams, SleepParams
+from common.operations.test import (
+    CounterParams,
+    EchoParams,
+    FailParams,
+    SkipParams,
+    SleepParams,
+)
 
 
 async def ping(params: NoParams, ctx: OperationContext) -> OperationResult:
@@ -32,6 +38,12 @@ async def sleep(params: SleepParams, ctx: OperationContext) -> OperationResult:
 
 async def fail(params: FailParams, ctx: OperationContext) -> OperationResult:
     raise OperationFailed(params.message)
+
+
+async def skip(params: SkipParams, ctx: OperationContext) -> OperationResult:
+    if params.hosts is None or ctx.hostname in params.hosts:
+        raise OperationSkipped(params.reason)
+    return OperationResult(data={"pong": True})
 
 
 def _append_line(path: str, line: str) -> int:
@@ -67,5 +79,6 @@ HANDLERS: dict[str, Handler] = {
     "test.echo": echo,
     "test.sleep": sleep,
     "test.fail": fail,
+    "test.skip": skip,
     "test.counter": counter,
 }

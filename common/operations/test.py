@@ -29,6 +29,13 @@ class FailParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     message: Annotated[str, doc("The error the job fails with.")] = "requested failure"
 
 
+class SkipParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, doc("Why the job is skipped.")] = "requested skip"
+    hosts: Annotated[
+        list[str] | None, doc("Skip only on these agents (all when unset); run elsewhere.")
+    ] = None
+
+
 class CounterParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     path: Annotated[NonEmpty, doc("Absolute path of the counter file.")]
 
@@ -90,6 +97,19 @@ FAMILY = Family(
             summary="Fail with message.",
             description="Always ends `failed` with `message` as the error.",
             example={"message": "on purpose"},
+            platforms=("any",),
+        ),
+        Declaration(
+            name="test.skip",
+            params=SkipParams,
+            result=PingResult,
+            kind="read",
+            summary="Skip with reason, as a host lacking a tool would.",
+            description=(
+                "Ends `skipped` with `reason` on the agents named in `hosts` (every agent"
+                " when unset), and answers like `test.ping` on the others."
+            ),
+            example={"reason": "no such tool", "hosts": ["web-1.example"]},
             platforms=("any",),
         ),
         Declaration(

@@ -171,6 +171,7 @@ if not FINAL[status] and expected_n > 0 and done >= expected_n then
   local heads = redis.call('HGETALL', KEYS[3])
   local best = nil
   local ok = 0
+  local skipped = 0
   for i = 1, #heads, 2 do
     local head = parse_head(heads[i + 1])
     if not head then
@@ -179,13 +180,14 @@ if not FINAL[status] and expected_n > 0 and done >= expected_n then
     end
     if heads[i] ~= $CONTROLLER then
       if head[5] == 'completed' then ok = ok + 1 end
+      if head[5] == 'skipped' then skipped = skipped + 1 end
       if best == nil or head_greater(head, best) then best = head end
     end
   end
   if flag == 0 then
     if anyone then
       if best ~= nil and best[5] == 'completed' then status = 'completed' else status = 'failed' end
-    elseif ok >= expected_n then
+    elseif ok >= expected_n - skipped and skipped < expected_n then
       status = 'completed'
     elseif ok == 0 then
       status = 'failed'

@@ -65,10 +65,8 @@ def decide_status(meta: JobMeta, record: JobRecord) -> str:
         agent = single_agent(meta, record)
         return "completed" if agent is not None and agent.status == "completed" else "failed"
     expected = meta.expected or []
-    completed = sum(
-        1 for h in expected if h in record.agents and record.agents[h].status == "completed"
-    )
-    return final_status(len(expected), completed)
+    states = [record.agents[h].status for h in expected if h in record.agents]
+    return final_status(len(expected), states.count("completed"), states.count("skipped"))
 
 
 def plan(

@@ -30,7 +30,13 @@ def test_an_allow_list_is_taken_as_given() -> None:
 def test_a_family_glob_takes_the_family_but_its_opt_in_operations() -> None:
     node = {name for name in BUILTIN if name.startswith("node.")}
     assert allowed_operations(["node.*"]) == node
-    assert allowed_operations(["test.*"]) == {"test.ping", "test.echo", "test.sleep", "test.fail"}
+    assert allowed_operations(["test.*"]) == {
+        "test.ping",
+        "test.echo",
+        "test.sleep",
+        "test.fail",
+        "test.skip",
+    }
     assert "test.counter" in allowed_operations(["test.*", "test.counter"])
 
 

@@ -15,6 +15,7 @@ from common.messages import (
     Event,
     Failed,
     Operation,
+    Skipped,
     Submitted,
     TimedOut,
     event_id,
@@ -121,6 +122,29 @@ def test_broadcast_partial_failure_reports_timeouts_and_any_changed() -> None:
     assert detail["hostname"] is None
     assert "2 of 3 agents did not complete" in str(detail["error"])
     assert set(detail["responses"]) == {"a", "b"}
+
+
+def test_skipped_agents_are_left_out_of_the_count_and_the_error_says_so() -> None:
+    from controller.upkeep.finalize import decide_status
+
+    hosts = ["a", "b", "c"]
+    events = [
+        ev(Completed, "a", 1001.0, result=1),
+        ev(Failed, "b", 1001.0, error="boom"),
+        ev(Skipped, "c", 1001.0, error="no systemd"),
+    ]
+    job = meta("_all", hosts, False)
+    record = fold_all(events)
+    assert decide_status(job, record) == "partial_failure"
+    detail = as_json(render(job, record, "partial_failure"))
+    assert detail["error"] == "1 of 2 agents did not complete, 1 skipped: b: boom"
+    assert detail["responses"]["c"] == {
+        "status": "skipped",
+        "data": None,
+        "changed": None,
+        "error": "no systemd",
+        "hostname": "c",
+    }
 
 
 def test_pending_expected_agents_show_as_pending() -> None:

@@ -227,3 +227,13 @@ def test_agents_own_cancel_is_not_late() -> None:
     )
     assert record.agents[host].status == "cancelled"
     assert not record.agents[host].late
+
+
+def test_skipped_agents_leave_the_count_of_a_broadcast() -> None:
+    from common.job import final_status
+
+    assert final_status(3, completed=2, skipped=1) == "completed"
+    assert final_status(3, completed=1, skipped=1) == "partial_failure"
+    assert final_status(3, completed=0, skipped=1) == "failed"
+    assert final_status(3, completed=0, skipped=3) == "failed"
+    assert final_status(3, completed=3) == "completed"

@@ -49,6 +49,7 @@ def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "test.ping": {},
         "test.echo": {"data": {"a": [1, "b"]}},
         "test.sleep": {"seconds": 0},
+        "test.skip": {"hosts": ["another-agent.example.com"]},
         "test.counter": {"path": str(tmp_path / "counter")},
         "node.hostname.get": {},
         "node.status.get": {},

@@ -28,6 +28,7 @@ from common.messages import (
     Failed,
     Operation,
     Retried,
+    Skipped,
     Started,
     Submitted,
     TimedOut,
@@ -46,6 +47,7 @@ KINDS: dict[str, type[Event]] = {
     "retried": Retried,
     "completed": Completed,
     "failed": Failed,
+    "skipped": Skipped,
     "cancelled": Cancelled,
     "timeout": TimedOut,
 }
