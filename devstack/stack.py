@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +41,23 @@ AGENT_PLAN = [
 ]
 
 
+# The only tools a dev agent finds on its host path: each agent plays a
+# separate host with its own root for files, but tools act on this machine,
+# so nothing that changes it (package managers, useradd, sysctl, hostname,
+# shutdown...) is reachable: those operations answer `skipped`.
+HARMLESS_TOOLS = ("ip", "ping", "journalctl", "dpkg-query", "apt-cache", "rpm", "uname", "getent")
+
+
+def host_tools(folder: Path) -> Path:
+    """A folder of links to the harmless tools this machine has: a dev agent's host path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for tool in HARMLESS_TOOLS:
+        found = shutil.which(tool)
+        if found is not None and not (folder / tool).exists():
+            (folder / tool).symlink_to(found)
+    return folder
+
+
 def agent_identity(index: int) -> tuple[str, str]:
     """Hostname and label of the index-th dev agent: web-1, web-2, db-1, web-3, ..."""
     if index < len(AGENT_PLAN):
@@ -65,11 +83,12 @@ class DevStack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.stopping = threading.Event()
 
-    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+    def spawn(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "CORRAL_API_KEY": self.api_key,
             "CORRAL_LOG_LEVEL": os.environ.get("CORRAL_LOG_LEVEL", "warning"),
+            **(env or {}),
         }
         # Its own session, like the embedded servers: a terminal's Ctrl-C
         # reaches only `dev up`, which then stops each child once, in order
@@ -86,7 +105,7 @@ class DevStack:
                 servers = stack.enter_context(EmbeddedServers())
                 self.nats_url = self.nats_url or servers.nats.url
                 self.redis_url = self.redis_url or servers.redis.url
-            keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="corral-keys-")))
+            keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="corral-dev-")))
             private, public = write_keypair(keys)
             stack.callback(self.stop_children)
             self.start(private, public)
@@ -123,8 +142,12 @@ class DevStack:
         # Blocking checks, each wait on a loop of its own; while the controller
         # starts, a refused connection means "not yet".
         asyncio.run(until(ready, "the controller", ignore=(httpx.HTTPError,)))
+        hosts = private.parent / "hosts"
+        tools = host_tools(private.parent / "tools")
         for index in range(self.agent_count):
             hostname, label = agent_identity(index)
+            root = hosts / hostname
+            root.mkdir(parents=True)
             self.spawn(
                 "agent",
                 "--hostname",
@@ -138,13 +161,15 @@ class DevStack:
                 # Throwaway like the keys; one journal file per hostname inside.
                 "--journal-dir",
                 str(private.parent / "journal"),
+                env={"CORRAL_HOST_ROOT": str(root), "CORRAL_HOST_PATH": str(tools)},
             )
         asyncio.run(until(online, "the agents", ignore=(httpx.HTTPError,)))
         console.print(
             f"[bold green]corral is up[/bold green]\n"
             f"  API:      {url}\n  NATS:     {self.nats_url}\n"
             f"  Redis:    {self.redis_url}\n  API key:  {self.api_key}\n"
-            f"  agents:   {self.agent_count}\n"
+            f"  agents:   {self.agent_count}, each with its own host root for files under"
+            f" {hosts}/<hostname>\n"
             f"  try:      CORRAL_API_KEY={self.api_key} corral job submit "
             f"node.hostname.get --target _all --wait"
         )
