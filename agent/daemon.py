@@ -129,7 +129,9 @@ class Agent:
             self.pullers = [
                 Puller(self.nc, stream, own.name, own.bind, deliver_own, self._free),
                 # The controller owns the shared consumer (controller/streams.py).
-                Puller(self.nc, stream, subjects.ANY_CONSUMER, _nothing, deliver, self._free),
+                Puller(
+                    self.nc, stream, subjects.ANY_CONSUMER, _nothing, deliver, self._free_for_any
+                ),
             ]
             loops = [asyncio.create_task(puller.run()) for puller in self.pullers]
             beats = asyncio.create_task(self._heartbeats())
@@ -142,6 +144,16 @@ class Agent:
 
     def _free(self) -> int:
         return self.max_concurrency - self.inflight
+
+    def _free_for_any(self) -> int:
+        return 0 if self.runtime.drained else self._free()
+
+    def set_drained(self, drained: bool) -> None:
+        """Stop or resume taking ``_any`` jobs (agent/drain.py)."""
+        self.runtime.drained = drained
+        if not drained:
+            for puller in self.pullers:
+                puller.poke()
 
     async def _bind_own(self) -> None:
         """Have this agent's consumer created or updated, waiting for a controller."""
@@ -213,6 +225,7 @@ class Agent:
             state=state,
             running=self.running,
             refusals=dict(self.runtime.refused),
+            drained=self.runtime.drained,
         )
         await self.nc.publish(self.heartbeat_subject, ENCODER.encode(beat))
         if flush:

@@ -48,6 +48,7 @@ from agent.operations.host import Host
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
     CANCEL_DECODER,
+    DRAIN_DECODER,
     ENCODER,
     EVENT_DECODER,
     JOB_SPEC_DECODER,
@@ -68,6 +69,8 @@ from common.signing import SignatureError, Verifier
 from common.targets import Target, TargetError, parse_target
 
 log = structlog.get_logger("corral.agent")
+DRAINED_REASON = "agent is drained"
+DRAINED_NAK_DELAY = 0.5  # seconds; lets another agent's pull take it first
 IN_PROGRESS_EVERY = 10.0  # well under the consumers' 30 s ack wait
 REMEMBER_CANCELLED = 10_000  # in memory; the journal keeps them longer
 STORE_AGAIN_AFTER = 1.0  # between rounds of tries to store an `_any` job's answer
@@ -114,6 +117,8 @@ class Runtime:
     completed: int = 0
     active: dict[str, Active] = field(default_factory=dict)
     cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    # No new shared work (agent/drain.py): no _any, broadcasts answered skipped.
+    drained: bool = False
 
     def verify(self, data: bytes, subject: str) -> tuple[JobSpec, Target]:
         """The signed job and its target, if it is for this agent and came where it was sent."""
@@ -176,6 +181,10 @@ class Runtime:
             if running is not None:
                 self.refuse("replayed", "job arrived again as a new message while running")
                 await msg.term()
+                return True
+            if target.kind == "any" and self.drained:
+                # Fetched just before the drain: back to the other agents.
+                await msg.nak(delay=DRAINED_NAK_DELAY)
                 return True
             if target.kind == "any":
                 settled = await self._unless_claimed(spec, msg)
@@ -297,6 +306,8 @@ class Runtime:
         started = time.monotonic()
         if spec.job_id in self.cancelled:
             return self.event(spec, Cancelled, attempt, error=CANCELLED_ERROR)
+        if self.drained and parse_target(spec.target).is_broadcast:
+            return self.event(spec, Skipped, attempt, error=DRAINED_REASON)
         active.op = asyncio.create_task(
             run_operation(spec.operation.type, spec.operation.data, context, self.allowed)
         )
@@ -339,6 +350,21 @@ class Runtime:
             self.refuse("malformed", f"cancel request does not decode: {exc}")
             return None
         return request.job_id
+
+    def drain_request(self, data: bytes) -> bool | None:
+        """Whether a verified drain request for this agent drains it; None (counted) if refused."""
+        try:
+            request = DRAIN_DECODER.decode(self._verified(data))
+        except Refused as exc:
+            self.refuse(exc.reason, f"drain request: {exc}")
+            return None
+        except ValueError as exc:
+            self.refuse("malformed", f"drain request does not decode: {exc}")
+            return None
+        if request.hostname != self.hostname:
+            self.refuse("not_addressed", f"drain request for {request.hostname}")
+            return None
+        return request.drained
 
     def remember_cancel(self, job_id: str) -> None:
         """In memory first and synchronously: a job about to start checks this set.

@@ -15,6 +15,7 @@ import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 
+from agent import drain
 from agent.cancels import listening
 from agent.claims import Claims
 from agent.daemon import Agent
@@ -86,7 +87,7 @@ def build_agent(
 
 async def run_with_cancels(agent: Agent, stop: asyncio.Event) -> None:
     """One agent with its cancel subscription, until ``stop``: an agent process's work."""
-    async with listening(agent.nc, [agent.runtime]):
+    async with listening(agent.nc, [agent.runtime]), drain.listening(agent):
         await agent.run(stop)
 
 

@@ -23,6 +23,7 @@ from bus.loop import run as run_loop
 from cli.operations import operation_group, run_group, submit_and_show
 from cli.options import client_options, with_client
 from cli.render import print_agents, print_detail, print_jobs
+from common.api import AgentView
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
 from common.targets import TargetError, parse_labels
@@ -117,6 +118,27 @@ def agent_group(
 def agent_list(url: str, api_key: str) -> None:
     """List registered agents."""
     with_client(url, api_key, lambda c: print_agents(msgspec.to_builtins(c.agents())))
+
+
+def _listing(agent: AgentView) -> dict[str, Any]:
+    return {"total_items": 1, "items": [msgspec.to_builtins(agent)]}
+
+
+@agent_group.command("drain")
+@click.argument("hostname")
+@client_options
+def agent_drain(hostname: str, url: str, api_key: str) -> None:
+    """Take HOSTNAME out of rotation: it finishes what it runs, takes no new _any or
+    broadcast work, and jobs addressed to it are refused until `corral agent undrain`."""
+    with_client(url, api_key, lambda c: print_agents(_listing(c.drain(hostname))))
+
+
+@agent_group.command("undrain")
+@click.argument("hostname")
+@client_options
+def agent_undrain(hostname: str, url: str, api_key: str) -> None:
+    """Put HOSTNAME back into rotation."""
+    with_client(url, api_key, lambda c: print_agents(_listing(c.undrain(hostname))))
 
 
 @agent_group.command("swarm")

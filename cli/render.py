@@ -51,13 +51,14 @@ def print_jobs(listing: dict[str, Any]) -> None:
 
 
 def print_agents(listing: dict[str, Any]) -> None:
-    table = Table("hostname", "state", "labels", "os", "cpus", "last seen")
+    table = Table("hostname", "state", "drained", "labels", "os", "cpus", "last seen")
     for agent in listing["items"]:
         labels = ",".join(f"{k}={v}" for k, v in agent["labels"].items())
         facts = agent["facts"]
         table.add_row(
             agent["hostname"],
             agent["state"],
+            "drained" if agent.get("drained") else "",
             labels,
             facts.get("os_release") or facts.get("os", ""),
             str(facts.get("cpu_count", "")),

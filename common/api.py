@@ -51,6 +51,8 @@ class AgentView(msgspec.Struct, frozen=True, kw_only=True):
     running: int
     refusals: dict[str, int]
     facts: Facts
+    # Out of rotation (POST /agent/{hostname}/drain): no new _any or broadcast work.
+    drained: bool = False
 
 
 class AgentList(msgspec.Struct, frozen=True, kw_only=True):

@@ -163,10 +163,25 @@ class Heartbeat(msgspec.Struct, frozen=True, kw_only=True):
     running: int = 0
     # Jobs and cancel requests this agent refused since it started, by reason.
     refusals: dict[str, int] = msgspec.field(default_factory=dict)
+    # Whether the agent believes it is drained: a controller that knows
+    # otherwise tells it again (controller/registry.py).
+    drained: bool = False
 
 
 class CancelRequest(msgspec.Struct, frozen=True, kw_only=True):
     job_id: str
+    requested_at: float
+
+
+class DrainRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Signed, on ``corral.control.drain.<host>``: whether the agent takes new work.
+
+    A drained agent finishes what it runs, takes no ``_any`` job and answers
+    ``skipped`` to broadcast and label jobs (docs/operations.md, "Drain").
+    """
+
+    hostname: str
+    drained: bool
     requested_at: float
 
 
@@ -222,6 +237,7 @@ EVENT_DECODER = msgspec.msgpack.Decoder(Event)
 EVENT_MESSAGE_DECODER = msgspec.msgpack.Decoder(list[Event] | Event)
 HEARTBEAT_DECODER = msgspec.msgpack.Decoder(Heartbeat)
 CANCEL_DECODER = msgspec.msgpack.Decoder(CancelRequest)
+DRAIN_DECODER = msgspec.msgpack.Decoder(DrainRequest)
 JOBS_CHANGED_DECODER = msgspec.msgpack.Decoder(JobsChanged)
 CONSUMER_REQUEST_DECODER = msgspec.msgpack.Decoder(ConsumerRequest)
 CONSUMER_REPLY_DECODER = msgspec.msgpack.Decoder(ConsumerReply)

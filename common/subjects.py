@@ -10,6 +10,7 @@ Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
     corral.event.<host>                     events an agent emits about jobs
     corral.heartbeat.<host>                 core NATS heartbeats with facts
     corral.control.cancel                   core NATS cancel requests (broadcast)
+    corral.control.drain.<host>             core NATS: an agent's drain state, from a controller
     corral.control.consumer.<host>          core NATS request: an agent asks a
                                             controller for its own consumer
     _INBOX_<host>.>                         replies to one agent (its inbox prefix)
@@ -103,6 +104,14 @@ def agent_consumer(hostname: str) -> str:
 def consumer_request_of(hostname: str) -> str:
     """Where the agent ``hostname`` asks a controller for its own consumer."""
     return f"corral.control.consumer.{encode_token(hostname)}"
+
+
+DRAINS = "corral.control.drain.*"
+
+
+def drain_of(hostname: str) -> str:
+    """Where a controller tells the agent ``hostname`` whether it is drained."""
+    return f"corral.control.drain.{encode_token(hostname)}"
 
 
 def inbox_prefix(hostname: str) -> str:

@@ -12,6 +12,12 @@ Every replica decides from the same ``last_seen``, so they agree without
 telling each other; an agent that comes back registers again with its next
 heartbeat.
 
+Drained agents (controller/drains.py) stay in the registry but out of
+every expected set and of ``_any``'s live agents; the drained set is
+re-read from Redis with each flush, so every replica sees a drain within a
+second. A heartbeat that shows an agent believing otherwise is handed to
+``on_mismatch``, which tells the agent again.
+
 A heartbeat is rejected (logged ``message_rejected``, counted in
 ``rejected`` by reason) unless it decodes, its subject names a hostname, its
 body names the same one, and that hostname and its labels are whole names
@@ -25,6 +31,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -83,8 +90,11 @@ class Registry:
         self._unsaved_forgets: set[str] = set()
         self._next_forget = 0.0
         self.rejected: Counter[str] = Counter()
+        self.drained: dict[str, float] = {}  # hostname -> since
+        self.on_mismatch: Callable[[str, bool], None] | None = None
 
     async def load(self) -> None:
+        self.drained = await self.stored.load_drained()
         for record in await self.stored.load_agents():
             if is_hostname(record.hostname):
                 self.agents.setdefault(record.hostname, record)
@@ -100,8 +110,17 @@ class Registry:
     def live(self, now: float) -> list[AgentRecord]:
         return [r for r in self.agents.values() if self.is_online(r, now)]
 
+    def available(self, now: float) -> list[AgentRecord]:
+        """Live agents that take new work: not drained."""
+        return [r for r in self.live(now) if r.hostname not in self.drained]
+
     def expected_for(self, target: Target, now: float) -> list[str]:
-        return resolve_expected(target, ((r.hostname, r.labels) for r in self.live(now)))
+        return resolve_expected(target, ((r.hostname, r.labels) for r in self.available(now)))
+
+    def drained_for(self, target: Target, now: float) -> list[str]:
+        """Live agents ``target`` matches that are left out because they are drained."""
+        drained = [r for r in self.live(now) if r.hostname in self.drained]
+        return resolve_expected(target, ((r.hostname, r.labels) for r in drained))
 
     def forget_silent(self, now: float) -> list[str]:
         """Drop agents silent for longer than ``forget_after``; their names."""
@@ -136,6 +155,9 @@ class Registry:
             log.info("agent_seen", hostname=beat.hostname, state=beat.state)
         self.agents[beat.hostname] = record
         self._dirty[beat.hostname] = record
+        mistaken = beat.drained != (beat.hostname in self.drained)
+        if beat.state == "online" and mistaken and self.on_mismatch is not None:
+            self.on_mismatch(beat.hostname, beat.drained)
         self._unsaved_forgets.discard(beat.hostname)
         self._changed.set()
 
@@ -160,6 +182,10 @@ class Registry:
                     await self.forget_stored(time.time())
             except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
                 log.warning("registry_forget_failed", error=str(exc))
+            try:
+                self.drained = await self.stored.load_drained()
+            except Exception as exc:  # noqa: BLE001 - keep the registry alive; retry later
+                log.warning("registry_drained_read_failed", error=str(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), interval)
             if not self._changed.is_set():

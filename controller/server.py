@@ -35,6 +35,7 @@ from controller.api.app import create_app
 from controller.api.http import Services
 from controller.api.idempotency import Idempotency
 from controller.collect.collector import Collector
+from controller.drains import Drains
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.jobs.group_commit import Committer
@@ -109,6 +110,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
     )
     feed = ChangeFeed(nc)
     canceller = Canceller(store, control, nc, js, signer, feed=feed, metrics=metrics)
+    drains = Drains(registry, nc, signer)
     watchers = Watchers(control.status)
     await watchers.subscribe(nc)
     services = Services(
@@ -120,6 +122,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         canceller=canceller,
         idempotency=Idempotency(redis, sealer),
         watchers=watchers,
+        drains=drains,
         broker_ready=connected,
         metrics=metrics,
         audit=AuditLog(redis, config.audit_max_entries),

@@ -113,6 +113,13 @@ class AsyncClient:
     async def agent(self, hostname: str) -> AgentView:
         return await self.send(calls.agent(hostname))
 
+    async def drain(self, hostname: str) -> AgentView:
+        """No new ``_any`` or broadcast work for the agent; it finishes what it runs."""
+        return await self.send(calls.drain(hostname, True))
+
+    async def undrain(self, hostname: str) -> AgentView:
+        return await self.send(calls.drain(hostname, False))
+
     async def watch(
         self, job_id: str, last_event_id: int | None = None
     ) -> AsyncGenerator[JobEvent, None]:

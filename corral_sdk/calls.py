@@ -162,3 +162,9 @@ def agents() -> Call[AgentList]:
 
 def agent(hostname: str) -> Call[AgentView]:
     return Call("GET", f"/agent/{hostname}", _as(AgentView))
+
+
+def drain(hostname: str, drained: bool) -> Call[AgentView]:
+    """Take an agent out of rotation (``drained``) or put it back."""
+    verb = "drain" if drained else "undrain"
+    return Call("POST", f"/agent/{hostname}/{verb}", _as(AgentView))

@@ -116,6 +116,13 @@ class Client:
     def agent(self, hostname: str) -> AgentView:
         return self.send(calls.agent(hostname))
 
+    def drain(self, hostname: str) -> AgentView:
+        """No new ``_any`` or broadcast work for the agent; it finishes what it runs."""
+        return self.send(calls.drain(hostname, True))
+
+    def undrain(self, hostname: str) -> AgentView:
+        return self.send(calls.drain(hostname, False))
+
     def watch(self, job_id: str, last_event_id: int | None = None) -> Iterator[JobEvent]:
         """The job's live events (snapshot, progress..., final), until it is final."""
         headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}

@@ -1,4 +1,4 @@
-"""``GET /agent`` and ``GET /agent/{hostname}``: the registry as the API shows it. I/O: Redis."""
+"""``GET /agent``, ``GET /agent/{hostname}``, drain and undrain. I/O: Redis, NATS."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.responses import Response
 from common.errors import (
     NotFound,
 )
+from controller.api.audit import note
 from controller.api.http import (
     authorize,
     json_response,
@@ -23,7 +24,9 @@ async def list_agents(request: Request) -> Response:
     registry = svc.registry
     now = time.time()
     agents = sorted(registry.agents.values(), key=lambda r: r.hostname)
-    items = [agent_view(r, registry.state_of(r, now)) for r in agents]
+    items = [
+        agent_view(r, registry.state_of(r, now), r.hostname in registry.drained) for r in agents
+    ]
     return json_response({"total_items": len(items), "items": items})
 
 
@@ -35,4 +38,24 @@ async def get_agent(request: Request) -> Response:
     record = registry.agents.get(hostname)
     if record is None:
         raise NotFound(f"no agent named {hostname[:253]!r}", title="Agent not found.")
-    return json_response(agent_view(record, registry.state_of(record, time.time())))
+    drained = hostname in registry.drained
+    return json_response(agent_view(record, registry.state_of(record, time.time()), drained))
+
+
+async def drain_agent(request: Request) -> Response:
+    return await _set_drained(request, True)
+
+
+async def undrain_agent(request: Request) -> Response:
+    return await _set_drained(request, False)
+
+
+async def _set_drained(request: Request, drained: bool) -> Response:
+    """Take an agent out of rotation or back; answers the agent as ``GET /agent/{hostname}``."""
+    svc = authorize(request, "agent:write")
+    hostname = request.path_params["hostname"]
+    note(request, target=hostname[:253])
+    await svc.drains.set(hostname, drained)
+    record = svc.registry.agents[hostname]
+    state = svc.registry.state_of(record, time.time())
+    return json_response(agent_view(record, state, drained))

@@ -74,6 +74,8 @@ ROUTES = [
     *operation_routes(http.authorize),
     Route("/agent", agents.list_agents, methods=["GET"]),
     Route("/agent/{hostname}", agents.get_agent, methods=["GET"]),
+    Route("/agent/{hostname}/drain", agents.drain_agent, methods=["POST"]),
+    Route("/agent/{hostname}/undrain", agents.undrain_agent, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/health/ready", ready, methods=["GET"]),
 ]

@@ -23,6 +23,7 @@ from common.errors import (
 )
 from controller.api.auth import Authenticator
 from controller.api.idempotency import Idempotency
+from controller.drains import Drains
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.metrics import ControllerMetrics
@@ -46,6 +47,7 @@ class Services:
     canceller: Canceller
     idempotency: Idempotency
     watchers: Watchers
+    drains: Drains
     broker_ready: Callable[[], bool]
     metrics: ControllerMetrics | None = None
     audit: AuditLog | None = None

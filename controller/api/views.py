@@ -21,7 +21,7 @@ def job_item(summary: JobSummary) -> JobListItem:
     )
 
 
-def agent_view(record: AgentRecord, state: str) -> AgentView:
+def agent_view(record: AgentRecord, state: str, drained: bool) -> AgentView:
     return AgentView(
         hostname=record.hostname,
         labels=record.labels,
@@ -31,4 +31,5 @@ def agent_view(record: AgentRecord, state: str) -> AgentView:
         running=record.running,
         refusals=record.refusals,
         facts=record.facts,
+        drained=drained,
     )

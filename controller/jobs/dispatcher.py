@@ -25,7 +25,7 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
-from common.errors import BrokerUnavailable, InvalidRequest
+from common.errors import BrokerUnavailable, Conflict, InvalidRequest
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Operation, Submitted, event_id
 from common.redaction import Redactor
@@ -76,17 +76,26 @@ class Dispatcher:
     def expected_agents(self, target: Target, now: float) -> list[str] | None:
         """The agents a job waits for; 400 when the target matches nobody."""
         if target.kind == "any":
-            if not self.registry.live(now):
-                raise InvalidRequest("target: _any matches no live agent")
+            if not self.registry.available(now):
+                raise InvalidRequest(f"target: _any matches no live agent{self._but_drained()}")
             return None
         if target.kind == "host":
             if target.hostname not in self.registry.agents:
                 raise InvalidRequest(f"target: no registered agent named {target.hostname!r}")
+            if target.hostname in self.registry.drained:
+                raise Conflict(
+                    f"agent {target.hostname} is drained; undrain it"
+                    f" (POST /agent/{target.hostname}/undrain) or target another",
+                    title="Agent drained.",
+                )
             return [target.hostname]
         expected = self.registry.expected_for(target, now)
         if not expected:
-            raise InvalidRequest(f"target: {target} matches no live agent")
+            raise InvalidRequest(f"target: {target} matches no live agent{self._but_drained()}")
         return expected
+
+    def _but_drained(self) -> str:
+        return " that is not drained" if self.registry.drained else ""
 
     def check_dry_run(self, expected: list[str] | None, now: float) -> None:
         """400 if an agent that may take a dry run predates it: it would run the job for real."""
@@ -128,12 +137,17 @@ class Dispatcher:
         sealed = None
         if stored.operation != meta.operation:
             sealed = self.sealer.seal(meta.id, ENCODER.encode(meta.operation))
+        message = f"job submitted for {meta.target}"
+        if submission.target.is_broadcast and self.registry.drained:
+            left_out = self.registry.drained_for(submission.target, meta.created)
+            if left_out:
+                message += f"; left out, drained: {', '.join(left_out)}"
         submitted = Submitted(
             event_id=event_id(meta.id, CONTROLLER, 0, "submitted"),
             job_id=meta.id,
             hostname=CONTROLLER,
             timestamp=meta.created,
-            message=f"job submitted for {meta.target}",
+            message=message,
         )
         return Prepared(meta=meta, stored=stored, submitted=submitted, sealed=sealed)
 

@@ -14,8 +14,12 @@ from redis.asyncio import Redis
 
 from common import messages
 from common.messages import ENCODER
+from controller.store.redis import as_text
 
 AGENTS = "corral:agents"
+# Drained agents: hostname -> when it was drained. Kept apart from the
+# records, which heartbeats rewrite, and never forgotten with them.
+DRAINED = "corral:drained"
 
 
 class AgentRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +49,19 @@ class AgentStore:
         names = list(hostnames)
         if names:
             await self.redis.hdel(AGENTS, *names)
+
+    async def set_drained(self, hostname: str, drained: bool, at: float) -> None:
+        if drained:
+            await self.redis.hsetnx(DRAINED, hostname, repr(at))
+        else:
+            await self.redis.hdel(DRAINED, hostname)
+
+    async def is_drained(self, hostname: str) -> bool:
+        return bool(await self.redis.hexists(DRAINED, hostname))
+
+    async def load_drained(self) -> dict[str, float]:
+        stored = await self.redis.hgetall(DRAINED)
+        return {as_text(host): float(as_text(at)) for host, at in stored.items()}
 
     async def load_agents(self) -> list[AgentRecord]:
         blobs = await self.redis.hvals(AGENTS)

@@ -55,7 +55,7 @@ async def test_a_forgotten_agent_that_comes_back_registers_again(agents: AgentSt
 def test_refusals_from_the_heartbeat_are_shown_in_the_agent_view(agents: AgentStore) -> None:
     registry = Registry(agents, heartbeat_timeout=15.0)
     registry.observe(beat("web.example", refusals={"bad_signature": 2}), time.time())
-    view = agent_view(registry.agents["web.example"], "online")
+    view = agent_view(registry.agents["web.example"], "online", drained=False)
     assert view.refusals == {"bad_signature": 2}
 
 
@@ -64,3 +64,20 @@ def test_forget_after_must_exceed_the_heartbeat_timeout() -> None:
     with pytest.raises(ConfigError, match="forget_agents_after"):
         load_controller(env)
     assert load_controller({"CORRAL_FORGET_AGENTS_AFTER": "3600"}).forget_agents_after == 3600.0
+
+
+async def test_the_drained_set_survives_a_restart_and_leaves_expected_sets(
+    agents: AgentStore,
+) -> None:
+    from common.targets import parse_target
+
+    now = time.time()
+    await agents.set_drained("web-1.example", True, now)
+    registry = Registry(agents, heartbeat_timeout=15.0)
+    await registry.load()
+    registry.observe(beat("web-1.example", labels={"group": "web"}), now)
+    registry.observe(beat("web-2.example", labels={"group": "web"}), now)
+    assert registry.expected_for(parse_target("group:web"), now) == ["web-2.example"]
+    assert registry.drained_for(parse_target("_all"), now) == ["web-1.example"]
+    await agents.set_drained("web-1.example", False, now)
+    assert await agents.load_drained() == {}
