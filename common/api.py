@@ -86,3 +86,35 @@ class OperationView(msgspec.Struct, frozen=True, kw_only=True):
 class OperationList(msgspec.Struct, frozen=True, kw_only=True):
     total_items: int
     items: list[OperationView]
+
+
+class AuditItem(msgspec.Struct, frozen=True, kw_only=True):
+    """One audited call (controller/store/audit.py): the key's name, never the key."""
+
+    id: str
+    at: float
+    key: str
+    method: str
+    route: str
+    status: int
+    target: str = ""
+    job_id: str = ""
+    details: str = ""
+
+
+class AuditPage(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /audit``: newest first; ``next`` is the ``before`` of the next page."""
+
+    items: list[AuditItem]
+    next: str | None
+
+
+class HealthAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    status: str
+
+
+class ReadyAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """``GET /health/ready``: ``checks`` maps each dependency (nats, redis) to ok/unreachable."""
+
+    status: str
+    checks: dict[str, str]

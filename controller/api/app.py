@@ -32,7 +32,7 @@ from common.errors import (
     CorralError,
     StoreUnavailable,
 )
-from controller.api import agents, audit_view, http, jobs, submits
+from controller.api import agents, audit_view, http, jobs, openapi, submits
 from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
@@ -43,6 +43,10 @@ log = structlog.get_logger("corral.api")
 
 async def health(request: Request) -> Response:
     return json_response({"status": "ok"})
+
+
+async def openapi_json(request: Request) -> Response:
+    return json_response(openapi.document())
 
 
 async def ready(request: Request) -> Response:
@@ -78,6 +82,7 @@ ROUTES = [
     Route("/agent/{hostname}/undrain", agents.undrain_agent, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/health/ready", ready, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
 ]
 
 
