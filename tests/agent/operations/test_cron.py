@@ -26,7 +26,8 @@ PATH=/usr/lib/sysstat:/usr/sbin:/usr/sbin:/usr/bin:/sbin:/bin
 59 23 * * * root command -v debian-sa1 > /dev/null && debian-sa1 60 2
 """
 E2SCRUB = """\
-30 3 * * 0 root test -e /run/systemd/system || SERVICE_MODE=1 /usr/lib/x86_64-linux-gnu/e2fsprogs/e2scrub_all_cron
+30 3 * * 0 root test -e /run/systemd/system || SERVICE_MODE=1 \
+/usr/lib/x86_64-linux-gnu/e2fsprogs/e2scrub_all_cron
 10 3 * * * root test -e /run/systemd/system || SERVICE_MODE=1 /sbin/e2scrub_all -A -r
 """
 JOB = {
@@ -69,7 +70,7 @@ async def test_create_writes_one_file_once(standins: Standins) -> None:
 
     second = await run("cron.create", JOB, on_host(standins))
     assert (second.changed, second.data["diff"]) == (False, "")
-    with pytest.raises(OperationFailed, match="exists with other content; use cron.update"):
+    with pytest.raises(OperationFailed, match=r"exists with other content; use cron\.update"):
         await run("cron.create", {**JOB, "user": "root"}, on_host(standins))
     assert standins.calls("cron") == []
 
@@ -110,7 +111,7 @@ async def test_update_changes_what_is_given_and_keeps_the_rest(standins: Standin
     assert "# interval" not in (standins.root / FILE).read_text()
     again = await run("cron.update", change, on_host(standins))
     assert again.changed is False
-    with pytest.raises(OperationFailed, match="no cron job 'other' to update; use cron.create"):
+    with pytest.raises(OperationFailed, match=r"no cron job 'other' to update; use cron\.create"):
         await run("cron.update", {"name": "other", "user": "root"}, on_host(standins))
 
 
