@@ -14,7 +14,7 @@ import msgspec
 from agent.operations.accounts import Accounts, GroupEntry, read_accounts
 from agent.operations.base import Handler, OperationContext, OperationFailed
 from common.operations.declaration import NoParams, OperationResult
-from common.operations.group import Change, CreateParams, GroupList, NameParams, UpdateParams
+from common.operations.group import CreateParams, GroupChange, GroupList, NameParams, UpdateParams
 
 
 def _result(
@@ -23,7 +23,7 @@ def _result(
     group = None
     if accounts is not None and name in accounts.groups:
         group = accounts.group_record(accounts.groups[name])
-    change = Change(name=name, diff={"before": before, "after": after}, group=group)
+    change = GroupChange(name=name, diff={"before": before, "after": after}, group=group)
     return OperationResult(data=msgspec.to_builtins(change), changed=changed)
 
 

@@ -25,9 +25,9 @@ from common.operations.declaration import OperationResult
 from common.operations.ssh_key import (
     AddParams,
     Authorized,
-    Change,
+    KeyChange,
     KeyLine,
-    Listing,
+    KeyListing,
     ListParams,
     RemoveParams,
     parse_line,
@@ -79,7 +79,7 @@ async def list_keys(params: ListParams, ctx: OperationContext) -> OperationResul
             )
         elif line.strip() and not line.lstrip().startswith("#"):
             invalid.append(number)
-    listing = Listing(user=params.user, path=path, authorized=found, invalid_lines=invalid)
+    listing = KeyListing(user=params.user, path=path, authorized=found, invalid_lines=invalid)
     return OperationResult(data=msgspec.to_builtins(listing))
 
 
@@ -111,7 +111,7 @@ def _without_key(text: str, fingerprint: str) -> str:
 async def _write(
     ctx: OperationContext, entry: PasswdEntry, path: str, fingerprint: str, before: str, after: str
 ) -> OperationResult:
-    change = Change(user=entry.name, path=path, fingerprint=fingerprint, diff="")
+    change = KeyChange(user=entry.name, path=path, fingerprint=fingerprint, diff="")
     if after == before:
         return OperationResult(data=msgspec.to_builtins(change))
     if not ctx.dry_run:

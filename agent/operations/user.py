@@ -22,13 +22,13 @@ from agent.operations.accounts import Accounts, PasswdEntry, hash_matches, read_
 from agent.operations.base import Handler, OperationContext, OperationFailed
 from common.operations.declaration import NoParams, OperationResult
 from common.operations.user import (
-    Change,
     CreateParams,
     DeleteParams,
     NameParams,
     PasswordParams,
     PasswordResult,
     UpdateParams,
+    UserChange,
     UserList,
 )
 
@@ -45,7 +45,7 @@ def _result(
         user = accounts.user_record(accounts.users[name])
     return OperationResult(
         data=msgspec.to_builtins(
-            Change(name=name, diff={"before": before, "after": after}, user=user)
+            UserChange(name=name, diff={"before": before, "after": after}, user=user)
         ),
         changed=changed,
     )

@@ -7,14 +7,11 @@ from typing import Annotated, Any
 import msgspec
 
 from common.operations.declaration import Declaration, Family, NoParams, Params, doc
-from common.operations.user import Id, check_name
+from common.operations.user import AccountName, Id
 
 
 class NameParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, doc("The group's name.")]
-
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
+    name: Annotated[AccountName, doc("The group's name.")]
 
 
 class CreateParams(NameParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -25,13 +22,8 @@ class CreateParams(NameParams, frozen=True, kw_only=True, forbid_unknown_fields=
 class UpdateParams(NameParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
     gid: Annotated[Id | None, doc("New numeric group id (groupmod -g).")] = None
     members: Annotated[
-        list[str] | None, doc("Exactly these members, by user name (gpasswd -M).")
+        list[AccountName] | None, doc("Exactly these members, by user name (gpasswd -M).")
     ] = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for i, member in enumerate(self.members or ()):
-            check_name(f"members[{i}]", member)
 
 
 class Group(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -45,7 +37,7 @@ class GroupList(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     groups: list[Group]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class GroupChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     diff: Annotated[
         dict[str, Any], doc("`before` and `after`: the settings that differ (null: no group).")
@@ -77,7 +69,7 @@ FAMILY = Family(
         Declaration(
             name="group.create",
             params=CreateParams,
-            result=Change,
+            result=GroupChange,
             kind="mutate",
             summary="Create a group (groupadd).",
             description=(
@@ -90,7 +82,7 @@ FAMILY = Family(
         Declaration(
             name="group.update",
             params=UpdateParams,
-            result=Change,
+            result=GroupChange,
             kind="mutate",
             summary="Change a group's id (groupmod) or members (gpasswd -M).",
             description=(
@@ -103,7 +95,7 @@ FAMILY = Family(
         Declaration(
             name="group.delete",
             params=NameParams,
-            result=Change,
+            result=GroupChange,
             kind="mutate",
             summary="Delete a group (groupdel).",
             description=(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 import struct
 from dataclasses import dataclass
 from typing import Annotated
@@ -22,7 +21,7 @@ from typing import Annotated
 import msgspec
 
 from common.operations.declaration import Declaration, Family, Params, doc
-from common.operations.user import check_name
+from common.operations.user import AccountName, whole
 
 KEY_TYPES = frozenset(
     {
@@ -36,7 +35,7 @@ KEY_TYPES = frozenset(
         "ssh-dss",
     }
 )
-FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+FINGERPRINT = "SHA256:[A-Za-z0-9+/]{43}"
 LINE_MAX = 16 * 1024  # an RSA 16384-bit key line is about 2.8 KiB
 
 
@@ -74,9 +73,9 @@ def parse_line(line: str) -> KeyLine:
     try:
         blob = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the key's base64 does not decode") from None
+        raise ValueError("has a base64 part that does not decode") from None
     if _blob_type(blob) != kind:
-        raise ValueError(f"the key's blob is not a {kind} key")
+        raise ValueError(f"has a key blob that is not a {kind} key")
     return KeyLine(options, kind, blob, parts[2].strip() if len(parts) > 2 else "")
 
 
@@ -127,10 +126,7 @@ def _blob_type(blob: bytes) -> str | None:
 
 
 class ListParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    user: Annotated[str, doc("Whose ~/.ssh/authorized_keys (home from /etc/passwd).")]
-
-    def __post_init__(self) -> None:
-        check_name("user", self.user)
+    user: Annotated[AccountName, doc("Whose ~/.ssh/authorized_keys (home from /etc/passwd).")]
 
 
 class AddParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -139,7 +135,6 @@ class AddParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     ]
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         try:
             parse_line(self.line)
         except ValueError as exc:
@@ -147,12 +142,11 @@ class AddParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 
 
 class RemoveParams(ListParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    fingerprint: Annotated[str, doc("SHA256:... as `ssh-keygen -lf` and `ssh_key.list` show.")]
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not FINGERPRINT_RE.fullmatch(self.fingerprint):
-            raise ValueError("fingerprint must be SHA256: and 43 base64 characters")
+    fingerprint: Annotated[
+        str,
+        msgspec.Meta(pattern=whole(FINGERPRINT)),
+        doc("SHA256:... as `ssh-keygen -lf` and `ssh_key.list` show."),
+    ]
 
 
 class Authorized(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -163,14 +157,14 @@ class Authorized(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     line: Annotated[int, doc("Line number in the file, from 1.")]
 
 
-class Listing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class KeyListing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     user: str
     path: Annotated[str, doc("The authorized_keys file on the host.")]
     authorized: list[Authorized]
     invalid_lines: Annotated[list[int], doc("Lines that are neither keys nor comments.")]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class KeyChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     user: str
     path: str
     fingerprint: str
@@ -184,7 +178,7 @@ FAMILY = Family(
         Declaration(
             name="ssh_key.list",
             params=ListParams,
-            result=Listing,
+            result=KeyListing,
             kind="read",
             summary="A user's authorized keys with their fingerprints.",
             description=(
@@ -197,7 +191,7 @@ FAMILY = Family(
         Declaration(
             name="ssh_key.add",
             params=AddParams,
-            result=Change,
+            result=KeyChange,
             kind="mutate",
             summary="Authorize a public key for a user.",
             description=(
@@ -216,7 +210,7 @@ FAMILY = Family(
         Declaration(
             name="ssh_key.remove",
             params=RemoveParams,
-            result=Change,
+            result=KeyChange,
             kind="mutate",
             summary="Remove a user's authorized key by fingerprint.",
             description="Removes every line with that fingerprint; none is `changed: false`.",

@@ -8,7 +8,6 @@ clear of the redaction patterns (common/redaction.py): a key named like
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -19,64 +18,48 @@ from common.operations.declaration import (
     Family,
     NoParams,
     Params,
-    check_absolute,
     doc,
 )
 
-NAME_PATTERN = r"^[a-z_][a-z0-9_-]*\$?$"
-_NAME_RE = re.compile(NAME_PATTERN)
+
+def whole(pattern: str) -> str:
+    """A constraint pattern the whole value must match.
+
+    msgspec searches with Python's ``re``, where ``$`` also matches before
+    a final newline: ``(?!\\n)`` refuses that; to a JSON Schema (ECMA) reader it is a no-op.
+    """
+    return f"^(?:{pattern})$(?!\\n)"
+
+
+NAME_PATTERN = whole(r"[a-z_][a-z0-9_-]*\$?")
 NAME_MAX = 32
+# As constraints, not __post_init__ checks: a bad value is then reported at
+# its own path (operation.data.groups[1]: ...), and the schema shows them.
+AccountName = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN, max_length=NAME_MAX)]
+GroupRef = Annotated[
+    str, msgspec.Meta(pattern=whole(r"[a-z_][a-z0-9_-]*\$?|[0-9]+"), max_length=NAME_MAX)
+]
+# Fields of a colon-separated line: no colon, newline or NUL.
+FieldText = Annotated[str, msgspec.Meta(pattern=whole(r"[^:\n\x00]*"))]
+AbsolutePath = Annotated[str, msgspec.Meta(pattern=whole(r"/[^:\n\x00]*"))]
 # 2**32 - 1 is (uid_t) -1, "no change" to chown(2): never an account's id.
 Id = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 2)]
 
 
-def check_name(field: str, value: str | None) -> None:
-    """For a params struct's ``__post_init__``: ``value`` must be a valid account name."""
-    if value is None:
-        return
-    if len(value) > NAME_MAX or not _NAME_RE.fullmatch(value):
-        raise ValueError(f"{field} must match {NAME_PATTERN} (at most {NAME_MAX} characters)")
-
-
-def check_group_ref(field: str, value: str | None) -> None:
-    """A group given by name or by decimal id."""
-    if value is not None and not value.isdecimal():
-        check_name(field, value)
-
-
-def check_field_text(field: str, value: str | None) -> None:
-    """A value stored in a colon-separated line: no colon, no newline."""
-    if value is not None and (":" in value or "\n" in value or "\0" in value):
-        raise ValueError(f"{field} must not contain ':', a newline or NUL")
-
-
 class NameParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, doc("The user's login name.")]
-
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
+    name: Annotated[AccountName, doc("The user's login name.")]
 
 
 class _Settings(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """What create and update both set; unset fields are left as they are."""
 
-    name: Annotated[str, doc("The user's login name.")]
+    name: Annotated[AccountName, doc("The user's login name.")]
     uid: Annotated[Id | None, doc("Numeric user id.")] = None
-    group: Annotated[str | None, doc("Primary group, by name or numeric id.")] = None
-    groups: Annotated[list[str] | None, doc("Supplementary groups, by name.")] = None
-    home: Annotated[str | None, doc("Absolute home directory.")] = None
-    shell: Annotated[str | None, doc("Absolute path of the login shell.")] = None
-    comment: Annotated[str | None, doc("The GECOS field (full name, ...).")] = None
-
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
-        check_group_ref("group", self.group)
-        for i, group in enumerate(self.groups or ()):
-            check_name(f"groups[{i}]", group)
-        check_absolute("home", self.home)
-        check_absolute("shell", self.shell)
-        for field in ("home", "shell", "comment"):
-            check_field_text(field, getattr(self, field))
+    group: Annotated[GroupRef | None, doc("Primary group, by name or numeric id.")] = None
+    groups: Annotated[list[AccountName] | None, doc("Supplementary groups, by name.")] = None
+    home: Annotated[AbsolutePath | None, doc("Absolute home directory.")] = None
+    shell: Annotated[AbsolutePath | None, doc("Absolute path of the login shell.")] = None
+    comment: Annotated[FieldText | None, doc("The GECOS field (full name, ...).")] = None
 
 
 class CreateParams(_Settings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -99,24 +82,29 @@ class DeleteParams(NameParams, frozen=True, kw_only=True, forbid_unknown_fields=
 class PasswordParams(NameParams, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Exactly one of ``password`` and ``password_hash``; neither is ever shown."""
 
+    # msgspec's messages for these constraints name the pattern, never the value.
     password: (
-        Annotated[str, SECRET, doc("The new password in clear; hashed by chpasswd.")] | None
+        Annotated[
+            str,
+            msgspec.Meta(pattern=whole(r"[^\n\x00]+")),
+            SECRET,
+            doc("The new password in clear; hashed by chpasswd."),
+        ]
+        | None
     ) = None
     password_hash: (
-        Annotated[str, SECRET, doc("An already hashed password, as crypt(3) writes it.")] | None
+        Annotated[
+            str,
+            msgspec.Meta(pattern=whole(r"[^:\s]+")),
+            SECRET,
+            doc("An already hashed password, as crypt(3) writes it."),
+        ]
+        | None
     ) = None
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        # The messages never quote the values: they are secret.
         if (self.password is None) == (self.password_hash is None):
             raise ValueError("give exactly one of password and password_hash")
-        if self.password is not None and (
-            not self.password or "\n" in self.password or "\0" in self.password
-        ):
-            raise ValueError("password must be non-empty, without a newline or NUL")
-        if self.password_hash is not None and not re.fullmatch(r"[^:\s]+", self.password_hash):
-            raise ValueError("password_hash must be non-empty, without ':' or whitespace")
 
 
 class User(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -144,7 +132,7 @@ Diff = Annotated[
 ]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class UserChange(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str
     diff: Diff
     user: Annotated[User | None, doc("The account after the change; null on a dry run.")] = None
@@ -189,7 +177,7 @@ FAMILY = Family(
         Declaration(
             name="user.create",
             params=CreateParams,
-            result=Change,
+            result=UserChange,
             kind="mutate",
             summary="Create a user (useradd).",
             description=(
@@ -208,7 +196,7 @@ FAMILY = Family(
         Declaration(
             name="user.update",
             params=UpdateParams,
-            result=Change,
+            result=UserChange,
             kind="mutate",
             summary="Change a user's settings (usermod).",
             description=(
@@ -221,7 +209,7 @@ FAMILY = Family(
         Declaration(
             name="user.delete",
             params=DeleteParams,
-            result=Change,
+            result=UserChange,
             kind="mutate",
             summary="Delete a user (userdel).",
             description="A user that does not exist is `changed: false`.",
