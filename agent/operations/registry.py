@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from agent.operations import command, cron, node, ntp, sysctl, test, timezone
+from agent.operations import command, cron, group, node, ntp, ssh_key, sysctl, test, timezone, user
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
@@ -27,6 +27,9 @@ BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
         **ntp.HANDLERS,
         **timezone.HANDLERS,
         **cron.HANDLERS,
+        **user.HANDLERS,
+        **group.HANDLERS,
+        **ssh_key.HANDLERS,
     }
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.

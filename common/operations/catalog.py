@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from common.operations import command, cron, node, ntp, sysctl, test, timezone
+from common.operations import command, cron, group, node, ntp, ssh_key, sysctl, test, timezone, user
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -43,6 +43,9 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
     ntp.FAMILY,
     timezone.FAMILY,
     cron.FAMILY,
+    user.FAMILY,
+    group.FAMILY,
+    ssh_key.FAMILY,
 )
 
 

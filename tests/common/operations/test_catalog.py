@@ -32,16 +32,6 @@ def test_every_spec_is_filed_under_its_own_name() -> None:
     assert all(spec.name == name for name, spec in BUILTIN.items())
 
 
-def test_the_operations_that_change_the_host_are_the_declared_mutations() -> None:
-    changing = {name for name, spec in BUILTIN.items() if not spec.read_only}
-    assert changing == {
-        "command.exec",
-        "test.counter",
-        *("sysctl.set", "sysctl.delete", "ntp.set", "timezone.set"),
-        *("cron.create", "cron.update", "cron.delete"),
-    }
-
-
 @pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
 def test_the_package_imports_only_msgspec_and_the_standard_library(module: str) -> None:
     tree = ast.parse((PACKAGE / module).read_text())
@@ -168,10 +158,9 @@ def test_every_builtin_mutation_supports_dry_run() -> None:
 def test_the_table_is_the_explicit_tuple_of_families() -> None:
     declared = [d.name for family in catalog.BUILTIN_FAMILIES for d in family.declarations]
     assert sorted(declared) == sorted(BUILTIN)
-    assert [f.name for f in catalog.BUILTIN_FAMILIES] == [
-        *("test", "node", "command"),
-        *("sysctl", "ntp", "timezone", "cron"),
-    ]
+    names = [f.name for f in catalog.BUILTIN_FAMILIES]
+    assert len(names) == len(set(names))
+    assert names[:3] == ["test", "node", "command"]
 
 
 def test_two_families_declaring_one_name_are_refused() -> None:
