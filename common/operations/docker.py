@@ -115,12 +115,13 @@ class ContainerCreateParams(Params, frozen=True, kw_only=True, forbid_unknown_fi
         Annotated[dict[str, str], SECRET, doc("Variables laid over the image's environment.")]
         | None
     ) = None
-    ports: Annotated[list[PortBinding], doc("Ports published on the host.")] = msgspec.field(
-        default_factory=list
-    )
-    volumes: Annotated[list[VolumeBinding], doc("Bind mounts and named volumes.")] = msgspec.field(
-        default_factory=list
-    )
+    ports: Annotated[
+        list[PortBinding],
+        doc("Published ports: {container_port, host_port, protocol (tcp), host_ip}."),
+    ] = msgspec.field(default_factory=list)
+    volumes: Annotated[
+        list[VolumeBinding], doc("Bind mounts or named volumes: {source, target, read_only}.")
+    ] = msgspec.field(default_factory=list)
     labels: Annotated[dict[str, str], doc("Labels laid over the image's labels.")] = msgspec.field(
         default_factory=dict
     )

@@ -56,7 +56,7 @@ async def run(
 ) -> OperationResult:
     ctx = OperationContext(
         hostname="h",
-        timeout=10,
+        timeout=15,
         host=Host(root),
         dry_run=dry_run,
         max_output_bytes=max_output_bytes,
@@ -118,6 +118,20 @@ async def test_every_request_names_the_pinned_api_version(engine: FakeEngine) ->
         ("/version", None),
         ("/containers/json", "1.44"),
     ]
+
+
+@pytest.mark.parametrize("name", DOCKER)
+@pytest.mark.parametrize("dry_run", [False, True])
+async def test_each_operations_example_runs_and_its_result_converts(
+    name: str, dry_run: bool, engine: FakeEngine
+) -> None:
+    """What test_registry.py does for the operations this host can run for real."""
+    engine.add_image("nginx:1.25")
+    engine.publish("nginx:1.25")
+    if name.startswith("docker.container.") and name != "docker.container.create":
+        await run("docker.container.create", {"name": "web", "image": "nginx:1.25"}, engine.root)
+        await run("docker.container.start", {"container": "web"}, engine.root)
+    await run(name, dict(BUILTIN[name].example), engine.root, dry_run=dry_run)
 
 
 # -- docker.container.create -----------------------------------------------------
@@ -279,7 +293,7 @@ async def test_stop_passes_its_timeout_and_a_second_stop_is_unchanged(engine: Fa
 
 
 async def test_a_stop_timeout_longer_than_the_job_fails_up_front(engine: FakeEngine) -> None:
-    with pytest.raises(OperationFailed, match="does not fit in the job's 10s"):
+    with pytest.raises(OperationFailed, match="does not fit in the job's 15s"):
         await run("docker.container.stop", {"container": "web", "timeout": 30}, engine.root)
 
 
