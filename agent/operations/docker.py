@@ -119,7 +119,7 @@ async def create_container(params: ContainerCreateParams, ctx: OperationContext)
         want = spec.wanted(params, image)
         existing = await docker.find(f"/containers/{params.name}/json")
         # A lookup by name also finds a container whose id begins with it.
-        if existing is not None and existing.get("Name") != f"/{params.name.lstrip('/')}":
+        if existing is not None and existing.get("Name") != f"/{params.name}":
             existing = None
         have = None if existing is None else spec.current(existing)
         found = [] if have is None else spec.differences(want, have)

@@ -1,7 +1,7 @@
 """The ``docker`` family's declarations: containers and images through the Engine API. Pure.
 
 Names are checked here, before they reach a URL path: a container is named
-as Docker names it (``^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$``, which also matches
+as Docker names it (``^[a-zA-Z0-9][a-zA-Z0-9_.-]+$``, which also matches
 an id), an image by a reference in Docker's grammar (``registry:5000/team/app:1.2``,
 ``nginx@sha256:...``). Neither can hold ``/..``, ``?`` or ``#``.
 """
@@ -33,7 +33,9 @@ from common.operations.docker_results import (
     ImageRemoveResult,
 )
 
-CONTAINER_RE = re.compile(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+# Docker's own name pattern, without its optional leading "/" (which would
+# put "//" in a URL path); it matches ids too, and volume names alike.
+CONTAINER_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?/)?"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -48,7 +50,7 @@ Restart = Literal["no", "always", "unless-stopped", "on-failure"]
 
 def check_container(field: str, value: str) -> None:
     if len(value) > 255 or not CONTAINER_RE.fullmatch(value):
-        raise ValueError(f"{field} must match ^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$, got {value!r}")
+        raise ValueError(f"{field} must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$, got {value!r}")
 
 
 def check_image(field: str, value: str) -> None:
@@ -146,6 +148,11 @@ class ContainerCreateParams(Params, frozen=True, kw_only=True, forbid_unknown_fi
                 raise ValueError(f"volumes[{i}].target must be an absolute path")
             if ":" in volume.source or ":" in volume.target:
                 raise ValueError(f"volumes[{i}]: source and target must not contain ':'")
+            if not (volume.source.startswith("/") or CONTAINER_RE.fullmatch(volume.source)):
+                raise ValueError(
+                    f"volumes[{i}].source must be an absolute path or a volume name,"
+                    f" got {volume.source!r}"
+                )
 
 
 class ContainerStopParams(ContainerParams, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -551,6 +551,12 @@ async def test_removing_an_image_a_container_uses_needs_force(engine: FakeEngine
     ("name", "data", "message"),
     [
         ("docker.container.start", {"container": "../../etc"}, "container must match"),
+        ("docker.container.start", {"container": "/web"}, "container must match"),
+        (
+            "docker.container.create",
+            {"name": "web", "image": "nginx", "volumes": [{"source": "./d", "target": "/d"}]},
+            r"volumes\[0\].source must be an absolute path or a volume name",
+        ),
         ("docker.container.start", {"container": ""}, "operation.data.container: Expected"),
         ("docker.container.create", {"name": "web", "image": "Nginx"}, "image must be an image"),
         ("docker.container.create", {"name": "a b", "image": "nginx"}, "name must match"),
