@@ -14,7 +14,19 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from agent.operations import command, cron, group, node, ntp, ssh_key, sysctl, test, timezone, user
+from agent.operations import (
+    command,
+    cron,
+    docker,
+    group,
+    node,
+    ntp,
+    ssh_key,
+    sysctl,
+    test,
+    timezone,
+    user,
+)
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
@@ -30,6 +42,7 @@ BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
         **user.HANDLERS,
         **group.HANDLERS,
         **ssh_key.HANDLERS,
+        **docker.HANDLERS,
     }
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.

@@ -24,7 +24,19 @@ from typing import Any
 
 import msgspec
 
-from common.operations import command, cron, group, node, ntp, ssh_key, sysctl, test, timezone, user
+from common.operations import (
+    command,
+    cron,
+    docker,
+    group,
+    node,
+    ntp,
+    ssh_key,
+    sysctl,
+    test,
+    timezone,
+    user,
+)
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -46,6 +58,7 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
     user.FAMILY,
     group.FAMILY,
     ssh_key.FAMILY,
+    docker.FAMILY,
 )
 
 

@@ -28,7 +28,9 @@ DRY = OperationContext(hostname="h", timeout=5.0, job_id="job-1", dry_run=True)
 # temporary root with stand-ins: their own tests (tests/agent/operations/
 # test_<family>.py) call each handler there and convert every result
 # strictly, never here on this machine.
-ON_A_TEMP_ROOT = frozenset({"sysctl", "ntp", "timezone", "cron", "user", "group", "ssh_key"})
+ON_A_TEMP_ROOT = frozenset(
+    {"sysctl", "ntp", "timezone", "cron", "user", "group", "ssh_key", "docker"}
+)
 HERE = frozenset(name for name, spec in BUILTIN.items() if spec.family not in ON_A_TEMP_ROOT)
 
 
