@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from agent.operations.base import OperationContext, OperationFailed
-from agent.operations.host import Host
+from agent.operations.host import Host, Ran
 from agent.operations.network_files import (
     BadFile,
     keyfile_id,
@@ -103,15 +103,25 @@ async def _apply(ctx: OperationContext, now: Current, after: str | None) -> None
         host.remove_file(path)
     else:
         host.write_file(path, after.encode(), mode=FILE_MODE)
-    try:
-        for argv in now.backend.apply_commands(now.interface, present=after is not None):
-            await host.run(argv)
-    except OperationFailed as exc:
-        if now.text is None:
-            host.remove_file(path)
-        else:
-            host.write_file(path, now.text.encode(), mode=FILE_MODE)
-        raise OperationFailed(f"{exc.message}; {path} was put back as it was") from None
+    for argv in now.backend.apply_commands(now.interface, present=after is not None):
+        ran = await host.run(argv, check=False)
+        if ran.exit_code != 0:
+            if now.text is None:
+                host.remove_file(path)
+            else:
+                host.write_file(path, now.text.encode(), mode=FILE_MODE)
+            raise OperationFailed(
+                f"{' '.join(argv[:2])} exited with {ran.exit_code}: {_complaint(ran)};"
+                f" {path} was put back as it was"
+            )
+
+
+def _complaint(ran: Ran) -> str:
+    """netplan ends its complaint with the line in question and a caret: keep the error line."""
+    for line in ran.stderr.splitlines():
+        if "Error" in line or "error" in line:
+            return line.strip()
+    return ran.reason()
 
 
 async def put(

@@ -1,11 +1,11 @@
 """``network.ping``: the ``ping`` tool, else an unprivileged ICMP socket. I/O: runs, sends.
 
 The tool is used where installed (through the host seam, so a test can
-stand one in); its summary lines are parsed in iputils' and busybox's
-wording. Without it, an ICMP datagram socket (``SOCK_DGRAM``,
-``IPPROTO_ICMP``) needs no privilege where ``net.ipv4.ping_group_range``
-admits the agent's group; the kernel then picks the echo id and filters
-replies to this socket. When neither works the host cannot ping:
+stand one in); its summary lines are parsed as iputils prints them.
+Without it, an ICMP datagram socket (``SOCK_DGRAM``, ``IPPROTO_ICMP``)
+needs no privilege where ``net.ipv4.ping_group_range`` admits the
+agent's group; the kernel then picks the echo id and filters replies to
+this socket. When neither works the host cannot ping:
 :class:`OperationSkipped`.
 """
 
@@ -24,17 +24,15 @@ from common.operations.declaration import OperationResult
 from common.operations.network import PingParams
 
 _HEADER = re.compile(r"^PING \S+ \((?P<address>[^)]+)\)", re.MULTILINE)
-_COUNTS = re.compile(r"(?P<sent>\d+) packets transmitted, (?P<got>\d+) (?:packets )?received")
-_RTT = re.compile(
-    r"(?:rtt|round-trip) min/avg/max\S* = (?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)"
-)
+_COUNTS = re.compile(r"(?P<sent>\d+) packets transmitted, (?P<got>\d+) received")
+_RTT = re.compile(r"rtt min/avg/max/mdev = (?P<min>[\d.]+)/(?P<avg>[\d.]+)/(?P<max>[\d.]+)")
 # ping's exit codes: 0 replies, 1 none came back; anything else is an error.
 _NO_REPLY = 1
 
 ECHO_REQUEST = {socket.AF_INET: 8, socket.AF_INET6: 128}
 ECHO_REPLY = {socket.AF_INET: 0, socket.AF_INET6: 129}
 PROTOCOL = {socket.AF_INET: socket.IPPROTO_ICMP, socket.AF_INET6: socket.IPPROTO_ICMPV6}
-PAYLOAD = b"corral-ping-0123456789abcdefghijklmnopqrstuvwxyz-corral"  # 56 bytes, like ping's
+PAYLOAD = b"corral ping".ljust(56, b".")  # 56 bytes, like ping's
 
 
 def summary(

@@ -145,7 +145,9 @@ class InterfaceUpdateParams(Params, frozen=True, kw_only=True, forbid_unknown_fi
     """Each field left out keeps what corral's file says."""
 
     name: Annotated[str, doc("The interface, as `ip link` names it (eth0, ens3).")]
-    addresses: Annotated[list[str] | None, doc("Replaces the addresses; [] removes them.")] = None
+    addresses: Annotated[
+        list[str] | None, doc("Replaces the addresses; an empty list removes them.")
+    ] = None
     gateway: Annotated[str | None, doc('The default route\'s next hop; "" removes it.')] = None
     dhcp4: Annotated[bool | None, doc("Get an IPv4 address by DHCP.")] = None
     mtu: Annotated[Mtu | None, doc("Bytes.")] = None
@@ -219,7 +221,7 @@ class DnsUpdateResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=T
     diff: Annotated[str, doc("Unified diff of the file; empty when unchanged.")]
 
 
-class PingResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class PingReport(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str
     address: Annotated[str | None, doc("The address pinged, when known.")]
     transmitted: int
@@ -375,7 +377,7 @@ FAMILY = Family(
         Declaration(
             name="network.ping",
             params=PingParams,
-            result=PingResult,
+            result=PingReport,
             kind="read",
             summary="Ping a host.",
             description=(

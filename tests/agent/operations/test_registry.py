@@ -1,12 +1,16 @@
 """Tests for agent/operations/registry.py: one handler per declaration, results as declared.
 
-Each built-in handler runs for real on this host (as in test_operations.py)
-and its result must convert, strictly, to the result type its declaration
-names: a key added, renamed or retyped in a handler fails here.
+Each built-in handler runs for real (as in test_operations.py) and its
+result must convert, strictly, to the result type its declaration names: a
+key added, renamed or retyped in a handler fails here. They run in a
+sandbox: files under a temporary host root and recording stand-ins for the
+tools that change the machine (tests run as root in CI), with the
+machine's read-only tools (``ip``) behind them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -14,16 +18,52 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent.operations import command, node, registry, test
+from agent.operations import command, network, node, registry, test
 from agent.operations.base import OperationContext
+from agent.operations.host import Host
+from agent.operations.network_files import render_netplan
 from common.operations import plugins
 from common.operations.catalog import BUILTIN, BUILTIN_FAMILIES, add_families, validate_params
 from common.operations.declaration import Declaration, Family
+from common.operations.network import InterfaceSettings
 from tests.catalogs import restored_tables
+from tests.standins import Answer, Standins, capture
 
 CTX = OperationContext(hostname="agent-1.example.com", timeout=30.0, max_output_bytes=1024)
 DRY = OperationContext(hostname="h", timeout=5.0, job_id="job-1", dry_run=True)
-AGENT_MODULES = {"test": test, "node": node, "command": command}
+AGENT_MODULES = {"test": test, "node": node, "command": command, "network": network}
+# The tools a handler may change the machine with, stood in; answers where one is parsed.
+SANDBOX_TOOLS = {
+    "hostname": Answer(),
+    "hostnamectl": Answer(),
+    "netplan": Answer(),
+    "nmcli": Answer(),
+    "systemctl": Answer(),
+    "ping": Answer(stdout=capture("ping/loopback.txt")),
+}
+# Files the sandbox's host root starts with, so that updates have something to update.
+SANDBOX_FILES = {
+    "/etc/hostname": "old-name\n",
+    "/etc/resolv.conf": "nameserver 192.0.2.53\n",
+    "/etc/netplan/90-corral-eth1.yaml": render_netplan("eth1", InterfaceSettings(dhcp4=True)),
+}
+
+
+@pytest.fixture
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Host:
+    work = tmp_path_factory.mktemp("sandbox")
+    root = work / "root"
+    for path, text in SANDBOX_FILES.items():
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_text(text)
+    standins = Standins.create(work, root)
+    for tool, answer in SANDBOX_TOOLS.items():
+        standins.add(tool, otherwise=answer)
+    return Host(root, standins.path)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.mark.parametrize("family", BUILTIN_FAMILIES, ids=lambda f: f.name)
@@ -57,7 +97,24 @@ def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "node.memory.get": {},
         "node.disk.get": {"path": str(tmp_path)},
         "node.os.get": {},
+        "node.hostname.update": {"name": "new-name"},
         "command.exec": {"argv": ["echo", "hi"], "env": {"A": "1"}},
+        "network.dns.get": {},
+        "network.dns.update": {"nameservers": ["192.0.2.1"], "search": ["example.com"]},
+        "network.ping": {"host": "127.0.0.1", "count": 3},
+        "network.interface.list": {},
+        "network.interface.get": {"name": "lo"},
+        "network.interface.create": {"name": "eth2", "addresses": ["192.0.2.10/24"]},
+        "network.interface.update": {"name": "eth1", "mtu": 9000},
+        "network.interface.delete": {"name": "eth1"},
+        "network.route.list": {},
+        "network.route.get": {"destination": "127.0.0.1"},
+        "network.route.create": {
+            "interface": "eth1",
+            "destination": "10.0.0.0/8",
+            "gateway": "192.0.2.254",
+        },
+        "network.route.delete": {"interface": "eth1", "destination": "10.0.0.0/8"},
     }
 
 
@@ -73,9 +130,9 @@ async def _run(name: str, data: dict[str, Any], ctx: OperationContext) -> Any:
 
 @pytest.mark.parametrize("name", sorted(set(BUILTIN) - {"test.fail"}))
 async def test_a_handlers_real_result_converts_to_its_declared_type(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, sandbox: Host
 ) -> None:
-    await _run(name, data_for(tmp_path)[name], CTX)
+    await _run(name, data_for(tmp_path)[name], dataclasses.replace(CTX, host=sandbox))
 
 
 async def test_node_disk_without_a_path_converts_too() -> None:
@@ -83,12 +140,16 @@ async def test_node_disk_without_a_path_converts_too() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(n for n, s in BUILTIN.items() if not s.read_only))
-async def test_a_dry_runs_result_converts_and_touches_nothing(name: str, tmp_path: Path) -> None:
+async def test_a_dry_runs_result_converts_and_touches_nothing(
+    name: str, tmp_path: Path, sandbox: Host
+) -> None:
     data = data_for(tmp_path)[name]
     if name == "command.exec":
         data = {"argv": ["touch", str(tmp_path / "made")], "env": {"SECRET_A": "v"}}
-    await _run(name, data, DRY)
+    before = tree(sandbox.root)
+    await _run(name, data, dataclasses.replace(DRY, host=sandbox))
     assert os.listdir(tmp_path) == []
+    assert tree(sandbox.root) == before
 
 
 async def test_a_dry_run_command_says_what_it_would_run_without_secret_values() -> None:
