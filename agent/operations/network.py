@@ -18,7 +18,8 @@ from agent.operations import network_config, network_dns, network_ping
 from agent.operations.base import Handler, OperationContext, OperationFailed
 from agent.operations.host import Host
 from common.operations.declaration import NoParams, OperationResult
-from common.operations.network import InterfaceParams, RouteGetParams
+from common.operations.network import RouteGetParams
+from common.operations.network_config import InterfaceParams
 
 SYS_CLASS_NET = Path("/sys/class/net")  # kernel state: read live, whatever the root
 # include/uapi/linux/if.h: the flags /sys/class/net/<if>/flags holds, as `ip` names them.

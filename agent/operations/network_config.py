@@ -32,7 +32,7 @@ from agent.operations.network_files import (
     without_route,
 )
 from common.operations.declaration import OperationResult
-from common.operations.network import (
+from common.operations.network_config import (
     KEYFILE,
     NETPLAN_FILE,
     InterfaceCreateParams,

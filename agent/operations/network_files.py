@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import yaml
 
-from common.operations.network import InterfaceSettings, RouteSetting
+from common.operations.network_config import InterfaceSettings, RouteSetting
 
 HEADER = "# Written by corral (network.interface.*, network.route.*); changes here are replaced.\n"
 

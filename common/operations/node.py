@@ -18,7 +18,7 @@ from common.operations.declaration import (
     check_absolute,
     doc,
 )
-from common.operations.hostnames import check_hostname
+from common.operations.netnames import check_hostname
 
 
 class DiskParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):

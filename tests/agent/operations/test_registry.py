@@ -25,7 +25,7 @@ from agent.operations.network_files import render_netplan
 from common.operations import plugins
 from common.operations.catalog import BUILTIN, BUILTIN_FAMILIES, add_families, validate_params
 from common.operations.declaration import Declaration, Family
-from common.operations.network import InterfaceSettings
+from common.operations.network_config import InterfaceSettings
 from tests.catalogs import restored_tables
 from tests.standins import Answer, Standins, capture
 
