@@ -271,6 +271,20 @@ async def hostname(params: NoParams, ctx: OperationContext) -> OperationResult:
     )
 
 
+async def _write_and_set(host: Host, name: str) -> None:
+    """/etc/hostname, then the kernel's name; the file goes back if the kernel refuses."""
+    written = host.write_file("/etc/hostname", f"{name}\n".encode())
+    try:
+        await host.run(["hostname", name])
+    except OperationFailed:
+        # Else the next run would find the file right and never set the kernel's name.
+        if written.before is None:
+            host.remove_file("/etc/hostname")
+        else:
+            host.write_file("/etc/hostname", written.before)
+        raise
+
+
 async def hostname_update(params: HostnameUpdateParams, ctx: OperationContext) -> OperationResult:
     host = ctx.host
     # Which way depends on the host alone; check it up front so a dry run skips alike.
@@ -283,8 +297,7 @@ async def hostname_update(params: HostnameUpdateParams, ctx: OperationContext) -
             # hostnamed writes /etc/hostname and tells the kernel itself.
             await host.run(["hostnamectl", "set-hostname", params.name])
         else:
-            host.write_file("/etc/hostname", f"{params.name}\n".encode())
-            await host.run(["hostname", params.name])
+            await _write_and_set(host, params.name)
     diff = {"before": before, "after": params.name}
     return OperationResult(
         data={"hostname": params.name, "diff": diff, "method": method}, changed=changed

@@ -122,6 +122,15 @@ async def test_a_failing_hostnamectl_fails_with_what_it_said(tmp_path: Path) -> 
     assert (root / "etc/hostname").read_text() == "old-name\n"
 
 
+async def test_a_refused_hostname_puts_the_file_back(tmp_path: Path) -> None:
+    root, standins = make_root(tmp_path, systemd=False)
+    refused = "hostname: you must be root to change the host name\n"
+    standins.add("hostname", otherwise=Answer(stderr=refused, exit_code=1))
+    with pytest.raises(OperationFailed, match="you must be root"):
+        await update("db-2", root, standins.path)
+    assert (root / "etc/hostname").read_text() == "old-name\n"
+
+
 @pytest.mark.parametrize(
     "name",
     ["-web", "web-", "a..b", "under_score", "x" * 64, ".".join(["a" * 63] * 4) + "x", ""],
