@@ -1,10 +1,17 @@
-"""The ``node.*`` operations: read-only facts about the host. Does I/O (reads /proc).
+"""The ``node.*`` operations: facts about the host, and its name. Does I/O.
+
+/proc is read live (it is the running kernel's); /etc goes through the host
+seam (``ctx.host``), so a test root stands in for it.
 
 Every result is a plain JSON-able dict; sizes are bytes, times are seconds
 (``boot_time`` is seconds since the epoch, UTC). Keys:
 
 - ``node.hostname.get``: ``hostname`` (the agent's configured name),
-  ``system_hostname`` (what the kernel says).
+  ``system_hostname`` (what the kernel says), ``static_hostname``
+  (/etc/hostname, null when unset).
+- ``node.hostname.update``: sets the static hostname (hostnamectl with
+  systemd running, else /etc/hostname and ``hostname``); ``hostname``,
+  ``diff`` ``{before, after}``, ``method``.
 - ``node.uptime.get``: ``uptime``, ``boot_time``.
 - ``node.load.get``: ``load1``, ``load5``, ``load15``, ``cpu_count``,
   ``processes_running``, ``processes_total``.
@@ -33,14 +40,16 @@ import asyncio
 import os
 import platform
 import re
+import shlex
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.host import Host
 from common.operations.declaration import NoParams, OperationResult
-from common.operations.node import DiskParams
+from common.operations.node import DiskParams, HostnameUpdateParams
 
 STATVFS_TIMEOUT = 5.0
 
@@ -120,16 +129,42 @@ def load_info() -> dict[str, Any]:
     }
 
 
-def os_release() -> dict[str, str]:
-    """/etc/os-release (or /usr/lib/os-release) as a dict; empty if neither is readable."""
-    try:
-        return platform.freedesktop_os_release()
-    except OSError:
-        return {}
+OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
+_OS_RELEASE_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)")
 
 
-def os_info() -> dict[str, str]:
-    release = os_release()
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release(5): ``KEY=value`` lines, values quoted and escaped as in a shell."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _OS_RELEASE_LINE.fullmatch(line.strip())
+        if match is None:
+            continue  # a comment, a blank line, or something os-release does not allow
+        try:
+            words = shlex.split(match[2])
+        except ValueError:  # an unbalanced quote: keep the raw value
+            words = [match[2]]
+        values[match[1]] = words[0] if words else ""
+    return values
+
+
+def os_release(host: Host | None = None) -> dict[str, str]:
+    """The host's os-release (/etc, else /usr/lib) as a dict; empty if neither exists.
+
+    Without ``host``, the machine's own (the agent's facts, agent/facts.py).
+    """
+    for path in OS_RELEASE_FILES:
+        try:
+            text = (host or Host()).read_text(path)
+        except OperationFailed:  # unreadable: as before, an unknown distribution
+            continue
+        if text is not None:
+            return parse_os_release(text)
+    return {}
+
+
+def os_info(host: Host) -> dict[str, str]:
+    release = os_release(host)
     uname = platform.uname()
     return {
         "system": uname.system,
@@ -217,8 +252,56 @@ async def disk_info(path: str | None = None) -> dict[str, Any]:
     return {"filesystems": filesystems, "unavailable": unavailable}
 
 
+def static_hostname(host: Host) -> str | None:
+    """The first name in /etc/hostname (comments allowed, hostname(5)); None when unset."""
+    for line in (host.read_text("/etc/hostname") or "").splitlines():
+        name = line.partition("#")[0].strip()
+        if name:
+            return name
+    return None
+
+
 async def hostname(params: NoParams, ctx: OperationContext) -> OperationResult:
-    return OperationResult(data={"hostname": ctx.hostname, "system_hostname": socket.gethostname()})
+    return OperationResult(
+        data={
+            "hostname": ctx.hostname,
+            "system_hostname": socket.gethostname(),
+            "static_hostname": static_hostname(ctx.host),
+        }
+    )
+
+
+async def _write_and_set(host: Host, name: str) -> None:
+    """/etc/hostname, then the kernel's name; the file goes back if the kernel refuses."""
+    written = host.write_file("/etc/hostname", f"{name}\n".encode())
+    try:
+        await host.run(["hostname", name])
+    except OperationFailed:
+        # Else the next run would find the file right and never set the kernel's name.
+        if written.before is None:
+            host.remove_file("/etc/hostname")
+        else:
+            host.write_file("/etc/hostname", written.before)
+        raise
+
+
+async def hostname_update(params: HostnameUpdateParams, ctx: OperationContext) -> OperationResult:
+    host = ctx.host
+    # Which way depends on the host alone; check it up front so a dry run skips alike.
+    method = "hostnamectl" if host.systemd_running() else "hostname"
+    host.require(method)
+    before = static_hostname(host)
+    changed = before != params.name
+    if changed and not ctx.dry_run:
+        if method == "hostnamectl":
+            # hostnamed writes /etc/hostname and tells the kernel itself.
+            await host.run(["hostnamectl", "set-hostname", params.name])
+        else:
+            await _write_and_set(host, params.name)
+    diff = {"before": before, "after": params.name}
+    return OperationResult(
+        data={"hostname": params.name, "diff": diff, "method": method}, changed=changed
+    )
 
 
 async def uptime(params: NoParams, ctx: OperationContext) -> OperationResult:
@@ -238,7 +321,7 @@ async def disk(params: DiskParams, ctx: OperationContext) -> OperationResult:
 
 
 async def operating_system(params: NoParams, ctx: OperationContext) -> OperationResult:
-    return OperationResult(data=os_info())
+    return OperationResult(data=os_info(ctx.host))
 
 
 async def status(params: NoParams, ctx: OperationContext) -> OperationResult:
@@ -250,13 +333,14 @@ async def status(params: NoParams, ctx: OperationContext) -> OperationResult:
             "load": load_info(),
             "memory": memory_info(),
             "disk": await disk_info(),
-            "os": os_info(),
+            "os": os_info(ctx.host),
         }
     )
 
 
 HANDLERS: dict[str, Handler] = {
     "node.hostname.get": hostname,
+    "node.hostname.update": hostname_update,
     "node.status.get": status,
     "node.uptime.get": uptime,
     "node.load.get": load,

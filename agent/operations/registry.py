@@ -27,6 +27,7 @@ from agent.operations import (
     timezone,
     user,
 )
+from agent.operations import command, network, node, test
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
@@ -44,6 +45,7 @@ BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
         **ssh_key.HANDLERS,
         **docker.HANDLERS,
     }
+    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS, **network.HANDLERS}
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)

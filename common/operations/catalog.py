@@ -37,6 +37,7 @@ from common.operations import (
     timezone,
     user,
 )
+from common.operations import command, network, node, test
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -60,6 +61,7 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
     ssh_key.FAMILY,
     docker.FAMILY,
 )
+BUILTIN_FAMILIES: tuple[Family, ...] = (test.FAMILY, node.FAMILY, command.FAMILY, network.FAMILY)
 
 
 def table(families: Iterable[Family]) -> dict[str, Declaration]:

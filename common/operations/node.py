@@ -1,4 +1,4 @@
-"""The ``node`` family's declarations: read-only facts about the host. Pure: no I/O.
+"""The ``node`` family's declarations: facts about the host, and its name. Pure: no I/O.
 
 Sizes are bytes, times seconds (``boot_time`` is seconds since the epoch, UTC).
 """
@@ -18,6 +18,7 @@ from common.operations.declaration import (
     check_absolute,
     doc,
 )
+from common.operations.netnames import check_hostname
 
 
 class DiskParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -29,6 +30,13 @@ class DiskParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
         check_absolute("path", self.path)
 
 
+class HostnameUpdateParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, doc("The new static hostname: RFC 1123 labels, at most 253 characters.")]
+
+    def __post_init__(self) -> None:
+        check_hostname("name", self.name)
+
+
 class Result(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of the node results: a handler's dict with a key too many fails its test."""
 
@@ -36,6 +44,22 @@ class Result(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class HostnameResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
     hostname: Annotated[str, doc("The agent's configured name.")]
     system_hostname: Annotated[str, doc("What the kernel says.")]
+    static_hostname: Annotated[
+        str | None, doc("The name in /etc/hostname, kept across reboots; null when unset.")
+    ] = None
+
+
+class HostnameDiff(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    before: Annotated[str | None, doc("The static hostname before; null when unset.")]
+    after: str
+
+
+class HostnameUpdateResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    hostname: Annotated[str, doc("The static hostname now (on a dry run: it would be).")]
+    diff: HostnameDiff
+    method: Annotated[
+        str, doc("`hostnamectl` with systemd running, else `hostname` (with /etc/hostname).")
+    ]
 
 
 class UptimeResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -120,13 +144,29 @@ def _read(name: str, result: type[Result], summary: str, description: str) -> De
 
 FAMILY = Family(
     name="node",
-    summary="Facts about the host: names, uptime, load, memory, disks, OS.",
+    summary="Facts about the host (names, uptime, load, memory, disks, OS) and its hostname.",
     declarations=(
         _read(
             "node.hostname.get",
             HostnameResult,
             "The agent's and system hostname.",
             "The name the agent is configured with and the kernel's hostname.",
+        ),
+        Declaration(
+            name="node.hostname.update",
+            params=HostnameUpdateParams,
+            result=HostnameUpdateResult,
+            kind="mutate",
+            summary="Set the static hostname.",
+            description=(
+                "With systemd running, through `hostnamectl set-hostname`; otherwise"
+                " /etc/hostname is written and the kernel's name set with `hostname`."
+                " Unchanged (and nothing run) when /etc/hostname already holds the name."
+                " The agent keeps the name it is configured with: this renames the host,"
+                " not the agent."
+            ),
+            example={"name": "web-1.example.com"},
+            dry_run=True,
         ),
         _read(
             "node.status.get",

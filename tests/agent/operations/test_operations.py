@@ -21,6 +21,7 @@ import pytest
 
 from agent.operations import command, node
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.host import Host
 from agent.operations.registry import HANDLERS
 from common.operations.catalog import OPERATIONS, validate_params
 from common.operations.command import ExecParams
@@ -67,7 +68,11 @@ FS_KEYS = {"mountpoint", "device", "fstype", "total", "used", "free", "available
 
 async def test_hostname_gives_the_configured_and_the_system_name() -> None:
     data = await run("node.hostname.get", {})
-    assert data == {"hostname": "agent-1.example.com", "system_hostname": socket.gethostname()}
+    assert data == {
+        "hostname": "agent-1.example.com",
+        "system_hostname": socket.gethostname(),
+        "static_hostname": node.static_hostname(Host()),
+    }
 
 
 async def test_uptime_is_seconds_since_boot() -> None:
