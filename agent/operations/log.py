@@ -110,6 +110,7 @@ async def query_journal(params: QueryParams, ctx: OperationContext) -> dict[str,
         "source": "journald",
         "path": None,
         "entries": parse_journal(ran.stdout)[-params.lines :],
+        "unapplied": [],
     }
 
 
