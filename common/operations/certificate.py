@@ -16,7 +16,8 @@ import msgspec
 
 from common.operations.declaration import Declaration, Family, NoParams, Params, doc
 
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# "(?!\n)$": Python's "$" would accept a final newline, JSON Schema's would not.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}(?!\n)$"
 PEM_RE = re.compile(
     r"-----BEGIN CERTIFICATE-----\s*(?P<body>[A-Za-z0-9+/=\s]+?)\s*-----END CERTIFICATE-----"
 )
@@ -65,27 +66,21 @@ def normal_pem(content: str) -> str:
     return f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----\n"
 
 
-def _check_name(name: str) -> None:
-    if not NAME_RE.fullmatch(name):
-        raise ValueError(f"name must match {NAME_RE.pattern}, got {name!r}")
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 
 
 class AddParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, doc("The file's name in the store, without `.crt`.")]
+    name: Annotated[Name, doc("The file's name in the store, without `.crt`.")]
     content: Annotated[
         str, msgspec.Meta(max_length=MAX_PEM), doc("One PEM certificate (no private key).")
     ]
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
         pem_der(self.content)
 
 
 class RemoveParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, doc("The name it was added under.")]
-
-    def __post_init__(self) -> None:
-        _check_name(self.name)
+    name: Annotated[Name, doc("The name it was added under.")]
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -21,7 +21,8 @@ PRIORITIES = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "deb
 Priority = Literal["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"]
 Source = Literal["journald", "syslog"]
 
-UNIT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,255}")
+# "(?!\n)$": Python's "$" would accept a final newline, JSON Schema's would not.
+UNIT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,255}(?!\n)$"
 DURATION_RE = re.compile(r"(?P<count>\d{1,7})(?P<unit>[smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_LINES = 1000
@@ -45,9 +46,14 @@ def parse_since(text: str) -> timedelta | datetime:
 
 
 class QueryParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    unit: Annotated[
-        str | None, doc("Only this systemd unit (`nginx.service`); on syslog, its program name.")
-    ] = None
+    unit: (
+        Annotated[
+            str,
+            msgspec.Meta(pattern=UNIT_PATTERN),
+            doc("Only this systemd unit (`nginx.service`); on syslog, its program name."),
+        ]
+        | None
+    ) = None
     priority: Annotated[
         Priority | None, doc("Only entries at this level or more severe (journald only).")
     ] = None
@@ -69,8 +75,6 @@ class QueryParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True)
     ) = None
 
     def __post_init__(self) -> None:
-        if self.unit is not None and not UNIT_RE.fullmatch(self.unit):
-            raise ValueError(f"unit must match {UNIT_RE.pattern}, got {self.unit!r}")
         if self.since is not None:
             parse_since(self.since)
         if self.grep is not None:

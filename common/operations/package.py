@@ -7,7 +7,6 @@ Versions are the package manager's own strings: Debian's
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -18,70 +17,62 @@ Manager = Literal["apt", "dnf"]
 
 # Debian policy's package names, plus the upper case RPM allows and an
 # optional ":arch" qualifier; never a leading "-", so never an option.
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._-]{0,199}(:[a-z0-9_-]+)?")
-VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,199}")
+# "(?!\n)$": Python's "$" would accept a final newline, JSON Schema's would not.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,199}(:[a-z0-9_-]+)?(?!\n)$"
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.+~:_-]{0,199}(?!\n)$"
 # A shell-style pattern over names: name characters and the glob ones.
-PATTERN_RE = re.compile(r"[A-Za-z0-9+._:*?\[\]!-]{1,200}")
+GLOB_PATTERN = r"^[A-Za-z0-9+._:*?\[\]!-]{1,200}(?!\n)$"
 MAX_NAMES = 100
 
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
+Version = Annotated[str, msgspec.Meta(pattern=VERSION_PATTERN)]
+Names = Annotated[
+    list[Name], msgspec.Meta(min_length=1, max_length=MAX_NAMES), doc("Package names.")
+]
 
-def check_name(field: str, name: str) -> None:
-    if not NAME_RE.fullmatch(name):
-        raise ValueError(f"{field} must be a package name matching {NAME_RE.pattern}, got {name!r}")
 
-
-def _check_names(names: list[str]) -> None:
-    for i, name in enumerate(names):
-        check_name(f"names[{i}]", name)
+def _check_unique(names: list[str]) -> None:
     if len(set(names)) != len(names):
         raise ValueError("names must not repeat a package")
 
 
-Names = Annotated[
-    list[str], msgspec.Meta(min_length=1, max_length=MAX_NAMES), doc("Package names.")
-]
-
-
 class ListParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pattern: Annotated[
-        str | None, doc("Only names matching this shell-style pattern (`lib*`).")
-    ] = None
-
-    def __post_init__(self) -> None:
-        if self.pattern is not None and not PATTERN_RE.fullmatch(self.pattern):
-            raise ValueError(f"pattern must match {PATTERN_RE.pattern}, got {self.pattern!r}")
+    pattern: (
+        Annotated[
+            str,
+            msgspec.Meta(pattern=GLOB_PATTERN),
+            doc("Only names matching this shell-style pattern (`lib*`)."),
+        ]
+        | None
+    ) = None
 
 
 class GetParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: Annotated[str, doc("The package's name.")]
-
-    def __post_init__(self) -> None:
-        check_name("name", self.name)
+    name: Annotated[Name, doc("The package's name.")]
 
 
 class InstallParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     names: Names
-    versions: Annotated[
-        dict[str, str] | None,
-        doc("Exact versions wanted, by package name; the others get the candidate version."),
-    ] = None
+    versions: (
+        Annotated[
+            dict[str, Version],
+            doc("Exact versions wanted, by package name; the others get the candidate version."),
+        ]
+        | None
+    ) = None
 
     def __post_init__(self) -> None:
-        _check_names(self.names)
-        for name, version in (self.versions or {}).items():
+        _check_unique(self.names)
+        for name in self.versions or {}:
             if name not in self.names:
                 raise ValueError(f"versions names {name!r}, which is not in names")
-            if not VERSION_RE.fullmatch(version):
-                raise ValueError(
-                    f"versions[{name!r}] must match {VERSION_RE.pattern}, got {version!r}"
-                )
 
 
 class RemoveParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     names: Names
 
     def __post_init__(self) -> None:
-        _check_names(self.names)
+        _check_unique(self.names)
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -8,7 +8,7 @@ would; ``dpkg-query -W`` and ``apt-cache policy`` answer from it, in the
 output formats captured from the real tools (captures/dpkg-query,
 captures/apt-cache). So a second run of a handler sees what the first did.
 
-    standins.add("apt-get", Answer(("install",), effect="tests.standins.packages:apt_get_install"))
+    standins = debian_with_apt(tmp_path)   # the root, and apt's tools as stand-ins
 """
 
 from __future__ import annotations
@@ -17,11 +17,40 @@ import os
 import sys
 from pathlib import Path
 
+from tests.standins import Answer, Standins, capture
+
 STATUS = "var/lib/dpkg/status"
 LISTS = "var/lib/apt/lists"
 INSTALLED = "install ok installed"
 
 Stanza = dict[str, str]
+EFFECTS = "tests.standins.packages"
+
+
+def debian_with_apt(workdir: Path) -> Standins:
+    """A root at ``workdir/root`` with bash installed (its real status stanza) and hello
+    and nginx in the lists; dpkg-query, apt-cache, apt-get and apt as stand-ins."""
+    root = workdir / "root"
+    (root / STATUS).parent.mkdir(parents=True)
+    (root / STATUS).write_text(capture("dpkg-query/status-bash.txt"))
+    (root / LISTS).mkdir(parents=True)
+    sources = capture("apt-cache/show-hello.txt") + "\n" + capture("apt-cache/show-nginx.txt")
+    (root / LISTS / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text(
+        sources
+    )
+    standins = Standins.create(workdir, root)
+    standins.add("dpkg-query", Answer(("-W",), effect=f"{EFFECTS}:dpkg_query"))
+    standins.add("apt-cache", Answer(("policy",), effect=f"{EFFECTS}:apt_cache_policy"))
+    standins.add(
+        "apt-get",
+        Answer(("install",), effect=f"{EFFECTS}:apt_get_install"),
+        Answer(("remove",), effect=f"{EFFECTS}:apt_get_remove"),
+        Answer(("update",), stdout=capture("apt-get/update.txt")),
+    )
+    upgradable = capture("apt/list-upgradable.txt")
+    warning = capture("apt/list-upgradable.stderr.txt")
+    standins.add("apt", Answer(("list", "--upgradable"), stdout=upgradable, stderr=warning))
+    return standins
 
 
 def parse_stanzas(text: str) -> list[Stanza]:
@@ -155,7 +184,5 @@ def dnf_install(args: list[str], root: Path, stdin: str | None) -> str:
 
 
 def dnf_info(args: list[str], root: Path, stdin: str | None) -> str:
-    from tests.standins import capture
-
     installed = (root / DNF_MARKER).exists()
     return capture(f"dnf/info-bash-nginx{'-installed' if installed else ''}.txt")

@@ -201,7 +201,7 @@ KEY = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END P
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": "a/b", "content": EXAMPLE}, "operation.data: name must match"),
+        ({"name": "a/b", "content": EXAMPLE}, "operation.data.name: Expected `str` matching regex"),
         ({"name": "x", "content": EXAMPLE + KEY}, "content holds a private key"),
         ({"name": "x", "content": EXAMPLE + OTHER}, "exactly one PEM certificate, found 2"),
         ({"name": "x", "content": "hello"}, "exactly one PEM certificate, found 0"),

@@ -187,9 +187,10 @@ async def test_this_machines_journalctl_accepts_every_filter() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"unit": "ssh service"}, "operation.data: unit must match"),
-        ({"unit": "-x"}, "operation.data: unit must match"),
-        ({"since": "yesterday"}, "since must be a duration"),
+        ({"unit": "ssh service"}, "operation.data.unit: Expected `str` matching regex"),
+        ({"unit": "-x"}, "operation.data.unit: Expected `str` matching regex"),
+        ({"unit": "ssh\n"}, "operation.data.unit: Expected `str` matching regex"),
+        ({"since": "yesterday"}, "operation.data: since must be a duration"),
         ({"since": "2024-05-01T10:00:00"}, "since must be a duration"),
         ({"lines": 0}, "operation.data.lines: Expected `int` >= 1"),
         ({"lines": 1001}, "operation.data.lines: Expected `int` <= 1000"),

@@ -20,9 +20,7 @@ from agent.operations.registry import HANDLERS
 from common.operations.catalog import OPERATIONS, validate_params
 from common.operations.declaration import OperationError
 from tests.standins import Answer, Standins, capture
-
-EFFECTS = "tests.standins.packages"
-STATUS = "var/lib/dpkg/status"
+from tests.standins.packages import EFFECTS, STATUS, debian_with_apt
 
 
 async def run(op_type: str, data: dict[str, Any], ctx: OperationContext) -> tuple[Any, bool]:
@@ -37,38 +35,9 @@ def context(standins: Standins, dry_run: bool = False) -> OperationContext:
     )
 
 
-def debian_root(root: Path) -> None:
-    """bash installed (its real status stanza), hello and nginx in the lists."""
-    (root / STATUS).parent.mkdir(parents=True)
-    (root / STATUS).write_text(capture("dpkg-query/status-bash.txt"))
-    lists = root / "var/lib/apt/lists"
-    lists.mkdir(parents=True)
-    sources = capture("apt-cache/show-hello.txt") + "\n" + capture("apt-cache/show-nginx.txt")
-    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text(sources)
-
-
 @pytest.fixture
 def apt(tmp_path: Path) -> Standins:
-    root = tmp_path / "root"
-    debian_root(root)
-    standins = Standins.create(tmp_path, root)
-    standins.add("dpkg-query", Answer(("-W",), effect=f"{EFFECTS}:dpkg_query"))
-    standins.add("apt-cache", Answer(("policy",), effect=f"{EFFECTS}:apt_cache_policy"))
-    standins.add(
-        "apt-get",
-        Answer(("install",), effect=f"{EFFECTS}:apt_get_install"),
-        Answer(("remove",), effect=f"{EFFECTS}:apt_get_remove"),
-        Answer(("update",), stdout=capture("apt-get/update.txt")),
-    )
-    standins.add(
-        "apt",
-        Answer(
-            ("list", "--upgradable"),
-            stdout=capture("apt/list-upgradable.txt"),
-            stderr=capture("apt/list-upgradable.stderr.txt"),
-        ),
-    )
-    return standins
+    return debian_with_apt(tmp_path)
 
 
 @pytest.fixture
@@ -288,13 +257,25 @@ async def test_a_host_without_apt_or_dnf_is_skipped(op_type: str, tmp_path: Path
 @pytest.mark.parametrize(
     ("op_type", "data", "message"),
     [
-        ("package.install", {"names": ["ok", "-oAPT::x"]}, r"operation.data: names\[1\] must be"),
+        (
+            "package.install",
+            {"names": ["ok", "-oAPT::x"]},
+            r"operation.data.names\[1\]: Expected `str` matching regex",
+        ),
         ("package.install", {"names": []}, "operation.data.names: Expected `array` of length >= 1"),
-        ("package.install", {"names": ["a", "a"]}, "names must not repeat"),
+        ("package.install", {"names": ["a", "a"]}, "operation.data: names must not repeat"),
         ("package.install", {"names": ["a"], "versions": {"b": "1"}}, "versions names 'b'"),
-        ("package.install", {"names": ["a"], "versions": {"a": "1 2"}}, r"versions\['a'\] must"),
-        ("package.get", {"name": "bash; rm"}, "name must be a package name"),
-        ("package.list", {"pattern": "a b"}, "pattern must match"),
+        (
+            "package.install",
+            {"names": ["a"], "versions": {"a": "1 2"}},
+            r"operation.data.versions\[...\]: Expected `str` matching",
+        ),
+        ("package.get", {"name": "bash; rm"}, "operation.data.name: Expected `str` matching regex"),
+        (
+            "package.list",
+            {"pattern": "a b"},
+            "operation.data.pattern: Expected `str` matching regex",
+        ),
     ],
 )
 def test_bad_parameters_name_the_field(op_type: str, data: dict[str, Any], message: str) -> None:
