@@ -48,6 +48,11 @@ def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
 def test_the_known_scopes_are_the_apis_and_two_per_operation_family() -> None:
     families = {"test:read", "test:write", "node:read", "node:write"}
     families |= {"command:read", "command:write"}
+    families |= {
+        f"{family}:{kind}"
+        for family in ("package", "certificate", "log")
+        for kind in ("read", "write")
+    }
     assert families | config.API_SCOPES == config.SCOPES
 
 
