@@ -28,6 +28,7 @@ from agent.operations import (
     user,
 )
 from agent.operations import command, network, node, test
+from agent.operations import certificate, command, log, node, package, test
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
@@ -46,6 +47,9 @@ BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
         **docker.HANDLERS,
     }
     {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS, **network.HANDLERS}
+        **package.HANDLERS,
+        **certificate.HANDLERS,
+        **log.HANDLERS,
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)

@@ -38,6 +38,7 @@ from common.operations import (
     user,
 )
 from common.operations import command, network, node, test
+from common.operations import certificate, command, log, node, package, test
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -62,6 +63,9 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
     docker.FAMILY,
 )
 BUILTIN_FAMILIES: tuple[Family, ...] = (test.FAMILY, node.FAMILY, command.FAMILY, network.FAMILY)
+    package.FAMILY,
+    certificate.FAMILY,
+    log.FAMILY,
 
 
 def table(families: Iterable[Family]) -> dict[str, Declaration]:

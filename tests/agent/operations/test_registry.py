@@ -24,6 +24,7 @@ from agent.operations.host import Host
 from agent.operations.network_files import render_netplan
 from common.operations import plugins
 from common.operations.catalog import BUILTIN, BUILTIN_FAMILIES, add_families, validate_params
+from common.operations.certificate import EXAMPLE_PEM
 from common.operations.declaration import Declaration, Family
 from common.operations.network_config import InterfaceSettings
 from tests.catalogs import restored_tables
@@ -104,7 +105,10 @@ def test_every_builtin_but_test_fail_has_data_to_run_with(tmp_path: Path) -> Non
 
 async def _run(name: str, data: dict[str, Any], ctx: OperationContext) -> Any:
     spec: Declaration = BUILTIN[name]
-    result = await registry.BUILTIN_HANDLERS[name](validate_params(name, data), ctx)
+    try:
+        result = await registry.BUILTIN_HANDLERS[name](validate_params(name, data), ctx)
+    except OperationSkipped as exc:
+        pytest.skip(f"this host cannot run {name}: {exc.reason}")
     return msgspec.convert(result.data, spec.result, strict=True)
 
 
