@@ -15,20 +15,22 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from agent.operations import (
+    certificate,
     command,
     cron,
     docker,
     group,
+    log,
+    network,
     node,
     ntp,
+    package,
     ssh_key,
     sysctl,
     test,
     timezone,
     user,
 )
-from agent.operations import command, network, node, test
-from agent.operations import certificate, command, log, node, package, test
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
@@ -37,19 +39,19 @@ BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
         **test.HANDLERS,
         **node.HANDLERS,
         **command.HANDLERS,
+        **network.HANDLERS,
+        **package.HANDLERS,
+        **certificate.HANDLERS,
+        **log.HANDLERS,
+        **user.HANDLERS,
+        **group.HANDLERS,
+        **ssh_key.HANDLERS,
         **sysctl.HANDLERS,
         **ntp.HANDLERS,
         **timezone.HANDLERS,
         **cron.HANDLERS,
-        **user.HANDLERS,
-        **group.HANDLERS,
-        **ssh_key.HANDLERS,
         **docker.HANDLERS,
     }
-    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS, **network.HANDLERS}
-        **package.HANDLERS,
-        **certificate.HANDLERS,
-        **log.HANDLERS,
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)

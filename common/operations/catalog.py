@@ -25,20 +25,22 @@ from typing import Any
 import msgspec
 
 from common.operations import (
+    certificate,
     command,
     cron,
     docker,
     group,
+    log,
+    network,
     node,
     ntp,
+    package,
     ssh_key,
     sysctl,
     test,
     timezone,
     user,
 )
-from common.operations import command, network, node, test
-from common.operations import certificate, command, log, node, package, test
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -53,19 +55,19 @@ BUILTIN_FAMILIES: tuple[Family, ...] = (
     test.FAMILY,
     node.FAMILY,
     command.FAMILY,
+    network.FAMILY,
+    package.FAMILY,
+    certificate.FAMILY,
+    log.FAMILY,
+    user.FAMILY,
+    group.FAMILY,
+    ssh_key.FAMILY,
     sysctl.FAMILY,
     ntp.FAMILY,
     timezone.FAMILY,
     cron.FAMILY,
-    user.FAMILY,
-    group.FAMILY,
-    ssh_key.FAMILY,
     docker.FAMILY,
 )
-BUILTIN_FAMILIES: tuple[Family, ...] = (test.FAMILY, node.FAMILY, command.FAMILY, network.FAMILY)
-    package.FAMILY,
-    certificate.FAMILY,
-    log.FAMILY,
 
 
 def table(families: Iterable[Family]) -> dict[str, Declaration]:

@@ -184,7 +184,7 @@ CONFIG_DECLARATIONS = (
         InterfaceUpdateParams,
         "Change corral's configuration of an interface.",
         "Only the fields given change; fails when corral does not configure the interface.",
-        {"name": "eth1", "dhcp4": True, "addresses": []},
+        {"name": "eth1", "dhcp4": True, "mtu": 9000},
     ),
     _mutate(
         "network.interface.delete",

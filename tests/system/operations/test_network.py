@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from tests.controller.api.test_app import assert_error
@@ -71,7 +70,6 @@ async def test_an_interface_is_configured_once_dry_run_first_and_routes_read_liv
     assert (routes["status"], routes["result"]["device"]) == ("completed", "lo")
 
 
-@pytest.mark.xfail(reason="skipped status lands on main separately", strict=False)
 async def test_a_host_without_netplan_or_nmcli_is_skipped(stack: Stack, tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()

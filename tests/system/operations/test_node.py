@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.agent.operations.test_node_hostname import HOSTNAMECTL_SETS
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
@@ -62,7 +60,6 @@ async def test_the_hostname_is_set_once_and_a_dry_run_changes_nothing(
     assert "name must be RFC 1123" in refused.json()["details"]
 
 
-@pytest.mark.xfail(reason="skipped status lands on main separately", strict=False)
 async def test_a_host_without_systemd_or_hostname_is_skipped(stack: Stack, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
 from tests.standins import Standins
@@ -57,7 +55,6 @@ async def test_an_install_through_the_system_dry_then_real_then_unchanged(
     assert "operation.data.names[0]" in refused.json()["details"]
 
 
-@pytest.mark.xfail(reason="skipped status lands on main separately", strict=False)
 async def test_a_host_without_the_tools_or_a_log_skips_with_the_reason(
     stack: Stack, tmp_path: Path
 ) -> None:
