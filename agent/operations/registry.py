@@ -14,12 +14,19 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from agent.operations import command, node, test
+from agent.operations import command, node, power, process, service, test
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
 BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
-    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS}
+    {
+        **test.HANDLERS,
+        **node.HANDLERS,
+        **command.HANDLERS,
+        **service.HANDLERS,
+        **power.HANDLERS,
+        **process.HANDLERS,
+    }
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)

@@ -30,7 +30,7 @@ from agent.operations.systemctl import begin_systemctl, number
 from common.operations.declaration import OperationResult
 from common.operations.service import (
     SUFFIX,
-    ListParams,
+    ServiceListParams,
     UnitFileName,
     UnitFileParams,
     UnitParams,
@@ -48,7 +48,7 @@ DISABLEABLE = frozenset({"enabled", "enabled-runtime", "linked", "linked-runtime
 # -- reads -----------------------------------------------------------------
 
 
-async def list_services(params: ListParams, ctx: OperationContext) -> OperationResult:
+async def list_services(params: ServiceListParams, ctx: OperationContext) -> OperationResult:
     begin_systemctl(ctx)
     services = await _services(ctx)
     chosen = [

@@ -56,7 +56,7 @@ def check_unit_name(field: str, name: str, *, unit_file: bool = False) -> None:
         )
 
 
-class ListParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ServiceListParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pattern: Annotated[
         str | None, doc("Only units whose name matches this shell glob (`ssh*`).")
     ] = None
@@ -110,7 +110,7 @@ class Service(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
     ]
 
 
-class ListResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class ServiceListResult(Result, frozen=True, kw_only=True, forbid_unknown_fields=True):
     services: Annotated[list[Service], doc("Sorted by name.")]
 
 
@@ -176,8 +176,8 @@ FAMILY = Family(
     declarations=(
         Declaration(
             name="service.list",
-            params=ListParams,
-            result=ListResult,
+            params=ServiceListParams,
+            result=ServiceListResult,
             kind="read",
             summary="Every service unit with its state.",
             description=(

@@ -8,13 +8,17 @@ names: a key added, renamed or retyped in a handler fails here.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from agent.operations import command, node, registry, test
+from agent.operations import command, node, power, process, registry, service, test
 from agent.operations.base import OperationContext
 from common.operations import plugins
 from common.operations.catalog import BUILTIN, BUILTIN_FAMILIES, add_families, validate_params
@@ -23,7 +27,22 @@ from tests.catalogs import restored_tables
 
 CTX = OperationContext(hostname="agent-1.example.com", timeout=30.0, max_output_bytes=1024)
 DRY = OperationContext(hostname="h", timeout=5.0, job_id="job-1", dry_run=True)
-AGENT_MODULES = {"test": test, "node": node, "command": command}
+AGENT_MODULES = {
+    "test": test,
+    "node": node,
+    "command": command,
+    "service": service,
+    "power": power,
+    "process": process,
+}
+# Families that change this host's services or power state never run here:
+# their tests check their results against stand-ins (test_service.py, test_power.py).
+STAND_IN_ONLY = frozenset({"service", "power"})
+RUNNABLE = sorted(
+    name
+    for name, spec in BUILTIN.items()
+    if name != "test.fail" and spec.family not in STAND_IN_ONLY
+)
 
 
 @pytest.mark.parametrize("family", BUILTIN_FAMILIES, ids=lambda f: f.name)
@@ -43,8 +62,17 @@ def test_a_mismatch_names_both_sides() -> None:
     )
 
 
-def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
-    """Parameters to run each built-in with here (test.fail has no result to check)."""
+@pytest.fixture
+def child() -> Iterator[int]:
+    """The pid of a process of this test's own, for the process family to look at."""
+    sleeper = subprocess.Popen([shutil.which("sleep") or "/bin/sleep", "600"])
+    yield sleeper.pid
+    os.kill(sleeper.pid, signal.SIGKILL)
+    sleeper.wait()
+
+
+def data_for(tmp_path: Path, pid: int = 0) -> dict[str, dict[str, Any]]:
+    """Parameters to run each runnable built-in with here, on the process ``pid``."""
     return {
         "test.ping": {},
         "test.echo": {"data": {"a": [1, "b"]}},
@@ -58,11 +86,14 @@ def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "node.disk.get": {"path": str(tmp_path)},
         "node.os.get": {},
         "command.exec": {"argv": ["echo", "hi"], "env": {"A": "1"}},
+        "process.list": {"limit": 5},
+        "process.get": {"pid": pid},
+        "process.signal": {"pid": pid, "signal": "CONT"},
     }
 
 
-def test_every_builtin_but_test_fail_has_data_to_run_with(tmp_path: Path) -> None:
-    assert set(data_for(tmp_path)) == set(BUILTIN) - {"test.fail"}
+def test_every_runnable_builtin_has_data_to_run_with(tmp_path: Path) -> None:
+    assert sorted(data_for(tmp_path)) == RUNNABLE
 
 
 async def _run(name: str, data: dict[str, Any], ctx: OperationContext) -> Any:
@@ -71,20 +102,22 @@ async def _run(name: str, data: dict[str, Any], ctx: OperationContext) -> Any:
     return msgspec.convert(result.data, spec.result, strict=True)
 
 
-@pytest.mark.parametrize("name", sorted(set(BUILTIN) - {"test.fail"}))
+@pytest.mark.parametrize("name", RUNNABLE)
 async def test_a_handlers_real_result_converts_to_its_declared_type(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, child: int
 ) -> None:
-    await _run(name, data_for(tmp_path)[name], CTX)
+    await _run(name, data_for(tmp_path, child)[name], CTX)
 
 
 async def test_node_disk_without_a_path_converts_too() -> None:
     await _run("node.disk.get", {}, CTX)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in BUILTIN.items() if not s.read_only))
-async def test_a_dry_runs_result_converts_and_touches_nothing(name: str, tmp_path: Path) -> None:
-    data = data_for(tmp_path)[name]
+@pytest.mark.parametrize("name", [n for n in RUNNABLE if not BUILTIN[n].read_only])
+async def test_a_dry_runs_result_converts_and_touches_nothing(
+    name: str, tmp_path: Path, child: int
+) -> None:
+    data = data_for(tmp_path, child)[name]
     if name == "command.exec":
         data = {"argv": ["touch", str(tmp_path / "made")], "env": {"SECRET_A": "v"}}
     await _run(name, data, DRY)
