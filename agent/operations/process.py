@@ -77,8 +77,12 @@ def _effective_uid(status: str) -> int:
 
 
 def _cmdline(raw: bytes) -> list[str]:
+    """NUL-separated arguments; a program that rewrote its title may have just one."""
     text = raw[:CMDLINE_LIMIT].decode("utf-8", errors="replace")
-    return text.split("\0")[:-1] if text.endswith("\0") else text.split("\0") if text else []
+    if not text:
+        return []  # a kernel thread, or a zombie
+    arguments = text.split("\0")
+    return arguments[:-1] if arguments[-1] == "" else arguments
 
 
 class Users:
@@ -103,8 +107,14 @@ def read_process(pid: int, clock: Clock, users: Users) -> dict[str, Any] | None:
         name, fields = parse_stat((base / "stat").read_text())
         uid = _effective_uid((base / "status").read_text())
         raw = (base / "cmdline").read_bytes()
-    except (OSError, ValueError):
+        return _record(pid, name, fields, uid, raw, clock, users)
+    except (OSError, ValueError, IndexError):  # gone, or hidden from us (hidepid)
         return None
+
+
+def _record(
+    pid: int, name: str, fields: list[str], uid: int, raw: bytes, clock: Clock, users: Users
+) -> dict[str, Any]:
     return {
         "pid": pid,
         "ppid": int(fields[_PPID]),

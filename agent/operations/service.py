@@ -121,9 +121,14 @@ def detail(unit: str, shown: dict[str, str]) -> dict[str, Any]:
         "drop_in_paths": shown.get("DropInPaths", "").split(),
         "result": shown.get("Result", ""),
         "restarts": number(shown.get("NRestarts", "")),
-        "active_since": shown.get("ActiveEnterTimestamp") or None,
+        "active_since": _timestamp(shown.get("ActiveEnterTimestamp", "")),
         "memory": number(shown.get("MemoryCurrent", "")),
     }
+
+
+def _timestamp(value: str) -> str | None:
+    # Never: empty (systemd 252), or "n/a" (later versions).
+    return None if value in ("", "n/a") else value
 
 
 # -- state changes -----------------------------------------------------------

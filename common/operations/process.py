@@ -50,7 +50,7 @@ class Process(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     name: Annotated[str, doc("The kernel's name for it (comm), at most 15 characters.")]
     cmdline: Annotated[
         list[str],
-        doc(f"Its arguments, cut at {CMDLINE_LIMIT} characters; empty for kernel threads."),
+        doc(f"Its arguments, cut at {CMDLINE_LIMIT} bytes; empty for kernel threads."),
     ]
     user: Annotated[str, doc("Its effective user's name, or the uid when it has none.")]
     uid: int

@@ -18,8 +18,9 @@ SUFFIX = ".service"
 # systemd's own limit (UNIT_NAME_MAX less the NUL).
 NAME_MAX = 255
 # The characters systemd allows in a unit name; "@" separates a template's
-# name from an instance. A leading "-" would read as an option to systemctl.
-_PLAIN = r"[A-Za-z0-9:_.\\][A-Za-z0-9:_.\\-]*"
+# name from an instance. A leading "-" would read as an option to systemctl,
+# a leading "." make a hidden file.
+_PLAIN = r"[A-Za-z0-9:_\\][A-Za-z0-9:_.\\-]*"
 _UNIT_RE = re.compile(rf"{_PLAIN}(@[A-Za-z0-9:_.\\-]*)?")
 _UNIT_FILE_RE = re.compile(rf"{_PLAIN}@?")
 _OTHER_TYPES = (
@@ -44,15 +45,15 @@ def check_unit_name(field: str, name: str, *, unit_file: bool = False) -> None:
     never for an instance (``getty@tty1``), which has no file of its own.
     """
     stem = name.removesuffix(SUFFIX)
-    if stem.endswith(_OTHER_TYPES):
+    if stem == name and name.endswith(_OTHER_TYPES):
         raise ValueError(f"{field} must name a service unit, got {name!r}")
     pattern = _UNIT_FILE_RE if unit_file else _UNIT_RE
     if not pattern.fullmatch(stem) or len(service_unit(name)) > NAME_MAX:
         what = "a template (name@)" if unit_file else "a template instance (name@instance)"
         raise ValueError(
             f"{field} must be a unit name like nginx or nginx.service: letters, digits"
-            f" and :_.\\- (not first), '@' for {what}, at most {NAME_MAX} characters;"
-            f" got {name!r}"
+            f" and :_.\\- ('.' and '-' not first), '@' for {what}, at most {NAME_MAX}"
+            f" characters; got {name!r}"
         )
 
 

@@ -424,6 +424,7 @@ async def test_without_systemctl_it_is_skipped(root: Path, tmp_path: Path) -> No
         ("service.start", {"name": "-H"}, "operation.data: name must be a unit name like nginx"),
         ("service.start", {"name": "nginx.socket"}, "name must name a service unit"),
         ("service.get", {"name": "a b"}, "name must be a unit name"),
+        ("service.get", {"name": ".hidden"}, "('.' and '-' not first)"),
         ("service.get", {"name": "x" * 250}, "at most 255 characters"),
         ("service.unit.create", {"name": "getty@tty1", "content": UNIT_FILE}, "a template"),
         ("service.unit.create", {"name": "a", "content": "[Unit]\n"}, "a [Service] section"),
@@ -443,4 +444,5 @@ def test_bad_input_is_refused_naming_the_field(
 def test_names_take_the_suffix_once_and_templates_keep_their_at() -> None:
     assert service.service_unit("nginx") == service.service_unit("nginx.service")
     assert validate_params("service.start", {"name": "getty@tty1"}) is not None
+    assert validate_params("service.start", {"name": "odd.timer.service"}) is not None
     assert validate_params("service.unit.create", {"name": "getty@", "content": UNIT_FILE})
