@@ -11,7 +11,7 @@ import pytest
 from common import config
 from common.config import ConfigError, hash_key, load_agent, load_controller
 from common.operations import plugins
-from common.operations.catalog import add_families
+from common.operations.catalog import BUILTIN_FAMILIES, add_families
 from tests.catalogs import restored_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +46,8 @@ def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
 
 
 def test_the_known_scopes_are_the_apis_and_two_per_operation_family() -> None:
-    families = {"test:read", "test:write", "node:read", "node:write"}
-    families |= {"command:read", "command:write"}
+    families = {f"{f.name}:{kind}" for f in BUILTIN_FAMILIES for kind in ("read", "write")}
+    assert {"test:read", "command:write", "service:write", "process:read"} <= families
     assert families | config.API_SCOPES == config.SCOPES
 
 
