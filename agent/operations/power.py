@@ -7,7 +7,9 @@ pending one. ``systemctl reboot --when=`` would take seconds but needs
 systemd 254, so it is not used. A host without ``shutdown`` but with a
 running systemd still gets an immediate ``systemctl reboot|poweroff``
 (``--message`` goes to the journal there, not to users); a delayed one is
-skipped, as is everything on a host with neither tool.
+skipped, as is everything on a host with neither tool. systemd's own
+``shutdown`` is ``systemctl`` under another name: where systemd is not
+running (a container) it is skipped like systemctl, not run to fail.
 
 Tests run these only as dry runs or against a stand-in ``shutdown`` on a
 path holding nothing else: the real tool would take the machine down.
@@ -30,8 +32,10 @@ def command(ctx: OperationContext, action: Action, params: PowerParams) -> list[
     """The argv that does it here, or :class:`OperationSkipped` when no tool can."""
     wait = minutes(params.delay)
     message = [params.message] if params.message else []
-    tool = Path(ctx.host.require("shutdown", "systemctl")).name
-    if tool == "shutdown":
+    tool = Path(ctx.host.require("shutdown", "systemctl"))
+    if tool.name == "shutdown":
+        if tool.resolve().name == "systemctl":  # systemd's: it needs systemd running
+            ctx.host.require_systemd()
         return ["shutdown", _SHUTDOWN_FLAG[action], "--", f"+{wait}" if wait else "now", *message]
     if wait:
         raise OperationSkipped("shutdown is not installed on this host (a delayed one needs it)")

@@ -65,7 +65,8 @@ def _power(name: str, what: str, summary: str) -> Declaration:
         description=(
             f"Runs `shutdown {what} +N [message]` (N: `delay` in minutes, rounded up; `now`"
             " for 0), replacing any shutdown already scheduled. Without `shutdown`, an"
-            " immediate one runs `systemctl` instead; a delayed one is skipped. With"
+            " immediate one runs `systemctl` instead; a delayed one is skipped. systemd's"
+            " `shutdown` (and `systemctl`) are skipped where systemd is not running. With"
             " `delay` 0 the agent may go down before it reports. Always changes the host;"
             " a dry run says what it would run."
         ),

@@ -110,6 +110,19 @@ async def test_systemctl_without_a_running_systemd_is_skipped(standins: Standins
     assert standins.calls("systemctl") == []
 
 
+async def test_systemds_shutdown_without_a_running_systemd_is_skipped(
+    standins: Standins,
+) -> None:
+    standins.add("systemctl")
+    (standins.bin / "shutdown").symlink_to("systemctl")  # as systemd installs it
+    with pytest.raises(OperationSkipped, match="systemd is not running"):
+        await run(standins, "power.reboot", {"delay": 0})
+    (standins.root / "run/systemd/system").mkdir(parents=True)
+    _, data = await run(standins, "power.reboot", {"delay": 0})
+    assert data["argv"] == ["shutdown", "-r", "--", "now"]
+    assert standins.calls("systemctl") == [["-r", "--", "now"]]  # the stand-in's log
+
+
 async def test_a_refusing_shutdown_fails_with_its_reason(standins: Standins) -> None:
     standins.add(
         "shutdown", otherwise=Answer(stderr="Failed to reboot: Access denied\n", exit_code=1)
