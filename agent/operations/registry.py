@@ -14,12 +14,12 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from agent.operations import command, node, test
+from agent.operations import command, file, node, test
 from agent.operations.base import Handler
 from common.operations.declaration import Family
 
 BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
-    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS}
+    {**test.HANDLERS, **node.HANDLERS, **command.HANDLERS, **file.HANDLERS}
 )
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)

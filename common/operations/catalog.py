@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from common.operations import command, node, test
+from common.operations import command, file, node, test
 from common.operations.declaration import (
     KINDS,
     Declaration,
@@ -35,7 +35,7 @@ from common.operations.declaration import (
     family_scope,
 )
 
-BUILTIN_FAMILIES: tuple[Family, ...] = (test.FAMILY, node.FAMILY, command.FAMILY)
+BUILTIN_FAMILIES: tuple[Family, ...] = (test.FAMILY, node.FAMILY, command.FAMILY, file.FAMILY)
 
 
 def table(families: Iterable[Family]) -> dict[str, Declaration]:

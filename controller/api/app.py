@@ -32,7 +32,7 @@ from common.errors import (
     CorralError,
     StoreUnavailable,
 )
-from controller.api import agents, audit_view, http, jobs, submits
+from controller.api import agents, audit_view, http, jobs, objects, submits
 from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
@@ -73,6 +73,7 @@ ROUTES = [
     Route("/audit", audit_view.read_audit, methods=["GET"]),
     *operation_routes(http.authorize),
     Route("/agent", agents.list_agents, methods=["GET"]),
+    *objects.ROUTES,
     Route("/agent/{hostname}", agents.get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
     Route("/health/ready", ready, methods=["GET"]),
