@@ -19,7 +19,7 @@ ALL = allowed_operations(())
 
 
 def test_an_empty_allow_list_allows_every_operation_but_the_opt_in_ones() -> None:
-    assert allowed_operations(()) == frozenset(BUILTIN) - {"test.counter"}
+    assert allowed_operations(()) == frozenset(BUILTIN) - {"test.counter", "command.shell"}
     assert "test.counter" in allowed_operations(("test.counter",))
 
 

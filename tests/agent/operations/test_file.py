@@ -220,7 +220,7 @@ async def test_undeploy_refuses_a_file_corral_never_deployed(root: Path) -> None
 async def test_a_record_corral_did_not_write_fails_instead_of_being_replaced(root: Path) -> None:
     (root / "var/lib/corral").mkdir(parents=True)
     (root / "var/lib/corral/files.json").write_text("[1, 2]")
-    with pytest.raises(OperationFailed, match="files.json is not a record corral wrote"):
+    with pytest.raises(OperationFailed, match=r"files\.json is not a record corral wrote"):
         await run("file.deploy", {"path": "/etc/a", "content": "x"}, context(root))
 
 

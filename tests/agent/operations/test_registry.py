@@ -7,6 +7,7 @@ names: a key added, renamed or retyped in a handler fails here.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from agent.operations import command, node, registry, test
+from agent.operations import command, file, node, registry, test
 from agent.operations.base import OperationContext
+from agent.operations.host import Host
 from common.operations import plugins
 from common.operations.catalog import BUILTIN, BUILTIN_FAMILIES, add_families, validate_params
 from common.operations.declaration import Declaration, Family
@@ -23,7 +25,7 @@ from tests.catalogs import restored_tables
 
 CTX = OperationContext(hostname="agent-1.example.com", timeout=30.0, max_output_bytes=1024)
 DRY = OperationContext(hostname="h", timeout=5.0, job_id="job-1", dry_run=True)
-AGENT_MODULES = {"test": test, "node": node, "command": command}
+AGENT_MODULES = {"test": test, "node": node, "command": command, "file": file}
 
 
 @pytest.mark.parametrize("family", BUILTIN_FAMILIES, ids=lambda f: f.name)
@@ -58,37 +60,56 @@ def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "node.disk.get": {"path": str(tmp_path)},
         "node.os.get": {},
         "command.exec": {"argv": ["echo", "hi"], "env": {"A": "1"}},
+        "command.shell": {"script": "echo hi", "env": {"A": "1"}},
+        # Host paths: under the host root the handlers get (host_root).
+        "file.deploy": {"path": "/etc/motd", "content": "hi {{ hostname }}\n", "template": True},
+        "file.status": {"path": "/etc/motd"},
+        "file.undeploy": {"path": "/etc/motd"},
     }
+
+
+@pytest.fixture
+def host_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A host root apart from tmp_path, which a dry run must leave empty."""
+    return tmp_path_factory.mktemp("root")
 
 
 def test_every_builtin_but_test_fail_has_data_to_run_with(tmp_path: Path) -> None:
     assert set(data_for(tmp_path)) == set(BUILTIN) - {"test.fail"}
 
 
-async def _run(name: str, data: dict[str, Any], ctx: OperationContext) -> Any:
+async def _run(name: str, data: dict[str, Any], ctx: OperationContext, root: Path) -> Any:
     spec: Declaration = BUILTIN[name]
+    ctx = dataclasses.replace(ctx, host=Host(root))  # never the machine's own /etc
     result = await registry.BUILTIN_HANDLERS[name](validate_params(name, data), ctx)
     return msgspec.convert(result.data, spec.result, strict=True)
 
 
 @pytest.mark.parametrize("name", sorted(set(BUILTIN) - {"test.fail"}))
 async def test_a_handlers_real_result_converts_to_its_declared_type(
-    name: str, tmp_path: Path
+    name: str, tmp_path: Path, host_root: Path
 ) -> None:
-    await _run(name, data_for(tmp_path)[name], CTX)
+    if name == "file.undeploy":  # it removes only what file.deploy wrote
+        await _run("file.deploy", data_for(tmp_path)["file.deploy"], CTX, host_root)
+    await _run(name, data_for(tmp_path)[name], CTX, host_root)
 
 
-async def test_node_disk_without_a_path_converts_too() -> None:
-    await _run("node.disk.get", {}, CTX)
+async def test_node_disk_without_a_path_converts_too(host_root: Path) -> None:
+    await _run("node.disk.get", {}, CTX, host_root)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, s in BUILTIN.items() if not s.read_only))
-async def test_a_dry_runs_result_converts_and_touches_nothing(name: str, tmp_path: Path) -> None:
+async def test_a_dry_runs_result_converts_and_touches_nothing(
+    name: str, tmp_path: Path, host_root: Path
+) -> None:
     data = data_for(tmp_path)[name]
     if name == "command.exec":
         data = {"argv": ["touch", str(tmp_path / "made")], "env": {"SECRET_A": "v"}}
-    await _run(name, data, DRY)
+    if name == "command.shell":
+        data = {"script": f"touch {tmp_path / 'made'}", "env": {"SECRET_A": "v"}}
+    await _run(name, data, DRY, host_root)
     assert os.listdir(tmp_path) == []
+    assert os.listdir(host_root) == []
 
 
 async def test_a_dry_run_command_says_what_it_would_run_without_secret_values() -> None:

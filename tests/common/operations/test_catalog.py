@@ -32,9 +32,12 @@ def test_every_spec_is_filed_under_its_own_name() -> None:
     assert all(spec.name == name for name, spec in BUILTIN.items())
 
 
-def test_only_command_exec_and_the_counter_probe_change_the_host() -> None:
+def test_the_operations_that_change_the_host_are_these() -> None:
     changing = {name for name, spec in BUILTIN.items() if not spec.read_only}
-    assert changing == {"command.exec", "test.counter"}
+    assert changing == {
+        *("command.exec", "command.shell", "test.counter"),
+        *("file.deploy", "file.undeploy"),
+    }
 
 
 @pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
@@ -163,7 +166,7 @@ def test_every_builtin_mutation_supports_dry_run() -> None:
 def test_the_table_is_the_explicit_tuple_of_families() -> None:
     declared = [d.name for family in catalog.BUILTIN_FAMILIES for d in family.declarations]
     assert sorted(declared) == sorted(BUILTIN)
-    assert [f.name for f in catalog.BUILTIN_FAMILIES] == ["test", "node", "command"]
+    assert [f.name for f in catalog.BUILTIN_FAMILIES] == ["test", "node", "command", "file"]
 
 
 def test_two_families_declaring_one_name_are_refused() -> None:
