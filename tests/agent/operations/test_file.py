@@ -75,8 +75,8 @@ async def run(name: str, data: dict[str, Any], ctx: OperationContext) -> Operati
 
 
 def records(root: Path) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads((root / "var/lib/corral/files.json").read_text())
-    return found["files"]
+    files: dict[str, Any] = json.loads((root / "var/lib/corral/files.json").read_text())["files"]
+    return files
 
 
 def sha(content: bytes) -> str:
