@@ -47,7 +47,7 @@ def test_unknown_scope_and_bad_types_are_config_errors(tmp_path: Path) -> None:
 
 def test_the_known_scopes_are_the_apis_and_two_per_operation_family() -> None:
     families = {"test:read", "test:write", "node:read", "node:write"}
-    families |= {"command:read", "command:write"}
+    families |= {"command:read", "command:write", "file:read", "file:write"}
     assert families | config.API_SCOPES == config.SCOPES
 
 
