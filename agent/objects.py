@@ -13,7 +13,6 @@ replica may not hold an object uploaded a moment ago.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 
@@ -22,9 +21,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from agent.operations.errors import OperationFailed
-from common.subjects import OBJECTS_STREAM, object_chunks, object_meta
-
-_DIGEST_PREFIX = "SHA-256="
+from common.subjects import OBJECTS_STREAM, object_chunks, object_meta, object_sha256
 
 
 class BucketObjects:
@@ -61,10 +58,5 @@ class BucketObjects:
 
 def _check(name: str, content: bytes, size: int, digest: str) -> None:
     """The content is what the metadata says it is, or :class:`OperationFailed`."""
-    want = digest.removeprefix(_DIGEST_PREFIX).removeprefix(_DIGEST_PREFIX.lower())
-    try:
-        expected = base64.urlsafe_b64decode(want)
-    except ValueError:
-        expected = b""
-    if len(content) != size or hashlib.sha256(content).digest() != expected:
+    if len(content) != size or hashlib.sha256(content).hexdigest() != object_sha256(digest):
         raise OperationFailed(f"object {name!r} is corrupt: its content does not match its digest")

@@ -137,6 +137,17 @@ def object_meta(name: str) -> str:
     return f"$O.{OBJECTS_BUCKET}.M.{base64.urlsafe_b64encode(name.encode()).decode()}"
 
 
+def object_sha256(digest: str | None) -> str:
+    """The hex SHA-256 an object's metadata holds as ``SHA-256=<base64url>``; "" if none."""
+    encoded = (
+        (digest or "").partition("=")[2] if (digest or "").upper().startswith("SHA-256=") else ""
+    )
+    try:
+        return base64.urlsafe_b64decode(encoded).hex() if encoded else ""
+    except ValueError:
+        return ""
+
+
 def object_chunks(nuid: str) -> str:
     """The subject of the chunks of one stored version of an object."""
     return f"$O.{OBJECTS_BUCKET}.C.{nuid}"

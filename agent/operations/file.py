@@ -99,7 +99,13 @@ async def _content(params: DeployParams, ctx: OperationContext) -> bytes:
     return (await render(source, ctx)).encode()
 
 
+def _not_the_records(path: str) -> None:
+    if path == RECORDS:
+        raise OperationFailed(f"{RECORDS} is corral's own record of deployed files")
+
+
 async def deploy(params: DeployParams, ctx: OperationContext) -> OperationResult:
+    _not_the_records(params.path)
     content = await _content(params, ctx)
     uid = None if params.owner is None else accounts.users(ctx.host).id_of(params.owner)
     gid = None if params.group is None else accounts.groups(ctx.host).id_of(params.group)
@@ -164,6 +170,7 @@ def _ownership(host: Host, path: str) -> dict[str, str]:
 
 
 async def undeploy(params: PathParams, ctx: OperationContext) -> OperationResult:
+    _not_the_records(params.path)
     records = read_records(ctx.host)
     recorded = records.pop(params.path, None)
     exists = ctx.host.read_bytes(params.path) is not None

@@ -10,7 +10,6 @@ what an agent will verify.
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import datetime
 
@@ -24,13 +23,12 @@ from starlette.routing import Route
 
 from common.api import ObjectList, ObjectStored, ObjectView
 from common.errors import BrokerUnavailable, InvalidRequest, NotFound
-from common.subjects import OBJECT_NAME
+from common.subjects import OBJECT_NAME, object_sha256
 from common.timefmt import rfc3339
 from controller.api.audit import note
 from controller.api.http import Services, authorize, json_response, read_body
 
 _NAME = re.compile(OBJECT_NAME)
-_DIGEST_PREFIX = "SHA-256="
 
 
 def _name(raw: str | None) -> str:
@@ -47,14 +45,6 @@ def _store(svc: Services) -> ObjectStore:
     return svc.objects
 
 
-def _sha256(digest: str | None) -> str:
-    encoded = (digest or "").removeprefix(_DIGEST_PREFIX).removeprefix(_DIGEST_PREFIX.lower())
-    try:
-        return base64.urlsafe_b64decode(encoded).hex()
-    except ValueError:
-        return ""
-
-
 def _modified(mtime: str | None) -> str | None:
     try:
         return rfc3339(datetime.fromisoformat(mtime).timestamp()) if mtime else None
@@ -66,7 +56,7 @@ def _view(info: ObjectInfo) -> ObjectView:
     return ObjectView(
         name=info.name,
         size=info.size or 0,
-        sha256=_sha256(info.digest),
+        sha256=object_sha256(info.digest),
         modified=_modified(info.mtime),
     )
 

@@ -217,6 +217,12 @@ async def test_undeploy_refuses_a_file_corral_never_deployed(root: Path) -> None
     assert (root / "etc/passwd").read_text() == PASSWD
 
 
+async def test_the_record_itself_is_not_a_file_to_deploy_or_remove(root: Path) -> None:
+    for name, data in (("file.deploy", {"content": "{}"}), ("file.undeploy", {})):
+        with pytest.raises(OperationFailed, match="corral's own record"):
+            await run(name, {"path": file.RECORDS, **data}, context(root))
+
+
 async def test_a_record_corral_did_not_write_fails_instead_of_being_replaced(root: Path) -> None:
     (root / "var/lib/corral").mkdir(parents=True)
     (root / "var/lib/corral/files.json").write_text("[1, 2]")
