@@ -45,8 +45,11 @@ def allowed_operations(allow: Sequence[str]) -> frozenset[str]:
         _load_family(family)
     unknown = sorted(e for e in allow if not _known(e))
     if unknown:
-        known = ", ".join(sorted(OPERATIONS))
-        raise ValueError(f"unknown operations in allow-list: {', '.join(unknown)}; known: {known}")
+        known = ", ".join(sorted(FAMILIES))
+        raise ValueError(
+            f"unknown operations in allow-list: {', '.join(unknown)}; known families: {known}"
+            " (`corral operation list` names every operation)"
+        )
     return frozenset(name for entry in allow for name in _expand(entry))
 
 

@@ -43,7 +43,7 @@ from agent.decide import CANCELLED_ERROR, Delivery, Finish, Reemit, Refuse, Run,
 from agent.events import EventPublisher
 from agent.executor import run_operation
 from agent.journal import Journal, cancelled_entry
-from agent.operations.base import OperationContext, OperationFailed, OperationSkipped
+from agent.operations.base import Objects, OperationContext, OperationFailed, OperationSkipped
 from agent.operations.host import Host
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
@@ -110,6 +110,7 @@ class Runtime:
     journal: Journal = field(default_factory=Journal)
     max_output_bytes: int = 64 * 1024
     host: Host = field(default_factory=Host)
+    objects: Objects | None = None  # deploy content (agent/objects.py)
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
     skew_tolerance: float = 30.0
     clock: Callable[[], float] = time.time
@@ -302,6 +303,7 @@ class Runtime:
             job_id=spec.job_id,
             dry_run=spec.dry_run,
             host=self.host,
+            objects=self.objects,
         )
         started = time.monotonic()
         if spec.job_id in self.cancelled:

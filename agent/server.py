@@ -23,6 +23,7 @@ from agent.events import EventPublisher
 from agent.executor import allowed_operations
 from agent.facts import collect_facts
 from agent.journal import Journal, journal_file
+from agent.objects import BucketObjects
 from agent.operations.host import Host
 from agent.runtime import Runtime
 from bus.connect import connect, install_signals
@@ -63,6 +64,7 @@ def build_runtime(config: AgentConfig, nc: NATS, verifier: Verifier) -> Runtime:
         journal=journal,
         max_output_bytes=config.max_output_bytes,
         host=Host(Path(config.host_root), config.host_path or os.environ.get("PATH", os.defpath)),
+        objects=BucketObjects(nc.jetstream()),
         max_deliveries=config.max_deliveries,
         skew_tolerance=config.clock_skew_tolerance,
     )

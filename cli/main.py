@@ -20,6 +20,7 @@ import click
 import msgspec
 
 from bus.loop import run as run_loop
+from cli.objects import object_group
 from cli.operations import operation_group, run_group, submit_and_show
 from cli.options import client_options, with_client
 from cli.render import print_agents, print_detail, print_jobs
@@ -340,6 +341,7 @@ def dev_up(
 
 main.add_command(run_group)
 main.add_command(operation_group)
+main.add_command(object_group)
 
 if __name__ == "__main__":
     main()

@@ -118,3 +118,22 @@ class ReadyAnswer(msgspec.Struct, frozen=True, kw_only=True):
 
     status: str
     checks: dict[str, str]
+
+
+class ObjectStored(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /object``: what the object store now holds under ``name``."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+class ObjectView(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    size: int
+    sha256: str
+    modified: str | None  # RFC 3339, when it was uploaded
+
+
+class ObjectList(msgspec.Struct, frozen=True, kw_only=True):
+    objects: list[ObjectView]

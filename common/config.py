@@ -83,6 +83,8 @@ class ControllerConfig(msgspec.Struct, frozen=True, kw_only=True):
     # Of the streams (controller/streams.py): a message id is stored once within it.
     duplicate_window: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     max_body_bytes: int = 1024 * 1024
+    # Largest object POST /object takes (controller/api/objects.py): 64 MiB.
+    max_object_bytes: Annotated[int, msgspec.Meta(gt=0)] = 64 * 1024 * 1024
     max_batch_jobs: int = 1000  # jobs in one POST /job/batch (controller/api/batch.py)
     audit_max_entries: int = 100_000  # the audit log is trimmed to about this many
     # Operation data keys matching any of these are redacted in records,
@@ -144,6 +146,7 @@ _CONTROLLER_ENV = {
     "CORRAL_STREAM_REPLICAS": "stream_replicas",
     "CORRAL_AUDIT_MAX_ENTRIES": "audit_max_entries",
     "CORRAL_DUPLICATE_WINDOW": "duplicate_window",
+    "CORRAL_MAX_OBJECT_BYTES": "max_object_bytes",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

@@ -15,6 +15,8 @@ Grammar (every ``<tok>`` is produced by :func:`encode_token`)::
                                             controller for its own consumer
     _INBOX_<host>.>                         replies to one agent (its inbox prefix)
     $KV.CORRAL_CLAIMS.<job id>              the claim of an ``_any`` job (JetStream KV)
+    $O.CORRAL_OBJECTS.M.<b64 name>          an object's metadata (JetStream object store)
+    $O.CORRAL_OBJECTS.C.<nuid>              its chunks
 
 Hostnames and label values contain dots, which separate NATS tokens, so each
 token is escaped: ``~`` introduces two hex digits for any byte outside
@@ -23,6 +25,7 @@ token is escaped: ``~`` introduces two hex digits for any byte outside
 
 from __future__ import annotations
 
+import base64
 import re
 
 JOBS_STREAM = "CORRAL_JOBS"
@@ -33,6 +36,11 @@ ANY_CONSUMER = "corral-any"
 COLLECTOR_CONSUMER = "corral-collector"
 # The key-value bucket of `_any` claims (agent/claims.py), stream KV_CORRAL_CLAIMS.
 CLAIMS_BUCKET = "CORRAL_CLAIMS"
+# The object store of deploy content (controller/api/objects.py, agent/objects.py).
+OBJECTS_BUCKET = "CORRAL_OBJECTS"
+OBJECTS_STREAM = f"OBJ_{OBJECTS_BUCKET}"
+# What an object may be called: a bucket key and never a path.
+OBJECT_NAME = r"[A-Za-z0-9._-]{1,200}"
 JOB_ANY = "corral.job.any"
 JOB_ALL = "corral.job.all"
 HEARTBEATS = "corral.heartbeat.>"
@@ -131,3 +139,24 @@ def heartbeat_of(hostname: str) -> str:
 def hostname_of_subject(subject: str) -> str:
     """The hostname encoded in the last token of an event, heartbeat or consumer request subject."""
     return decode_token(subject.rsplit(".", 1)[-1])
+
+
+def object_meta(name: str) -> str:
+    """The subject of an object's metadata, as the NATS object store lays it out."""
+    return f"$O.{OBJECTS_BUCKET}.M.{base64.urlsafe_b64encode(name.encode()).decode()}"
+
+
+def object_sha256(digest: str | None) -> str:
+    """The hex SHA-256 an object's metadata holds as ``SHA-256=<base64url>``; "" if none."""
+    encoded = (
+        (digest or "").partition("=")[2] if (digest or "").upper().startswith("SHA-256=") else ""
+    )
+    try:
+        return base64.urlsafe_b64decode(encoded).hex() if encoded else ""
+    except ValueError:
+        return ""
+
+
+def object_chunks(nuid: str) -> str:
+    """The subject of the chunks of one stored version of an object."""
+    return f"$O.{OBJECTS_BUCKET}.C.{nuid}"

@@ -126,6 +126,7 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         broker_ready=connected,
         metrics=metrics,
         audit=AuditLog(redis, config.audit_max_entries),
+        objects=await js.object_store(subjects.OBJECTS_BUCKET),
     )
     sweeper = Sweeper(
         store,

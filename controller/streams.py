@@ -10,6 +10,10 @@
   per ``_any`` job, created atomically by the agent that runs it
   (agent/claims.py); replicated like the streams, kept as long as a job's
   record, so no copy of a job, however late, finds its claim gone.
+- ``CORRAL_OBJECTS`` (an object store, stream ``OBJ_CORRAL_OBJECTS``): deploy
+  content uploaded with ``POST /object`` (controller/api/objects.py) and read
+  by agents for ``file.deploy`` (agent/objects.py); replicated like the
+  streams, kept until deleted.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     KeyValueConfig,
+    ObjectStoreConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -79,7 +84,7 @@ async def ensure_streams(
     duplicate_window: float = DUPLICATE_WINDOW,
     claims_age: float = DEFAULT_CLAIMS_MAX_AGE,
 ) -> None:
-    """Create or update both streams, the shared consumers and the claims bucket."""
+    """Create or update both streams, the shared consumers, the claims and objects buckets."""
     configs = [
         StreamConfig(
             name=subjects.JOBS_STREAM,
@@ -120,6 +125,7 @@ async def ensure_streams(
         ),
     )
     await ensure_claims(js, replicas, claims_age)
+    await ensure_objects(js, replicas)
 
 
 async def ensure_claims(js: JetStreamContext, replicas: int, max_age: float) -> None:
@@ -142,6 +148,21 @@ async def ensure_claims(js: JetStreamContext, replicas: int, max_age: float) -> 
         await js.create_key_value(config)
         return
     await js.update_stream(dataclasses.replace(info.config, max_age=max_age, num_replicas=replicas))
+
+
+async def ensure_objects(js: JetStreamContext, replicas: int) -> None:
+    """The object store of deploy content; an existing one gets the replica count."""
+    try:
+        info = await js.stream_info(subjects.OBJECTS_STREAM)
+    except NotFoundError:
+        config = ObjectStoreConfig(
+            description="corral deploy content (file.deploy)",
+            storage=StorageType.FILE,
+            replicas=replicas,
+        )
+        await js.create_object_store(subjects.OBJECTS_BUCKET, config)
+        return
+    await js.update_stream(dataclasses.replace(info.config, num_replicas=replicas))
 
 
 async def _any_consumer_update(js: JetStreamContext) -> ConsumerConfig:

@@ -11,7 +11,18 @@ from typing import Any, TypeVar
 
 import httpx
 
-from common.api import Accepted, AgentList, AgentView, Batch, JobList, OperationList, OperationView
+from common.api import (
+    Accepted,
+    AgentList,
+    AgentView,
+    Batch,
+    JobList,
+    ObjectList,
+    ObjectStored,
+    ObjectView,
+    OperationList,
+    OperationView,
+)
 from common.detail import JobDetail
 from corral_sdk import calls
 from corral_sdk.calls import Call
@@ -41,6 +52,7 @@ class AsyncClient:
             call.method,
             call.path,
             json=call.json,
+            content=call.content,
             params=call.params,
             headers=call.headers,
             timeout=self.timeout + call.wait,
@@ -119,6 +131,19 @@ class AsyncClient:
 
     async def undrain(self, hostname: str) -> AgentView:
         return await self.send(calls.drain(hostname, False))
+
+    async def upload_object(self, name: str, content: bytes) -> ObjectStored:
+        """Store ``content`` as the object ``name`` (replacing one of that name)."""
+        return await self.send(calls.upload_object(name, content))
+
+    async def list_objects(self) -> ObjectList:
+        return await self.send(calls.list_objects())
+
+    async def get_object(self, name: str) -> ObjectView:
+        return await self.send(calls.get_object(name))
+
+    async def delete_object(self, name: str) -> None:
+        await self.send(calls.delete_object(name))
 
     async def watch(
         self, job_id: str, last_event_id: int | None = None

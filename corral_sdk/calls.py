@@ -20,6 +20,9 @@ from common.api import (
     Batch,
     ErrorBody,
     JobList,
+    ObjectList,
+    ObjectStored,
+    ObjectView,
     OperationList,
     OperationView,
 )
@@ -39,6 +42,7 @@ class Call(Generic[Result]):
     params: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
     wait: float = 0.0  # seconds the server may hold the answer back
+    content: bytes | None = None  # a raw body, sent instead of ``json``
 
     def parse(self, status: int, body: bytes) -> Result:
         if status >= 400:
@@ -168,3 +172,26 @@ def drain(hostname: str, drained: bool) -> Call[AgentView]:
     """Take an agent out of rotation (``drained``) or put it back."""
     verb = "drain" if drained else "undrain"
     return Call("POST", f"/agent/{hostname}/{verb}", _as(AgentView))
+
+
+def upload_object(name: str, content: bytes) -> Call[ObjectStored]:
+    return Call(
+        "POST",
+        "/object",
+        _as(ObjectStored),
+        params={"name": name},
+        headers={"Content-Type": "application/octet-stream"},
+        content=content,
+    )
+
+
+def list_objects() -> Call[ObjectList]:
+    return Call("GET", "/object", _as(ObjectList))
+
+
+def get_object(name: str) -> Call[ObjectView]:
+    return Call("GET", f"/object/{name}", _as(ObjectView))
+
+
+def delete_object(name: str) -> Call[None]:
+    return Call("DELETE", f"/object/{name}", _nothing)

@@ -14,7 +14,18 @@ from typing import Any, TypeVar
 
 import httpx
 
-from common.api import Accepted, AgentList, AgentView, Batch, JobList, OperationList, OperationView
+from common.api import (
+    Accepted,
+    AgentList,
+    AgentView,
+    Batch,
+    JobList,
+    ObjectList,
+    ObjectStored,
+    ObjectView,
+    OperationList,
+    OperationView,
+)
 from common.detail import JobDetail
 from corral_sdk import calls
 from corral_sdk.calls import Call
@@ -44,6 +55,7 @@ class Client:
             call.method,
             call.path,
             json=call.json,
+            content=call.content,
             params=call.params,
             headers=call.headers,
             timeout=self.timeout + call.wait,
@@ -122,6 +134,19 @@ class Client:
 
     def undrain(self, hostname: str) -> AgentView:
         return self.send(calls.drain(hostname, False))
+
+    def upload_object(self, name: str, content: bytes) -> ObjectStored:
+        """Store ``content`` as the object ``name`` (replacing one of that name)."""
+        return self.send(calls.upload_object(name, content))
+
+    def list_objects(self) -> ObjectList:
+        return self.send(calls.list_objects())
+
+    def get_object(self, name: str) -> ObjectView:
+        return self.send(calls.get_object(name))
+
+    def delete_object(self, name: str) -> None:
+        self.send(calls.delete_object(name))
 
     def watch(self, job_id: str, last_event_id: int | None = None) -> Iterator[JobEvent]:
         """The job's live events (snapshot, progress..., final), until it is final."""

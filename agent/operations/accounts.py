@@ -71,6 +71,18 @@ class Accounts:
             raise OperationFailed(f"group {ref!r} does not exist")
         return group
 
+    def uid_of(self, ref: str) -> int:
+        """A user's uid by name, or a decimal uid as is."""
+        return int(ref) if ref.isdecimal() else self.user(ref).uid
+
+    def gid_of(self, ref: str) -> int:
+        """A group's gid by name, or a decimal gid as is."""
+        return int(ref) if ref.isdecimal() else self.require_group(ref).gid
+
+    def user_of(self, uid: int) -> str:
+        """The name of ``uid``, or the number itself when no user has it."""
+        return next((u.name for u in self.users.values() if u.uid == uid), str(uid))
+
     def group_of(self, gid: int) -> str | None:
         return next((g.name for g in self.groups.values() if g.gid == gid), None)
 

@@ -1,4 +1,4 @@
-"""The ``command.exec`` operation: run a program on the host. Does I/O (spawns processes).
+"""``command.exec`` and ``command.shell``: run a program on the host. Does I/O (spawns processes).
 
 ``argv`` is executed directly, never through a shell, so nothing in it is
 expanded; a caller who wants a shell names one (``["sh", "-c", "..."]``).
@@ -32,7 +32,7 @@ from typing import Any
 
 from agent.operations.base import Handler, OperationContext, OperationFailed
 from agent.operations.host import child_environment
-from common.operations.command import ExecParams
+from common.operations.command import ExecParams, ShellParams
 from common.operations.declaration import OperationResult
 
 
@@ -184,4 +184,8 @@ def _result(
     }
 
 
-HANDLERS: dict[str, Handler] = {"command.exec": exec_command}
+async def shell_command(params: ShellParams, ctx: OperationContext) -> OperationResult:
+    return await exec_command(params.as_exec(), ctx)
+
+
+HANDLERS: dict[str, Handler] = {"command.exec": exec_command, "command.shell": shell_command}

@@ -40,11 +40,43 @@ class ExecParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
         for i, arg in enumerate(self.argv):
             if "\0" in arg:
                 raise ValueError(f"argv[{i}] contains a NUL character")
-        for name, value in (self.env or {}).items():
-            if not name or "=" in name or "\0" in name:
-                raise ValueError(f"env name {name!r} must be non-empty without '=' or NUL")
+        check_env(self.env)
+
+
+def check_env(env: dict[str, str] | None) -> None:
+    """Names and values ``execve`` takes; it would fail on these later, less helpfully."""
+    for name, value in (env or {}).items():
+        if not name or "=" in name or "\0" in name:
+            raise ValueError(f"env name {name!r} must be non-empty without '=' or NUL")
+        if "\0" in value:
+            raise ValueError(f"env value of {name!r} contains a NUL character")
+
+
+class ShellParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Run ``script`` with ``shell -c``: the one operation that takes shell syntax."""
+
+    script: Annotated[NonEmpty, doc("The shell script, run as `shell -c script`.")]
+    shell: Annotated[NonEmpty, doc("Absolute path of the shell.")] = "/bin/sh"
+    cwd: Annotated[NonEmpty | None, doc("Absolute working directory.")] = None
+    env: (
+        Annotated[dict[str, str], SECRET, doc("Variables laid over the agent's environment.")]
+        | None
+    ) = None
+    timeout: Annotated[Seconds | None, doc("Seconds; can only shorten the job's timeout.")] = None
+
+    def __post_init__(self) -> None:
+        check_absolute("shell", self.shell)
+        check_absolute("cwd", self.cwd)
+        for name, value in (("script", self.script), ("shell", self.shell)):
             if "\0" in value:
-                raise ValueError(f"env value of {name!r} contains a NUL character")
+                raise ValueError(f"{name} contains a NUL character")
+        check_env(self.env)
+
+    def as_exec(self) -> ExecParams:
+        """The same run as ``command.exec`` params: the one machinery runs both."""
+        return ExecParams(
+            argv=[self.shell, "-c", self.script], cwd=self.cwd, env=self.env, timeout=self.timeout
+        )
 
 
 class WouldRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -90,6 +122,24 @@ FAMILY = Family(
             ),
             example={"argv": ["uname", "-a"], "timeout": 10},
             dry_run=True,
+        ),
+        Declaration(
+            name="command.shell",
+            params=ShellParams,
+            result=ExecResult,
+            kind="mutate",
+            summary="Run a shell script (shell -c); opt-in.",
+            description=(
+                'Runs `[shell, "-c", script]` exactly like `command.exec` runs its argv:'
+                " same process group, timeout, output caps and result. Shell syntax"
+                " (pipes, globs, variables) is expanded here and only here, so it is"
+                " off unless an agent's allow-list names `command.shell` (a `command.*`"
+                " glob does not take it). A dry run runs nothing and reports what it"
+                " would run in `would_run`."
+            ),
+            example={"script": "df -h / | tail -n 1", "timeout": 10},
+            dry_run=True,
+            opt_in=True,
         ),
     ),
 )

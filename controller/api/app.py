@@ -32,7 +32,7 @@ from common.errors import (
     CorralError,
     StoreUnavailable,
 )
-from controller.api import agents, audit_view, http, jobs, openapi, submits
+from controller.api import agents, audit_view, http, jobs, objects, openapi, submits
 from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
@@ -77,6 +77,7 @@ ROUTES = [
     Route("/audit", audit_view.read_audit, methods=["GET"]),
     *operation_routes(http.authorize),
     Route("/agent", agents.list_agents, methods=["GET"]),
+    *objects.ROUTES,
     Route("/agent/{hostname}", agents.get_agent, methods=["GET"]),
     Route("/agent/{hostname}/drain", agents.drain_agent, methods=["POST"]),
     Route("/agent/{hostname}/undrain", agents.undrain_agent, methods=["POST"]),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from nats.js.object_store import ObjectStore
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -51,6 +52,7 @@ class Services:
     broker_ready: Callable[[], bool]
     metrics: ControllerMetrics | None = None
     audit: AuditLog | None = None
+    objects: ObjectStore | None = None  # deploy content (controller/api/objects.py)
     auth: Authenticator = field(init=False)
     reader: DetailReader = field(init=False)
 

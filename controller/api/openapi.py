@@ -28,12 +28,16 @@ from common.api import (
     ErrorBody,
     HealthAnswer,
     JobList,
+    ObjectList,
+    ObjectStored,
+    ObjectView,
     OperationList,
     OperationView,
     ReadyAnswer,
 )
 from common.detail import JobDetail
 from common.job import JOB_STATUSES
+from common.subjects import OBJECT_NAME
 from controller.api.batch import BatchBody
 from controller.api.bodies import RetryBody, SubmitBody
 
@@ -90,6 +94,13 @@ IDEMPOTENCY = Param(
     {"type": "string", "minLength": 1, "maxLength": 200},
 )
 STATUS = {"type": "string", "enum": list(JOB_STATUSES)}
+OBJECT = Param(
+    "name",
+    "path",
+    "The object's name.",
+    {"type": "string", "pattern": f"^{OBJECT_NAME}$"},
+    required=True,
+)
 
 
 def _limit(default: int, most: int) -> dict[str, Any]:
@@ -260,6 +271,41 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         {200: AgentView, 404: ErrorBody},
         params=(HOSTNAME,),
     ),
+    Endpoint(
+        "POST",
+        "/object",
+        "Upload a file's content for file.deploy (the raw body).",
+        "file:write",
+        {201: ObjectStored, 400: ErrorBody, 413: ErrorBody},
+        body=bytes,
+        body_media="application/octet-stream",
+        params=(
+            Param(
+                "name",
+                "query",
+                "The object's name.",
+                {"type": "string", "pattern": f"^{OBJECT_NAME}$"},
+                required=True,
+            ),
+        ),
+    ),
+    Endpoint("GET", "/object", "Every stored object.", "file:read", {200: ObjectList}),
+    Endpoint(
+        "GET",
+        "/object/{name}",
+        "One object's size, digest and upload time.",
+        "file:read",
+        {200: ObjectView, 400: ErrorBody, 404: ErrorBody},
+        params=(OBJECT,),
+    ),
+    Endpoint(
+        "DELETE",
+        "/object/{name}",
+        "Delete an object.",
+        "file:write",
+        {204: None, 400: ErrorBody, 404: ErrorBody},
+        params=(OBJECT,),
+    ),
     Endpoint("GET", "/health", "Liveness.", "", {200: HealthAnswer}),
     Endpoint("GET", "/health/ready", "Readiness.", "", {200: ReadyAnswer, 503: ReadyAnswer}),
     Endpoint("GET", "/openapi.json", "This document.", "", {200: dict[str, Any]}),
@@ -316,9 +362,12 @@ def _operation(endpoint: Endpoint, schemas: dict[Any, dict[str, Any]]) -> dict[s
         "x-scope": endpoint.scope or None,
     }
     if endpoint.body is not None:
+        json_body = endpoint.body_media == "application/json"
+        schema = schemas[endpoint.body] if json_body else {"type": "string", "format": "binary"}
         described_op["requestBody"] = {
-            "required": True,
-            "content": {endpoint.body_media: {"schema": schemas[endpoint.body]}},
+            # Raw content may be empty: an empty file is a file.
+            "required": json_body,
+            "content": {endpoint.body_media: {"schema": schema}},
         }
     return described_op
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,3 +59,12 @@ def test_agent_listens_on_all_its_own_host_and_its_labels() -> None:
 
 def test_agent_consumer_name_has_no_dots() -> None:
     assert "." not in subjects.agent_consumer("web-1.dev.local")
+
+
+def test_an_objects_digest_reads_as_hex() -> None:
+    digest = hashlib.sha256(b"x").digest()
+    assert subjects.object_sha256("SHA-256=" + base64.urlsafe_b64encode(digest).decode()) == (
+        hashlib.sha256(b"x").hexdigest()
+    )
+    assert subjects.object_sha256("") == subjects.object_sha256("MD5=abc") == ""
+    assert subjects.object_sha256("SHA-256=not base64!") == ""

@@ -291,3 +291,34 @@ def test_the_shipped_config_runs_unchanged_with_our_store_and_ports(tmp_path: Pa
     finally:
         server.stop()
     assert SHIPPED.read_text() == before
+
+
+async def test_an_agents_user_reads_objects_and_cannot_write_them(tmp_path: Path) -> None:
+    """file.deploy content: the agent's reader (agent/objects.py) needs only the
+    message gets its user is given; an upload with its credentials is refused."""
+    from agent.objects import BucketObjects
+    from controller.streams import ensure_streams
+
+    server = start_nats(tmp_path / "nats", config_file=locked_config(tmp_path / "nats.conf"))
+    controller = await nats.connect(url_for_port(server.port, "controller"))
+    spy = Spy()
+    agent = await spy.connect(url_for_port(server.port, USERS[HOST]), HOST)
+    try:
+        await ensure_streams(controller.jetstream())
+        store = await controller.jetstream().object_store(subjects.OBJECTS_BUCKET)
+        await store.put("app.conf", b"x" * 300_000)
+        assert [info.name for info in await store.list()] == ["app.conf"]
+        assert await BucketObjects(agent.jetstream()).get("app.conf") == b"x" * 300_000
+        js = agent.jetstream(timeout=1)
+        with pytest.raises(nats.errors.Error):
+            await js.publish(subjects.object_chunks("forged"), b"y")
+        await agent.flush()
+        assert spy.was_refused("publish", "$o.corral_objects.c.forged")
+    finally:
+        await agent.close()
+        await controller.close()
+        server.stop()
+
+
+def url_for_port(port: int, user: str) -> str:
+    return f"nats://{user}:{PASSWORDS[user]}@127.0.0.1:{port}"

@@ -73,6 +73,7 @@ def data_for(tmp_path: Path) -> dict[str, dict[str, Any]]:
         "node.disk.get": {"path": str(tmp_path)},
         "node.os.get": {},
         "command.exec": {"argv": ["echo", "hi"], "env": {"A": "1"}},
+        "command.shell": {"script": "echo hi", "env": {"A": "1"}},
     }
 
 
@@ -102,6 +103,8 @@ async def test_a_dry_runs_result_converts_and_touches_nothing(name: str, tmp_pat
     data = data_for(tmp_path)[name]
     if name == "command.exec":
         data = {"argv": ["touch", str(tmp_path / "made")], "env": {"SECRET_A": "v"}}
+    if name == "command.shell":
+        data = {"script": f"touch {tmp_path / 'made'}", "env": {"SECRET_A": "v"}}
     await _run(name, data, DRY)
     assert os.listdir(tmp_path) == []
 
