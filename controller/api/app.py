@@ -37,7 +37,7 @@ from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
 from controller.api.operations import operation_routes
-from controller.console.app import console_mount
+from controller.console.app import console_routes
 from controller.console.sessions import with_session
 
 log = structlog.get_logger("corral.api")
@@ -79,7 +79,7 @@ ROUTES = [
     Route("/agent/{hostname}", agents.get_agent, methods=["GET"]),
     Route("/health", health, methods=["GET"]),
     Route("/health/ready", ready, methods=["GET"]),
-    console_mount(),  # the web console at /ui (controller/console/)
+    *console_routes(),  # the web console at /ui (controller/console/)
 ]
 
 

@@ -44,6 +44,9 @@ async def test_a_key_becomes_a_strict_httponly_cookie_good_on_console_paths_only
     assert refused.status_code == 401
     assert "That API key is not valid." in refused.text
     assert "set-cookie" not in refused.headers
+    audit = await stack.api.get("/audit", params={"route": "/ui/login", "status": 401})
+    [entry] = audit.json()["items"]
+    assert entry["details"] == "console login with an unknown key"
 
     response = await log_in(browser)
     assert response.status_code == 303
