@@ -37,6 +37,8 @@ from controller.api.audit import MUTATING, REFUSED, Auditing, note, write
 from controller.api.counting import RequestCounter
 from controller.api.http import Services, error_response, json_response, services_of
 from controller.api.operations import operation_routes
+from controller.console.app import console_routes
+from controller.console.sessions import with_session
 
 log = structlog.get_logger("corral.api")
 
@@ -69,7 +71,8 @@ ROUTES = [
     # Before /job/{job_id}: "batch" is never a job id (ids are UUIDs).
     Route("/job/batch", submits.submit_batch, methods=["POST"]),
     Route("/job/{job_id}", jobs.get_job, methods=["GET"]),
-    Route("/job/{job_id}/events", jobs.job_events, methods=["GET"]),
+    # EventSource sends no header: the console's session cookie stands in here.
+    Route("/job/{job_id}/events", with_session(jobs.job_events), methods=["GET"]),
     Route("/events", jobs.all_events, methods=["GET"]),
     Route("/job/{job_id}", jobs.delete_job, methods=["DELETE"]),
     Route("/job/{job_id}/retry", submits.retry_job, methods=["POST"]),
@@ -84,6 +87,7 @@ ROUTES = [
     Route("/health", health, methods=["GET"]),
     Route("/health/ready", ready, methods=["GET"]),
     Route("/openapi.json", openapi_json, methods=["GET"]),
+    *console_routes(),  # the web console at /ui (controller/console/)
 ]
 
 

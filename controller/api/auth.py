@@ -14,12 +14,17 @@ grants more than its list in three ways (docs/security.md):
 - ``job:write`` grants :data:`JOB_WRITE_GRANTS`, the scopes of the
   operations it ran before operations had scopes, so existing keys keep
   doing exactly what they did and no more when families are added.
+
+The web console's session cookie (controller/console/sessions.py) stands in
+for the header on the console's own paths and the job event stream only:
+EventSource cannot send headers, and no other route takes a cookie.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 from starlette.requests import Request
@@ -32,6 +37,9 @@ from controller.api.audit import note
 
 # test.ping/echo/sleep/fail/counter, node.*.get and command.exec.
 JOB_WRITE_GRANTS = frozenset({"test:read", "test:write", "node:read", "command:write"})
+# Where the console's session leaves the key its cookie stands for, and the paths that take it.
+SESSION_KEY = "corral.console_session"
+SESSION_PATHS = re.compile(r"/ui(?:/.*)?|/job/[^/]+/events")
 
 
 def grants(held: frozenset[str], needed: str) -> bool:
@@ -61,6 +69,9 @@ class Authenticator:
     def authenticate(self, request: Request) -> ApiKey:
         """The caller's key, or 401."""
         header = request.headers.get("authorization", "")
+        if not header and (session := session_key(request)) is not None:
+            note(request, key=session.name)
+            return session
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send 'Authorization: Bearer <api key>'")
@@ -75,6 +86,14 @@ class Authenticator:
         key = self.authenticate(request)
         check_scope(key, scope)
         return key
+
+
+def session_key(request: Request) -> ApiKey | None:
+    """The key of the request's console session, on the paths that take one."""
+    if SESSION_PATHS.fullmatch(request.url.path) is None:
+        return None
+    found = request.scope.get(SESSION_KEY)
+    return found if isinstance(found, ApiKey) else None
 
 
 def check_scope(key: ApiKey, scope: str, needed_by: str = "") -> None:

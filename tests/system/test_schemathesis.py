@@ -24,7 +24,7 @@ CHECKS = ",".join(
 )
 
 
-async def test_the_api_answers_as_its_openapi_document_says(stack: Stack) -> None:
+async def test_the_api_answers_as_its_openapi_document_says(stack: Stack, tmp_path: Path) -> None:
     await stack.start_agent("fuzz-1.dev.local")
     base = str(stack.api.base_url).rstrip("/")
     schemathesis = Path(sys.executable).with_name("schemathesis")
@@ -47,6 +47,7 @@ async def test_the_api_answers_as_its_openapi_document_says(stack: Stack) -> Non
         "--no-color",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,  # its cache of crashes stays out of the repository
     )
     output, _ = await process.communicate()
     report = output.decode(errors="replace")
