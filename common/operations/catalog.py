@@ -131,9 +131,22 @@ def spec_for(op_type: str) -> Declaration:
 _AT = re.compile(r"^(?P<msg>.*) - at `(?P<key>key` in `)?\$(?P<path>[^`]*)`\Z", re.DOTALL)
 
 
-def _rewrite(message: str) -> str:
+# A struct's own check (__post_init__) comes without a path; by the house
+# rule its message starts with the field it is about ("key must be ...",
+# "schedule: minute 99 ..."), which is then named as the path.
+_FIELD_FIRST = re.compile(
+    r"(?P<field>[a-z_][a-z0-9_]*)(?P<index>\[\d+\])?(?::\s*(?P<rest>.+)|\s+(?P<must>must\b.+))",
+    re.DOTALL,
+)
+
+
+def _rewrite(message: str, fields: tuple[str, ...] = ()) -> str:
     match = _AT.match(message)
     if match is None:
+        first = _FIELD_FIRST.fullmatch(message)
+        if first is not None and first["field"] in fields:
+            said = first["rest"] or first["must"]
+            return f"operation.data.{first['field']}{first['index'] or ''}: {said}"
         return f"operation.data: {message}"
     where = f"operation.data{match['path']}"
     if match["key"]:
@@ -147,4 +160,4 @@ def validate_params(op_type: str, data: dict[str, Any]) -> Params:
     try:
         return msgspec.convert(data, spec.params, strict=True)
     except msgspec.ValidationError as exc:
-        raise OperationError(_rewrite(str(exc))) from None
+        raise OperationError(_rewrite(str(exc), spec.params.__struct_fields__)) from None

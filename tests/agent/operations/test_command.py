@@ -62,7 +62,7 @@ async def test_a_missing_shell_fails_naming_it() -> None:
     ("data", "message"),
     [
         ({"script": ""}, r"operation\.data\.script: Expected `str` of length >= 1"),
-        ({"script": "true", "shell": "sh"}, "shell must be an absolute path"),
+        ({"script": "true", "shell": "sh"}, "shell: must be an absolute path"),
         ({"script": "a\0b"}, "script contains a NUL character"),
         ({"script": "true", "env": {"A=B": "1"}}, "env name 'A=B' must be non-empty"),
         (

@@ -550,16 +550,16 @@ async def test_removing_an_image_a_container_uses_needs_force(engine: FakeEngine
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("docker.container.start", {"container": "../../etc"}, "container must match"),
-        ("docker.container.start", {"container": "/web"}, "container must match"),
+        ("docker.container.start", {"container": "../../etc"}, "container: must match"),
+        ("docker.container.start", {"container": "/web"}, "container: must match"),
         (
             "docker.container.create",
             {"name": "web", "image": "nginx", "volumes": [{"source": "./d", "target": "/d"}]},
             r"volumes\[0\].source must be an absolute path or a volume name",
         ),
         ("docker.container.start", {"container": ""}, "operation.data.container: Expected"),
-        ("docker.container.create", {"name": "web", "image": "Nginx"}, "image must be an image"),
-        ("docker.container.create", {"name": "a b", "image": "nginx"}, "name must match"),
+        ("docker.container.create", {"name": "web", "image": "Nginx"}, "image: must be an image"),
+        ("docker.container.create", {"name": "a b", "image": "nginx"}, "name: must match"),
         (
             "docker.container.create",
             {"name": "web", "image": "nginx", "ports": [{"container_port": 70000}]},
@@ -581,8 +581,8 @@ async def test_removing_an_image_a_container_uses_needs_force(engine: FakeEngine
             {"container": "web", "argv": ["ls"], "env": {"A=B": "c"}},
             "env name 'A=B'",
         ),
-        ("docker.container.list", {"labels": [" x"]}, r"labels\[0\] must be key or key=value"),
-        ("docker.image.pull", {"image": "nginx:../x"}, "image must be an image reference"),
+        ("docker.container.list", {"labels": [" x"]}, r"labels\[0\]: must be key or key=value"),
+        ("docker.image.pull", {"image": "nginx:../x"}, "image: must be an image reference"),
         ("docker.image.remove", {"image": "nginx", "forse": True}, "unknown field `forse`"),
     ],
 )

@@ -318,5 +318,5 @@ async def test_route_reads_without_ip_are_skipped(tmp_path: Path) -> None:
 
 
 def test_route_get_refuses_a_network_naming_the_field() -> None:
-    with pytest.raises(OperationError, match=r"^operation\.data[.:] ?destination must be an IPv4"):
+    with pytest.raises(OperationError, match=r"^operation\.data[.:] ?destination: must be an IPv4"):
         validate_params("network.route.get", {"destination": "10.0.0.0/8"})

@@ -136,8 +136,8 @@ async def test_a_refused_hostname_puts_the_file_back(tmp_path: Path) -> None:
     ["-web", "web-", "a..b", "under_score", "x" * 64, ".".join(["a" * 63] * 4) + "x", ""],
 )
 def test_a_bad_name_is_refused_naming_the_field(name: str) -> None:
-    # "operation.data: name must...": the struct's own check names the field in its message.
-    with pytest.raises(OperationError, match=r"^operation\.data[.:] ?name must be RFC 1123"):
+    # "operation.data.name: must...": the struct's own check names the field in its message.
+    with pytest.raises(OperationError, match=r"^operation\.data[.:] ?name: must be RFC 1123"):
         validate_params("node.hostname.update", {"name": name})
 
 

@@ -236,8 +236,8 @@ async def test_a_host_without_either_client_is_skipped(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"servers": ["ntp.example.net; rm"]}, r"operation.data: servers\[0\] must be a host"),
-        ({"servers": ["a.example", "a.example"]}, "operation.data: servers must not name"),
+        ({"servers": ["ntp.example.net; rm"]}, r"operation.data.servers\[0\]: must be a host"),
+        ({"servers": ["a.example", "a.example"]}, "operation.data.servers: must not name"),
         ({"servers": "a.example"}, "operation.data.servers: Expected `array`"),
         ({}, "operation.data: Object missing required field `servers`"),
     ],

@@ -263,7 +263,7 @@ async def test_a_host_without_apt_or_dnf_is_skipped(op_type: str, tmp_path: Path
             r"operation.data.names\[1\]: Expected `str` matching regex",
         ),
         ("package.install", {"names": []}, "operation.data.names: Expected `array` of length >= 1"),
-        ("package.install", {"names": ["a", "a"]}, "operation.data: names must not repeat"),
+        ("package.install", {"names": ["a", "a"]}, "operation.data.names: must not repeat"),
         ("package.install", {"names": ["a"], "versions": {"b": "1"}}, "versions names 'b'"),
         (
             "package.install",

@@ -140,7 +140,7 @@ def test_a_name_with_spaces_and_parentheses_is_read_whole() -> None:
 @pytest.mark.parametrize(
     ("name", "data", "message"),
     [
-        ("process.signal", {"pid": 1}, "operation.data: pid must not be 1"),
+        ("process.signal", {"pid": 1}, "operation.data.pid: must not be 1"),
         ("process.signal", {"pid": 0}, "operation.data.pid: Expected `int` >= 1"),
         ("process.signal", {"pid": 2, "signal": "SEGV"}, "operation.data.signal: Invalid enum"),
         ("process.signal", {"pid": "2"}, "operation.data.pid: Expected `int`, got `str`"),

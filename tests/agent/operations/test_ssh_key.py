@@ -55,7 +55,7 @@ def test_options_are_split_on_commas_outside_quotes() -> None:
     ],
 )
 def test_a_bad_line_is_refused_naming_the_field(line: str, message: str) -> None:
-    with pytest.raises(OperationError, match=f"^operation.data: line .*{message}"):
+    with pytest.raises(OperationError, match=f"^operation.data[.:] ?line:? .*{message}"):
         validate_params("ssh_key.add", {"user": "deploy", "line": line})
 
 

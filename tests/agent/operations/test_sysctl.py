@@ -191,10 +191,10 @@ async def test_a_host_without_sysctl_is_skipped(standins: Standins, tmp_path: Pa
     ("data", "message"),
     [
         ({"key": "vm..swappiness", "value": 1}, "operation.data: key has an empty"),
-        ({"key": "vm swappiness", "value": 1}, "operation.data: key must be dotted"),
-        ({"key": "../etc", "value": 1}, "operation.data: key must be dotted"),
-        ({"key": "vm.swappiness", "value": "1\n2"}, "operation.data: value must be one line"),
-        ({"key": "vm.swappiness", "value": " "}, "operation.data: value must be non-empty"),
+        ({"key": "vm swappiness", "value": 1}, "operation.data.key: must be dotted"),
+        ({"key": "../etc", "value": 1}, "operation.data.key: must be dotted"),
+        ({"key": "vm.swappiness", "value": "1\n2"}, "operation.data.value: must be one line"),
+        ({"key": "vm.swappiness", "value": " "}, "operation.data.value: must be non-empty"),
         ({"key": "vm.swappiness", "value": 1.5}, r"operation.data.value: Expected `int \| str`"),
     ],
 )

@@ -136,6 +136,6 @@ async def test_with_systemd_but_no_timedatectl_set_is_skipped(
 @pytest.mark.parametrize("zone", ["../../etc/passwd", "/Europe/Paris", "Europe Paris", ""])
 def test_bad_zone_names_name_the_field(zone: str) -> None:
     with pytest.raises(
-        OperationError, match=r"operation\.data: timezone must be an IANA zone name"
+        OperationError, match=r"operation\.data\.timezone: must be an IANA zone name"
     ):
         validate_params("timezone.set", {"timezone": zone})

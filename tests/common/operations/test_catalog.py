@@ -114,7 +114,7 @@ def test_echo_takes_any_data(data: Any) -> None:
         ({"argv": "ls -l"}, "operation.data.argv: Expected `array`, got `str`"),
         ({"argv": ["ls"], "timeout": 0}, "operation.data.timeout: Expected `float` > 0.0"),
         ({"argv": ["ls"], "env": {"A": 1}}, "operation.data.env[...]: Expected `str`, got `int`"),
-        ({"argv": ["ls"], "cwd": "tmp"}, "operation.data: cwd must be an absolute path"),
+        ({"argv": ["ls"], "cwd": "tmp"}, "operation.data.cwd: must be an absolute path"),
         ({"argv": ["ls"], "env": {"A=B": "x"}}, "operation.data: env name 'A=B' must be"),
         ({"argv": ["ls", "a\0b"]}, "operation.data: argv[1] contains a NUL character"),
     ],
@@ -126,7 +126,7 @@ def test_bad_command_params_name_the_field(data: dict[str, Any], expected: str) 
 
 
 def test_disk_path_must_be_absolute() -> None:
-    with pytest.raises(OperationError, match="path must be an absolute path"):
+    with pytest.raises(OperationError, match="path: must be an absolute path"):
         validate_params("node.disk.get", {"path": "var"})
 
 

@@ -48,7 +48,7 @@ async def test_cron_create_is_idempotent_dry_runs_and_refuses_bad_schedules(
         "/job", json={"operation": {"type": "cron.create", "data": bad}, "target": HOST}
     )
     assert_error(refused, 400)
-    assert "operation.data: schedule: minute 61 is out of 0-59" in refused.json()["details"]
+    assert "operation.data.schedule: minute 61 is out of 0-59" in refused.json()["details"]
 
     empty = tmp_path / "empty"
     empty.mkdir()

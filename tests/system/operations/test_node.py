@@ -57,7 +57,7 @@ async def test_the_hostname_is_set_once_and_a_dry_run_changes_nothing(
 
     refused = await stack.api.post("/job", json=job("-bad-", HOST))
     assert_error(refused, 400)
-    assert "name must be RFC 1123" in refused.json()["details"]
+    assert "name: must be RFC 1123" in refused.json()["details"]
 
 
 async def test_a_host_without_systemd_or_hostname_is_skipped(stack: Stack, tmp_path: Path) -> None:

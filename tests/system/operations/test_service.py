@@ -49,7 +49,7 @@ async def test_a_service_starts_once_and_a_dry_run_only_looks(stack: Stack, tmp_
     bad = {"operation": {"type": "service.start", "data": {"name": "-H"}}, "target": HOST}
     refused = await stack.api.post("/job", json=bad)
     assert_error(refused, 400)
-    assert "operation.data: name must be a unit name" in refused.json()["details"]
+    assert "operation.data.name: must be a unit name" in refused.json()["details"]
 
 
 async def test_a_host_without_systemd_or_shutdown_skips(stack: Stack, tmp_path: Path) -> None:

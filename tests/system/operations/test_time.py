@@ -64,7 +64,7 @@ async def test_ntp_and_timezone_set_are_idempotent_and_dry_run(
     bad = {"operation": {"type": "timezone.set", "data": {"timezone": "../x"}}, "target": HOST}
     refused = await stack.api.post("/job", json=bad)
     assert_error(refused, 400)
-    assert "operation.data: timezone must be an IANA zone name" in refused.json()["details"]
+    assert "operation.data.timezone: must be an IANA zone name" in refused.json()["details"]
 
     bare_root = tmp_path / "bare"
     bare_root.mkdir()
