@@ -130,7 +130,9 @@ class Scraped(Collector):
         for reason, count in sorted(self.rejected().items()):
             rejected.add_metric([reason], count)
         yield rejected
-        agents = GaugeMetricFamily("corral_agents", "Registered agents by state.", labels=["state"])
+        agents = GaugeMetricFamily(
+            "corral_agents", "Registered agents: online, drained, offline.", labels=["state"]
+        )
         for state, count in sorted(self.agents().items()):
             agents.add_metric([state], count)
         yield agents
