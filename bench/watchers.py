@@ -1,8 +1,9 @@
 """Round trip and fold rate with 10 SSE watchers attached, beside the same without. I/O: all.
 
 The watchers are ``GET /events`` firehoses, each told every job's status
-change, read as they come; each must have seen changes, or the pair
-compares nothing. The change feed costs the fold nothing when nobody watches
+change, read as they come by a process of their own (bench/watch_clients.py),
+so the measuring client's loop is not theirs; each must have seen changes,
+or the pair compares nothing. The change feed costs the fold nothing when nobody watches
 (controller/watch/changes.py); with watchers the controller also streams
 to them, which this measures. Runs without and with alternate, in rounds,
 after a short warm-up, so a load that drifts during the run (a shared
@@ -13,77 +14,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import statistics
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
-
-import httpx
 
 from bench import scenarios
 from bench.fold import fold_rate
 from bench.report import Row, rate_row, time_row
 from bench.stack import BenchFailure, Stack
+from bench.watch_clients import SUBSCRIBE_WITHIN, SUBSCRIBED
 
 WATCHERS = 10
 ROUNDS = 3  # alternations of a run without and a run with the watchers
-SUBSCRIBE_WITHIN = 30.0
 T = TypeVar("T")
 
 
-class Watching:
-    """``count`` open ``GET /events`` streams and the change events each has read."""
-
-    def __init__(self, count: int) -> None:
-        self.changes = [0] * count
-        self.open = [asyncio.Event() for _ in range(count)]
-
-    async def watch(self, client: httpx.AsyncClient, index: int) -> None:
-        async with client.stream("GET", "/events") as response:
-            if response.status_code != 200:
-                raise BenchFailure(f"GET /events: {response.status_code}")
-            async for line in response.aiter_lines():
-                # The stream opens with a comment once the watcher is subscribed.
-                self.open[index].set()
-                if line == "event: change":
-                    self.changes[index] += 1
-
-
 @contextlib.asynccontextmanager
-async def watching(stack: Stack, count: int = WATCHERS) -> AsyncIterator[Watching]:
-    """``count`` firehose watchers, subscribed when the block starts, closed after it."""
-    watching = Watching(count)
-    client = httpx.AsyncClient(
-        base_url=stack.url,
-        headers={"Authorization": f"Bearer {stack.api_key}"},
-        timeout=httpx.Timeout(30.0, read=None),
-        limits=httpx.Limits(max_connections=count),
+async def watching(stack: Stack, count: int = WATCHERS) -> AsyncIterator[list[int]]:
+    """``count`` firehose watchers (bench/watch_clients.py), subscribed when the block
+    starts; after it, the list holds the change events each read."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.watch_clients",
+        stack.url,
+        str(count),
+        env={**os.environ, "CORRAL_API_KEY": stack.api_key},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
     )
-    tasks = [asyncio.create_task(watching.watch(client, i)) for i in range(count)]
+    assert child.stdin is not None
+    changes: list[int] = []
     try:
-        await _subscribed(watching, tasks)
-        yield watching
-        if not all(watching.changes):
-            raise BenchFailure(f"watchers saw no change: {watching.changes}")
+        if await _line(child, "subscribed") != SUBSCRIBED:
+            raise BenchFailure(f"the watchers did not subscribe (exit status {await child.wait()})")
+        yield changes
+        child.stdin.close()
+        changes += json.loads(await _line(child, "their counts"))
+        if not all(changes):
+            raise BenchFailure(f"watchers saw no change: {changes}")
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await client.aclose()
+        if child.returncode is None:
+            child.terminate()  # our own child, by its PID
+        await child.wait()
 
 
-async def _subscribed(watching: Watching, tasks: list[asyncio.Task[None]]) -> None:
-    """Once every watcher's stream is open; a stream that fails or ends stops the run."""
+async def _line(child: asyncio.subprocess.Process, what: str) -> str:
+    assert child.stdout is not None
     try:
         async with asyncio.timeout(SUBSCRIBE_WITHIN):
-            for opened in watching.open:
-                waiter = asyncio.create_task(opened.wait())
-                await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                if ended := [task for task in tasks if task.done()]:
-                    ended[0].result()  # raises what it raised
-                    raise BenchFailure("a watcher's stream ended")
+            return (await child.stdout.readline()).decode().strip()
     except TimeoutError:
-        raise BenchFailure(f"watchers not subscribed within {SUBSCRIBE_WITHIN:g} s") from None
+        raise BenchFailure(f"no word from the watchers in {SUBSCRIBE_WITHIN:g} s: {what}") from None
 
 
 def named(watchers: int) -> str:
@@ -103,7 +88,7 @@ async def paired(
             without.append(await run(share))
             async with watching(stack) as attached:
                 with_them.append(await run(share))
-            changes += attached.changes
+            changes += attached
     return without, with_them, f"watchers read {min(changes):,}-{max(changes):,} changes each"
 
 
@@ -123,7 +108,9 @@ async def round_trips(stack: Stack, count: int, core_rtt: float) -> list[Row]:
     rows = []
     for watchers, runs in ((0, without), (WATCHERS, with_them)):
         latencies = [seconds for each in runs for seconds in each]
-        note = f"{count} sequential jobs in {ROUNDS} rounds" + (f"; {read}" if watchers else "")
+        rounds = ", ".join(f"{statistics.median(each) * 1000:.2f}" for each in runs)
+        note = f"{count} sequential jobs; p50 of each round {rounds} ms"
+        note += f"; {read}" if watchers else ""
         rows += [
             time_row(
                 "round trip p50" + named(watchers),
@@ -150,7 +137,9 @@ async def fold_rates(
     without, with_them, read = await paired(stack, run, ROUNDS)
     rows = []
     for watchers, runs in ((0, without), (WATCHERS, with_them)):
-        note = f"median of {ROUNDS} runs of {job_count} jobs" + (f"; {read}" if watchers else "")
+        rounds = ", ".join(f"{row.value:,.0f}" for row in runs)
+        note = f"median of {ROUNDS} runs of {job_count} jobs: {rounds}"
+        note += f"; {read}" if watchers else ""
         rows.append(
             rate_row(
                 "fold rate" + named(watchers),
