@@ -63,6 +63,7 @@ from common.messages import (
     Skipped,
     Started,
     event_id,
+    event_kind,
 )
 from common.operations.catalog import OPERATIONS
 from common.signing import SignatureError, Verifier
@@ -115,6 +116,8 @@ class Runtime:
     skew_tolerance: float = 30.0
     clock: Callable[[], float] = time.time
     refused: Counter[str] = field(default_factory=Counter)
+    # (operation, terminal event kind) of the jobs this process finished: agent/metrics.py.
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     completed: int = 0
     active: dict[str, Active] = field(default_factory=dict)
     cancelled: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -253,6 +256,7 @@ class Runtime:
         self, spec: JobSpec, seq: int, terminal: Event, msgs: list[Msg], *, durable: bool = True
     ) -> bool:
         """Journal the terminal event (awaited if ``durable``), then publish it and ack."""
+        self.outcomes[spec.operation.type, event_kind(terminal)] += 1
         blob = ENCODER.encode(terminal)
         await self.journal.finish(spec.job_id, seq, terminal.attempt, blob, durable=durable)
         return await self.conclude(terminal, msgs, keep_until=answer_until(spec))

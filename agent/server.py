@@ -15,7 +15,7 @@ import structlog
 from msgspec.structs import replace
 from nats.aio.client import Client as NATS
 
-from agent import drain
+from agent import drain, metrics
 from agent.cancels import listening
 from agent.claims import Claims
 from agent.daemon import Agent
@@ -109,7 +109,8 @@ async def serve(config: AgentConfig) -> None:
     agent = build_agent(config, nc, verifier)
     log.info("agent_journal", path=agent.runtime.journal.path)
     try:
-        await run_with_cancels(agent, stop)
+        async with metrics.serving(agent.runtime, config.metrics_port):
+            await run_with_cancels(agent, stop)
     finally:
         await nc.close()
         agent.runtime.journal.close()

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import ceilings, fanout, scenarios
+from bench import ceilings, fanout, scenarios, watchers
 from bench.fold import fold_rate
 from bench.report import Row, memory_row, rate_row, table, time_row, write_json
 from bench.sizes import SIZES, Sizes
@@ -28,7 +28,7 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 TOP_UP_CHUNK = 10_000
 
 
-GROUPS = ("agents", "fold", "processes", "swarm", "memory")
+GROUPS = ("agents", "fold", "watchers", "processes", "swarm", "memory")
 
 
 async def run(
@@ -86,6 +86,15 @@ async def run(
     if "fold" in only:
         rows.append(await fold_rate(stack, sizes.fold_jobs, js_ceiling, redis_ceiling))
         total_jobs += sizes.fold_jobs
+
+    if "watchers" in only:
+        # Round trip and fold rate again, without and with SSE watchers attached.
+        await stack.start_agents(3)
+        rows += await watchers.round_trips(stack, sizes.round_trips, core_rtt)
+        await stack.stop_agents()
+        rows += await watchers.fold_rates(stack, sizes.fold_jobs, js_ceiling, redis_ceiling)
+        total_jobs += watchers.warm_up(sizes.round_trips) + 2 * sizes.round_trips
+        total_jobs += 2 * sizes.fold_jobs
 
     out = fanout.Fanout()
     if "processes" in only:

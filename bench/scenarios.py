@@ -42,20 +42,7 @@ async def round_trip(
     To ``_any`` (each claimed by the agent that runs it), or to ``host``
     (no claim): the difference is what the claim costs a job.
     """
-    [connection] = await loadgen.open_pool(stack.url, stack.api_key, 1)
-    latencies, job_ids = [], []
-    body = SUBMIT if host is None else {**SUBMIT, "target": host}
-    try:
-        for _ in range(count):
-            started = time.monotonic()
-            job_id = await submit_one(connection, body)
-            # Polled every 0.5 ms: a 5 ms poll would add ~2.5 ms to a 5 ms target.
-            _, seen = await jobs.wait_final(stack, job_id, 30, poll=0.0005)
-            latencies.append(seen - started)
-            job_ids.append(job_id)
-    finally:
-        await loadgen.close_pool([connection])
-    await jobs.check_all_completed(stack, job_ids)
+    latencies = await round_trip_latencies(stack, count, host)
     note = f"{count} sequential jobs"
     if host is not None:
         name = "round trip p50, host target (no claim)"
@@ -71,6 +58,25 @@ async def round_trip(
         ),
         time_row("round trip p99", quantile(latencies, 0.99), notes=note),
     ]
+
+
+async def round_trip_latencies(stack: Stack, count: int, host: str | None = None) -> list[float]:
+    """Seconds from POST to the record completed, of ``count`` jobs one at a time; checked."""
+    [connection] = await loadgen.open_pool(stack.url, stack.api_key, 1)
+    latencies, job_ids = [], []
+    body = SUBMIT if host is None else {**SUBMIT, "target": host}
+    try:
+        for _ in range(count):
+            started = time.monotonic()
+            job_id = await submit_one(connection, body)
+            # Polled every 0.5 ms: a 5 ms poll would add ~2.5 ms to a 5 ms target.
+            _, seen = await jobs.wait_final(stack, job_id, 30, poll=0.0005)
+            latencies.append(seen - started)
+            job_ids.append(job_id)
+    finally:
+        await loadgen.close_pool([connection])
+    await jobs.check_all_completed(stack, job_ids)
+    return latencies
 
 
 async def throughput(

@@ -116,6 +116,8 @@ class AgentConfig(msgspec.Struct, frozen=True, kw_only=True):
     host_root: str = "/"
     # The PATH operations look their tools up on; "" : the agent's own PATH.
     host_path: str = ""
+    # Prometheus /metrics on 127.0.0.1:metrics_port (agent/metrics.py); 0: off.
+    metrics_port: int = 0
     log_format: str = "console"
     log_level: str = "info"
 
@@ -165,6 +167,7 @@ _AGENT_ENV = {
     "CORRAL_MAX_OUTPUT_BYTES": "max_output_bytes",
     "CORRAL_HOST_ROOT": "host_root",
     "CORRAL_HOST_PATH": "host_path",
+    "CORRAL_METRICS_PORT": "metrics_port",
     "CORRAL_LOG_FORMAT": "log_format",
     "CORRAL_LOG_LEVEL": "log_level",
 }

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,6 +29,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from common.messages import Event, Skipped
+from controller.registry import Registry
+from controller.store.scripts import Applied
 
 # Seconds, from a trivial job on one host to a long broadcast.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -56,8 +60,15 @@ class ControllerMetrics:
         )
         self.first_answer = Histogram(
             "corral_job_first_answer_seconds",
-            "From submit to the first agent event stored.",
+            "From submit to the first agent event stored (its acknowledged, as a rule).",
+            ["operation"],
             buckets=DURATION_BUCKETS,
+            registry=into,
+        )
+        self.skipped = Counter(
+            "corral_agents_skipped",
+            "Agents that answered skipped (the host lacks what the operation needs).",
+            ["operation"],
             registry=into,
         )
         self.dispatch_errors = Counter(
@@ -70,6 +81,28 @@ class ControllerMetrics:
         self.finished.labels(status, operation).inc()
         if created:
             self.duration.labels(operation).observe(max(time.time() - created, 0.0))
+
+    def count_skipped(
+        self, grouped: Mapping[str, Sequence[tuple[Event, bytes]]], applied: Mapping[str, Applied]
+    ) -> None:
+        """Skipped answers a batch stored, by operation. Only jobs the batch added
+        events to count, so a redelivered batch is not counted again."""
+        for job_id, outcome in applied.items():
+            if outcome.new_events:
+                found = sum(type(event) is Skipped for event, _ in grouped.get(job_id, ()))
+                if found:
+                    self.skipped.labels(outcome.operation).inc(min(found, outcome.new_events))
+
+
+def agents_by_state(registry: Registry) -> collections.Counter[str]:
+    """online, drained (online but out of rotation) or offline, whatever its drain."""
+    now = time.time()
+    states: collections.Counter[str] = collections.Counter()
+    for record in registry.agents.values():
+        state = registry.state_of(record, now)
+        drained = state == "online" and record.hostname in registry.drained
+        states["drained" if drained else state] += 1
+    return states
 
 
 class Scraped(Collector):
@@ -97,7 +130,9 @@ class Scraped(Collector):
         for reason, count in sorted(self.rejected().items()):
             rejected.add_metric([reason], count)
         yield rejected
-        agents = GaugeMetricFamily("corral_agents", "Registered agents by state.", labels=["state"])
+        agents = GaugeMetricFamily(
+            "corral_agents", "Registered agents: online, drained, offline.", labels=["state"]
+        )
         for state, count in sorted(self.agents().items()):
             agents.add_metric([state], count)
         yield agents

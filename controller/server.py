@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -40,7 +38,7 @@ from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.jobs.group_commit import Committer
 from controller.jobs.sealing import Sealer
-from controller.metrics import ControllerMetrics, Scraped, metrics_app
+from controller.metrics import ControllerMetrics, Scraped, agents_by_state, metrics_app
 from controller.registry import Registry
 from controller.store.agents import AgentStore
 from controller.store.audit import AuditLog
@@ -149,10 +147,6 @@ def observed(
 ) -> Starlette:
     """The metrics app, with what the collector, the registry and JetStream know at scrape."""
 
-    def agents() -> Counter[str]:
-        now = time.time()
-        return Counter(registry.state_of(record, now) for record in registry.agents.values())
-
     async def backlog() -> int | None:
         try:
             return int((await js.stream_info(subjects.EVENTS_STREAM)).state.messages)
@@ -162,7 +156,7 @@ def observed(
     scraped = Scraped(
         folded=lambda: collector.folded,
         rejected=lambda: collector.rejected,
-        agents=agents,
+        agents=lambda: agents_by_state(registry),
         fold_lag=lambda: collector.fold_lag,
         requests=lambda: metrics.requests,
     )

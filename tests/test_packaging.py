@@ -17,9 +17,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from devstack.process import free_port
 from devstack.until import until
 from tests.faults.procs import CorralProcess, write_config
 from tests.harness import Stack
@@ -135,6 +137,7 @@ async def test_an_agent_without_the_controller_libraries_runs_a_job(
     # The packages an agent never runs are hidden too: it must not even try them.
     env = hide(tmp_path / "hidden", *NOT_ON_AN_AGENT_IMPORTS, "controller", "devstack", "bench")
     hostname = "lean.local"
+    metrics_port = free_port()
     config = write_config(
         tmp_path / "agent.toml",
         "agent",
@@ -146,6 +149,7 @@ async def test_an_agent_without_the_controller_libraries_runs_a_job(
             "heartbeat_interval": 1.0,
             "log_format": "json",
             "log_level": "info",
+            "metrics_port": metrics_port,
         },
     )
     agent = CorralProcess("agent", hostname, config, tmp_path / "agent.log", env)
@@ -153,7 +157,12 @@ async def test_an_agent_without_the_controller_libraries_runs_a_job(
         await agent.launch()
         await until(lambda: stack.registered(hostname), f"{hostname} registered")
         detail = await stack.final(await stack.submit("node.hostname.get", target=hostname))
+        async with httpx.AsyncClient() as client:
+            scraped = await client.get(f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         await asyncio.to_thread(agent.stop)
     assert detail["status"] == "completed", agent.tail()
     assert detail["agent_states"][hostname]["status"] == "completed"
+    # Its own metrics too, with what the base install brings.
+    ran = 'corral_agent_jobs_total{operation="node.hostname.get",outcome="completed"} 1.0'
+    assert ran in scraped.text.splitlines()

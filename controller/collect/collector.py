@@ -267,6 +267,8 @@ class Collector:
         try:
             outcomes = await self.store.apply(grouped)
             changed = {job_id: await self._settle(job_id, o) for job_id, o in outcomes.items()}
+            if self.metrics is not None:
+                self.metrics.count_skipped(grouped, outcomes)
             self.fold_lag = _oldest_age(grouped, self.clock())
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
@@ -287,7 +289,9 @@ class Collector:
                 "message_rejected", job_id=job_id, reason="from an agent the job did not ask"
             )
         if outcome.started and self.metrics is not None:
-            self.metrics.first_answer.observe(max(self.clock() - outcome.created, 0.0))
+            self.metrics.first_answer.labels(outcome.operation).observe(
+                max(self.clock() - outcome.created, 0.0)
+            )
         if outcome.finished:
             self.finished += 1
             self._finished(outcome.status, outcome)

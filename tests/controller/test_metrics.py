@@ -1,72 +1,54 @@
-"""The controller's /metrics against a whole stack: scraped as Prometheus would, counters move."""
+"""What the controller's metrics derive: agents by state, skipped answers by operation.
+
+The counters against a whole stack, scraped: tests/system/test_metrics.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+import time
 
-import httpx
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
-from devstack.process import ServerProcess, free_port
-from tests.harness import Stack, running_stack
-
-HOST = "metrics-1.test"
+from common.messages import ENCODER, Completed, Event, Heartbeat, Skipped, event_id
+from controller.metrics import ControllerMetrics, agents_by_state
+from controller.registry import Registry
+from controller.store.agents import AgentStore
+from controller.store.scripts import Applied
 
 
-@pytest.fixture
-async def observed(
-    nats_server: ServerProcess, redis_db_url: str, tmp_path: Path
-) -> AsyncIterator[tuple[Stack, str]]:
-    port = free_port()
-    async with running_stack(nats_server.url, redis_db_url, tmp_path, metrics_port=port) as stack:
-        yield stack, f"http://127.0.0.1:{port}/metrics"
+def answer(kind: type[Completed | Skipped], job_id: str, hostname: str) -> tuple[Event, bytes]:
+    tag = str(kind.__struct_config__.tag)
+    event = kind(
+        event_id=event_id(job_id, hostname, 1, tag),
+        job_id=job_id,
+        hostname=hostname,
+        timestamp=time.time(),
+    )
+    return event, ENCODER.encode(event)
 
 
-async def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with httpx.AsyncClient() as client:  # no API key: the port is unauthenticated
-        response = await client.get(url)
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
+def test_a_live_drained_agent_counts_as_drained_a_silent_one_as_offline(
+    agents: AgentStore,
+) -> None:
+    now = time.time()
+    registry = Registry(agents, heartbeat_timeout=15.0)
+    for hostname, seen in [("a.test", now), ("b.test", now), ("c.test", now - 60), ("d.test", now)]:
+        registry.observe(Heartbeat(hostname=hostname, sent_at=seen, interval=5.0), seen)
+    registry.drained = {"b.test": now, "c.test": now}
+
+    assert agents_by_state(registry) == {"online": 2, "drained": 1, "offline": 1}
+
+
+def test_skipped_answers_count_by_operation_once_stored() -> None:
+    metrics = ControllerMetrics(CollectorRegistry())
+    grouped = {
+        "job-1": [answer(Skipped, "job-1", "a.test"), answer(Completed, "job-1", "b.test")],
+        "job-2": [answer(Skipped, "job-2", "a.test")],  # redelivered: stored already
     }
-
-
-async def test_a_job_moves_the_counters(observed: tuple[Stack, str]) -> None:
-    stack, url = observed
-    await stack.start_agent(HOST)
-    before = await scrape(url)
-    await stack.final(await stack.submit("test.ping"))
-    await stack.final(await stack.submit("test.fail", {"message": "no"}))
-    after = await scrape(url)
-    assert after[("corral_jobs_submitted_total", (("operation", "test.ping"),))] == 1
-    finished = "corral_jobs_finished_total"
-    assert after[(finished, (("operation", "test.ping"), ("status", "completed")))] == 1
-    assert after[(finished, (("operation", "test.fail"), ("status", "failed")))] == 1
-    assert after[("corral_job_duration_seconds_count", (("operation", "test.ping"),))] == 1
-    assert after[("corral_job_first_answer_seconds_count", ())] == 2
-    assert after[("corral_events_folded_total", ())] > before.get(
-        ("corral_events_folded_total", ()), 0
-    )
-    assert after[("corral_agents", (("state", "online"),))] == 1
-    assert ("corral_event_backlog", ()) in after
-    post = (
-        "corral_http_requests_total",
-        (("method", "POST"), ("route", "/job"), ("status", "201")),
-    )
-    assert after[post] == 2
-
-
-async def test_an_unknown_route_is_counted_unmatched(observed: tuple[Stack, str]) -> None:
-    stack, url = observed
-    assert (await stack.api.get("/nowhere")).status_code == 404
-    after = await scrape(url)
-    key = (
-        "corral_http_requests_total",
-        (("method", "GET"), ("route", "unmatched"), ("status", "404")),
-    )
-    assert after[key] == 1
+    applied = {
+        "job-1": Applied("processing", 2, 3, new_events=2, operation="service.restart"),
+        "job-2": Applied("completed", 1, 1, new_events=0, operation="service.restart"),
+    }
+    metrics.count_skipped(grouped, applied)
+    sample = metrics.registry.get_sample_value
+    assert sample("corral_agents_skipped_total", {"operation": "service.restart"}) == 1
