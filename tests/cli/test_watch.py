@@ -17,18 +17,23 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner, Result
 from rich.console import Console
 
+from cli.main import main
 from cli.progress import JobProgress
 from cli.watch import live_frame
 from corral_sdk.sse import Snapshot
 from devstack.until import until
-from tests.cli.test_operations import _logs_apart, corral  # noqa: F401 - autouse fixture
+from tests.cli.test_operations import _logs_apart  # noqa: F401 - autouse fixture
 from tests.cli.test_progress import CREATED, JOB, detail, state
 from tests.harness import ADMIN_KEY, Stack
 
 HOSTS = ("db-1.test", "web-1.test", "web-2.test")
 ROOT = Path(__file__).resolve().parents[2]
+# What makes rich take a pipe for a terminal, or a terminal for a dumb one (CI sets
+# some): left out of the CLI's environment, so each test gets the mode it checks.
+RICH_ENV = ("NO_COLOR", "FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE", "COLUMNS")
 
 
 def test_the_live_frame_shows_the_bar_the_counts_and_the_slowest() -> None:
@@ -53,7 +58,8 @@ async def test_watch_off_a_terminal_prints_one_line_per_change_then_the_table(
     for host in HOSTS[:2]:
         await stack.start_agent(host)
     job_id = await stack.submit("test.sleep", {"seconds": 120}, target="_all", job_timeout=150)
-    env = {**os.environ, "CORRAL_URL": str(stack.api.base_url), "CORRAL_API_KEY": ADMIN_KEY}
+    env = {k: v for k, v in os.environ.items() if k not in RICH_ENV}
+    env.update(CORRAL_URL=str(stack.api.base_url), CORRAL_API_KEY=ADMIN_KEY)
     watch = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "cli.main", "job", "watch", job_id),
         cwd=ROOT,
@@ -80,19 +86,27 @@ async def test_watch_off_a_terminal_prints_one_line_per_change_then_the_table(
     assert all(re.search(rf"│ {re.escape(host)} +│ cancelled +│", table) for host in HOSTS[:2])
 
 
+async def plain_corral(stack: Stack, *args: str) -> Result:
+    """``corral ARGS`` with CliRunner, whose streams are no terminal, whatever rich is told."""
+    env = {"CORRAL_URL": str(stack.api.base_url), "CORRAL_API_KEY": ADMIN_KEY}
+    unset: dict[str, str | None] = dict.fromkeys(RICH_ENV)
+    return await asyncio.to_thread(CliRunner().invoke, main, list(args), env={**env, **unset})
+
+
 async def test_watch_with_json_or_yaml_prints_the_final_detail_alone_on_stdout(
     stack: Stack,
 ) -> None:
     await stack.start_agent(HOSTS[0])
     args = ("run", "test.fail", "--message", "boom", "--target", HOSTS[0], "--watch", "-o", "yaml")
-    failed = await corral(stack, *args)
+    failed = await plain_corral(stack, *args)
     assert failed.exit_code == 1  # failed, partial_failure, cancelled: 1
     shown = yaml.safe_load(failed.stdout)
     assert (shown["status"], shown["error"]) == ("failed", "boom")
     assert f"job {shown['id']} test.fail failed, 1/1 finished: " in failed.stderr
-    again = await corral(stack, "job", "get", shown["id"], "-o", "json")
+    again = await plain_corral(stack, "job", "get", shown["id"], "-o", "json")
     assert json.loads(again.stdout) == shown
-    ran = await corral(stack, "run", "test.ping", "--target", HOSTS[0], "--watch", "-o", "json")
+    ping = ("run", "test.ping", "--target", HOSTS[0], "--watch", "-o", "json")
+    ran = await plain_corral(stack, *ping)
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout)["status"] == "completed"
 
@@ -103,7 +117,7 @@ class Terminal:
     def __init__(self, folder: Path) -> None:
         self.server = f"corral-test-{uuid.uuid4().hex[:12]}"  # -L: a short socket name
         self.config = folder / "tmux.conf"
-        # The pane stays after the command exits: its last screen and exit status.
+        # The pane stays after the command exits, with its last screen.
         self.config.write_text("set -g remain-on-exit on\n")
 
     async def tmux(self, *args: str) -> str:
@@ -117,10 +131,10 @@ class Terminal:
         return out.decode()
 
     async def start(self, command: list[str], env: dict[str, str]) -> None:
-        # Whatever tells rich to draw no live view (CI sets some) is left out.
-        unset = ("NO_COLOR", "FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE", "COLUMNS")
-        line = ["env", *(f"-u{name}" for name in unset), *(f"{k}={v}" for k, v in env.items())]
-        shell = shlex.join([*line, *command])
+        line = ["env", *(f"-u{name}" for name in RICH_ENV), *(f"{k}={v}" for k, v in env.items())]
+        # The shell says how the command exited: tmux's own #{pane_dead_status}
+        # is sometimes left empty when the pane's output closes first.
+        shell = f'{shlex.join([*line, *command])}; echo "exit status: $?"'
         await self.tmux(
             "new-session", "-d", "-s", "watch", "-x", "120", "-y", "40", "-c", str(ROOT), shell
         )
@@ -130,15 +144,14 @@ class Terminal:
         return await self.tmux("capture-pane", "-p", "-S", "-", "-t", "watch")
 
     async def exit_status(self) -> int | None:
-        """The command's exit status once tmux has collected it; None while it runs."""
-        shown = await self.tmux("display", "-p", "-t", "watch", "#{pane_dead}:#{pane_dead_status}")
-        dead, _, status = shown.strip().partition(":")
-        return int(status) if dead == "1" and status else None
+        """The command's exit status, once it has printed it; None while it runs."""
+        found = re.search(r"^exit status: (\d+)$", await self.screen(), re.MULTILINE)
+        return None if found is None else int(found[1])
 
     async def stop(self) -> None:
         socket = Path((await self.tmux("display", "-p", "#{socket_path}")).strip())
         await self.tmux("kill-server")
-        socket.unlink(missing_ok=True)  # tmux leaves it behind
+        await asyncio.to_thread(socket.unlink, missing_ok=True)  # tmux leaves it behind
 
 
 @pytest.fixture
@@ -188,7 +201,8 @@ async def test_job_watch_in_a_terminal_draws_the_live_view_then_the_final_table(
     final = await terminal.screen()
     print(f"--- the final screen ---\n{final}")
     assert status == 1  # cancelled
-    assert f"job {job_id}  test.sleep  cancelled" in final  # the live view's last frame
+    last_frame = final.index(f"job {job_id}  test.sleep  cancelled")
+    assert last_frame < final.index(f"job {job_id}  cancelled  test.sleep")  # then the table
     assert "3/3 agents finished" in final
     assert "cancelled 3" in final
     table = final.split(f"job {job_id}  cancelled  test.sleep")[1]  # print_detail's head
