@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-import msgspec
 
 from bus.loop import run as run_loop
+from cli.completion import completion_command
 from cli.objects import object_group
 from cli.operations import operation_group, run_group, submit_and_show
 from cli.options import client_options, with_client
+from cli.output import Format, emit, output_option
 from cli.render import print_agents, print_detail, print_jobs
-from common.api import AgentView
+from cli.watch import JOB_WATCH_HELP, WATCH_HELP, watch_and_show
 from common.config import ConfigError, load_agent, load_controller
 from common.log import configure
 from common.targets import TargetError, parse_labels
-from corral_sdk.client import Client
 
 OWN_PACKAGES = frozenset({"common", "bus", "agent", "controller", "devstack", "cli", "bench"})
 
@@ -115,31 +115,34 @@ def agent_group(
 
 
 @agent_group.command("list")
+@output_option
 @client_options
-def agent_list(url: str, api_key: str) -> None:
+def agent_list(output: Format, url: str, api_key: str) -> None:
     """List registered agents."""
-    with_client(url, api_key, lambda c: print_agents(msgspec.to_builtins(c.agents())))
+    with_client(url, api_key, lambda c: emit(c.agents(), output, print_agents))
 
 
-def _listing(agent: AgentView) -> dict[str, Any]:
-    return {"total_items": 1, "items": [msgspec.to_builtins(agent)]}
+def print_agent(agent: dict[str, Any]) -> None:
+    print_agents({"total_items": 1, "items": [agent]})
 
 
 @agent_group.command("drain")
 @click.argument("hostname")
+@output_option
 @client_options
-def agent_drain(hostname: str, url: str, api_key: str) -> None:
+def agent_drain(hostname: str, output: Format, url: str, api_key: str) -> None:
     """Take HOSTNAME out of rotation: it finishes what it runs, takes no new _any or
     broadcast work, and jobs addressed to it are refused until `corral agent undrain`."""
-    with_client(url, api_key, lambda c: print_agents(_listing(c.drain(hostname))))
+    with_client(url, api_key, lambda c: emit(c.drain(hostname), output, print_agent))
 
 
 @agent_group.command("undrain")
 @click.argument("hostname")
+@output_option
 @client_options
-def agent_undrain(hostname: str, url: str, api_key: str) -> None:
+def agent_undrain(hostname: str, output: Format, url: str, api_key: str) -> None:
     """Put HOSTNAME back into rotation."""
-    with_client(url, api_key, lambda c: print_agents(_listing(c.undrain(hostname))))
+    with_client(url, api_key, lambda c: emit(c.undrain(hostname), output, print_agent))
 
 
 @agent_group.command("swarm")
@@ -176,10 +179,12 @@ def job_group() -> None:
 @click.option("--target", default="_any", show_default=True)
 @click.option("--timeout", type=float, default=None, help="Seconds; default from the server.")
 @click.option("--wait", is_flag=True, help="Wait for the final status and print the detail.")
+@click.option("--watch", is_flag=True, help=WATCH_HELP)
 @click.option(
     "--idempotency-key", default=None, help="Resubmitting with the same key returns the same job."
 )
 @click.option("--dry-run", is_flag=True, help="Compute what it would do; change nothing.")
+@output_option
 @client_options
 def job_submit(
     operation: str,
@@ -187,8 +192,10 @@ def job_submit(
     target: str,
     timeout: float | None,
     wait: bool,
+    watch: bool,
     idempotency_key: str | None,
     dry_run: bool,
+    output: Format,
     url: str,
     api_key: str,
 ) -> None:
@@ -206,33 +213,41 @@ def job_submit(
         "idempotency_key": idempotency_key,
         "dry_run": dry_run,
     }
-    with_client(url, api_key, lambda client: submit_and_show(client, submit, wait=wait))
+    with_client(
+        url,
+        api_key,
+        lambda client: submit_and_show(client, submit, wait=wait, watch=watch, output=output),
+    )
 
 
 @job_group.command("get")
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON detail.")
+@output_option
 @client_options
-def job_get(job_id: str, as_json: bool, url: str, api_key: str) -> None:
+def job_get(job_id: str, output: Format, url: str, api_key: str) -> None:
     """Show one job's detail."""
+    with_client(url, api_key, lambda c: emit(c.job(job_id), output, print_detail))
 
-    def run(client: Client) -> None:
-        detail = msgspec.to_builtins(client.job(job_id))
-        click.echo(json.dumps(detail, indent=2)) if as_json else print_detail(detail)
 
-    with_client(url, api_key, run)
+@job_group.command("watch", help=JOB_WATCH_HELP)
+@click.argument("job_id")
+@output_option
+@client_options
+def job_watch(job_id: str, output: Format, url: str, api_key: str) -> None:
+    with_client(url, api_key, lambda c: watch_and_show(c, job_id, output))
 
 
 @job_group.command("list")
 @click.option("--status", default=None)
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option("--offset", type=int, default=0)
+@output_option
 @client_options
-def job_list(status: str | None, limit: int, offset: int, url: str, api_key: str) -> None:
+def job_list(
+    status: str | None, limit: int, offset: int, output: Format, url: str, api_key: str
+) -> None:
     """List jobs, newest first."""
-    with_client(
-        url, api_key, lambda c: print_jobs(msgspec.to_builtins(c.jobs(status, limit, offset)))
-    )
+    with_client(url, api_key, lambda c: emit(c.jobs(status, limit, offset), output, print_jobs))
 
 
 @job_group.command("delete")
@@ -342,6 +357,7 @@ def dev_up(
 main.add_command(run_group)
 main.add_command(operation_group)
 main.add_command(object_group)
+main.add_command(completion_command)
 
 if __name__ == "__main__":
     main()

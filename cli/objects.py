@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import msgspec
-from rich.table import Table
 
 from cli.options import client_options, with_client
-from cli.render import console
+from cli.output import Format, emit, output_option
+from cli.render import print_objects
 from corral_sdk.client import Client
 
 
@@ -38,22 +37,11 @@ def object_upload(file: Path, name: str | None, url: str, api_key: str) -> None:
 
 
 @object_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON answer.")
+@output_option
 @client_options
-def object_list(as_json: bool, url: str, api_key: str) -> None:
+def object_list(output: Format, url: str, api_key: str) -> None:
     """List the stored objects."""
-
-    def show(client: Client) -> None:
-        listing = client.list_objects()
-        if as_json:
-            click.echo(msgspec.json.encode(listing).decode())
-            return
-        table = Table("name", "size", "sha256", "modified")
-        for item in listing.objects:
-            table.add_row(item.name, str(item.size), item.sha256, item.modified or "")
-        console.print(table)
-
-    with_client(url, api_key, show)
+    with_client(url, api_key, lambda client: emit(client.list_objects(), output, print_objects))
 
 
 @object_group.command("delete")

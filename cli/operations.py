@@ -10,17 +10,19 @@ controller, which knows every operation its agents may run;
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
-import msgspec
+from click.shell_completion import CompletionItem
 
 from cli import params
 from cli.catalog_docs import example_line, render_catalog
 from cli.options import client_options, client_params, with_client
+from cli.output import Format, chosen, emit, output_option, output_params
+from cli.progress import exit_code
 from cli.render import print_detail, print_operation, print_operations
+from cli.watch import WATCH_HELP, watch_and_show
 from common.api import Accepted
 from common.operations import plugins
 from common.operations.catalog import BUILTIN_FAMILIES, OPERATIONS, add_families
@@ -29,7 +31,10 @@ from corral_sdk.client import Client
 
 # The flags of `corral run` itself: a params field cannot take these names.
 RESERVED = frozenset(
-    {"target", "job_timeout", "wait", "dry_run", "idempotency_key", "json", "url", "api_key"}
+    {
+        *("target", "job_timeout", "wait", "watch", "dry_run", "idempotency_key"),
+        *("json", "as_json", "output", "url", "api_key"),
+    }
 )
 
 
@@ -42,27 +47,38 @@ def local_operations() -> dict[str, Declaration]:
     return OPERATIONS
 
 
+def complete_operation(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[CompletionItem]:
+    """Shell completion of an operation's name, from the local catalog (no API call)."""
+    return [
+        CompletionItem(name, help=declaration.summary)
+        for name, declaration in sorted(local_operations().items())
+        if name.startswith(incomplete)
+    ]
+
+
 def submit_and_show(
     client: Client,
     submit: dict[str, Any],
     *,
     wait: bool,
-    as_json: bool = False,
+    watch: bool = False,
+    output: Format = "table",
 ) -> None:
-    """Submit one job; print its id, or with ``wait`` its final detail (exit 1 unless completed)."""
+    """Submit one job; print its id, or follow it live (``watch``, cli/watch.py), or with
+    ``wait`` print its final detail. Waiting or watching, exit 1 unless completed."""
+    if watch:
+        watch_and_show(client, client.submit(**submit).job_id, output)
+        return
     if not wait:
         click.echo(client.submit(**submit).job_id)
         return
     # One request: the controller answers when the job is final (POST /job?wait=).
     answer = client.run(**submit, wait=(submit.get("timeout") or 30) + 10)
-    found = client.job(answer.job_id) if isinstance(answer, Accepted) else answer
-    detail: dict[str, Any] = msgspec.to_builtins(found)
-    if as_json:
-        click.echo(json.dumps(detail, indent=2))
-    else:
-        print_detail(detail)
-    if detail["status"] != "completed":
-        sys.exit(1)
+    detail = client.job(answer.job_id) if isinstance(answer, Accepted) else answer
+    emit(detail, output, print_detail)
+    sys.exit(exit_code(detail.status))
 
 
 def _help(declaration: Declaration) -> str:
@@ -81,9 +97,10 @@ def _own_options() -> list[click.Option]:
         click.Option(["--target"], required=True, help="_any, _all, a hostname or key:value."),
         click.Option(["--job-timeout"], type=float, help="Seconds; default from the server."),
         click.Option(["--wait"], is_flag=True, help="Wait for the final status, print the detail."),
+        click.Option(["--watch"], is_flag=True, help=WATCH_HELP),
         click.Option(["--dry-run"], is_flag=True, help="Compute what it would do; change nothing."),
         click.Option(["--idempotency-key"], help="Resubmitting with the same key: the same job."),
-        click.Option(["--json", "as_json"], is_flag=True, help="With --wait: the raw JSON detail."),
+        *output_params(),
         *client_params(),
     ]
 
@@ -94,6 +111,7 @@ def run_command(declaration: Declaration) -> click.Command:
 
     def callback(**given: Any) -> None:
         data = params.data_from(declaration.params, {f.name: given[f.name] for f in fields})
+        output = chosen(given["output"], given["as_json"])
         submit = {
             "operation": declaration.name,
             "data": data,
@@ -105,7 +123,9 @@ def run_command(declaration: Declaration) -> click.Command:
         with_client(
             given["url"],
             given["api_key"],
-            lambda c: submit_and_show(c, submit, wait=given["wait"], as_json=given["as_json"]),
+            lambda c: submit_and_show(
+                c, submit, wait=given["wait"], watch=given["watch"], output=output
+            ),
         )
 
     return click.Command(
@@ -142,30 +162,20 @@ def operation_group() -> None:
 
 
 @operation_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON, schemas included.")
+@output_option
 @client_options
-def operation_list(as_json: bool, url: str, api_key: str) -> None:
-    """List every operation: name, kind, scope, summary."""
-
-    def run(client: Client) -> None:
-        listing = msgspec.to_builtins(client.operations())
-        click.echo(json.dumps(listing, indent=2)) if as_json else print_operations(listing)
-
-    with_client(url, api_key, run)
+def operation_list(output: Format, url: str, api_key: str) -> None:
+    """List every operation: name, kind, scope, summary (json and yaml: schemas too)."""
+    with_client(url, api_key, lambda c: emit(c.operations(), output, print_operations))
 
 
 @operation_group.command("show")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON, schemas included.")
+@click.argument("name", shell_complete=complete_operation)
+@output_option
 @client_options
-def operation_show(name: str, as_json: bool, url: str, api_key: str) -> None:
+def operation_show(name: str, output: Format, url: str, api_key: str) -> None:
     """Show one operation: description, scope, parameters, result, example."""
-
-    def run(client: Client) -> None:
-        view = msgspec.to_builtins(client.operation(name))
-        click.echo(json.dumps(view, indent=2)) if as_json else print_operation(view)
-
-    with_client(url, api_key, run)
+    with_client(url, api_key, lambda c: emit(c.operation(name), output, print_operation))
 
 
 @operation_group.command("docs")

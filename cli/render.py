@@ -18,7 +18,8 @@ def print_detail(detail: dict[str, Any]) -> None:
         f"{detail['operation']['type']}{dry}  changed={detail['changed']}"
     )
     if detail.get("error"):
-        console.print(f"[red]error:[/red] {detail['error']}")
+        # Unwrapped, so a pipe or a log file gets the whole error on one line.
+        console.print(f"[red]error:[/red] {detail['error']}", highlight=False, soft_wrap=True)
     table = Table("agent", "status", "attempt", "duration", "error / result")
     for host, state in sorted(detail["agent_states"].items()):
         response = detail["responses"].get(host, {})
@@ -64,6 +65,13 @@ def print_agents(listing: dict[str, Any]) -> None:
             str(facts.get("cpu_count", "")),
             agent["last_seen"],
         )
+    console.print(table)
+
+
+def print_objects(listing: dict[str, Any]) -> None:
+    table = Table("name", "size", "sha256", "modified")
+    for item in listing["objects"]:
+        table.add_row(item["name"], str(item["size"]), item["sha256"], item["modified"] or "")
     console.print(table)
 
 

@@ -26,14 +26,22 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from cli.options import DEFAULT_URL
+from cli.watch import follow
 from common.detail import JobDetail
 from common.signing import write_keypair
 from corral_sdk.client import Client
-from corral_sdk.sse import Final, Progress, Snapshot
 from devstack.servers import EmbeddedServers
 from devstack.until import until
 
 console = Console(stderr=False)
+# What `make run` suggests once the stack is up: a live broadcast, a change on
+# every host (each dev agent's own root, never this machine's /etc), a drain.
+TRY_NEXT = (
+    "run test.sleep --seconds 3 --target _all --watch",
+    "run file.deploy --path /etc/motd --content hello --target _all --wait",
+    "agent drain web-1.dev.local",
+)
 AGENT_PLAN = [
     ("web-1.dev.local", "group=web.dev"),
     ("web-2.dev.local", "group=web.dev"),
@@ -56,6 +64,16 @@ def host_tools(folder: Path) -> Path:
         if found is not None and not (folder / tool).exists():
             (folder / tool).symlink_to(found)
     return folder
+
+
+def corral_program() -> str:
+    """How to call corral here: ``corral`` if that is on PATH, else the script's own path
+    (``make run`` runs .venv/bin/corral, often with .venv/bin not on PATH)."""
+    script = Path(sys.argv[0]).resolve()
+    found = shutil.which("corral")
+    if script.name != "corral" or (found is not None and Path(found).resolve() == script):
+        return "corral"
+    return os.path.relpath(script)
 
 
 def agent_identity(index: int) -> tuple[str, str]:
@@ -111,6 +129,7 @@ class DevStack:
             self.start(private, public)
             if demo:
                 self.demo()
+            self.next_steps()
             if exit_after_demo:
                 return 0
             console.print("[bold]serving; Ctrl-C stops everything[/bold]")
@@ -167,33 +186,37 @@ class DevStack:
         console.print(
             f"[bold green]corral is up[/bold green]\n"
             f"  API:      {url}\n  NATS:     {self.nats_url}\n"
-            f"  Redis:    {self.redis_url}\n  API key:  {self.api_key}\n"
+            f"  Redis:    {self.redis_url}\n"
             f"  agents:   {self.agent_count}, each with its own host root for files under"
-            f" {hosts}/<hostname>\n"
-            f"  try:      CORRAL_API_KEY={self.api_key} corral job submit "
-            f"node.hostname.get --target _all --wait"
+            f" {hosts}/<hostname>"
         )
         client.close()
 
     def demo(self) -> None:
-        """A broadcast, followed live, then its answers as a compact table."""
+        """A broadcast, followed live (cli/watch.py), then its answers as a compact table."""
         with Client(f"http://127.0.0.1:{self.port}", self.api_key) as client:
             job_id = client.submit("node.status.get", target="_all", timeout=30).job_id
-            console.print(f"submitted broadcast node.status.get as job {job_id}, live:")
-            final = None
-            for event in client.watch(job_id):
-                if isinstance(event, Snapshot):
-                    for host, state in event.detail.agent_states.items():
-                        console.print(f"  {host}: {state.status}")
-                elif isinstance(event, Progress) and event.agent is not None:
-                    console.print(f"  {event.agent.hostname}: {event.agent.state.status}")
-                elif isinstance(event, Final):
-                    final = event.detail
+            console.print("\n[bold]demo:[/bold] node.status.get on every agent (_all)")
+            final = follow(client, job_id, console)
         if final is None:
             console.print(f"[red]job {job_id}: the stream ended before the job[/red]")
             return
         console.print(answers_table(final))
-        console.print(f"[bold]job {job_id}: {final.status}[/bold]")
+
+    def next_steps(self) -> None:
+        """Where the console is, with the key to paste, and three commands worth trying."""
+        url = f"http://127.0.0.1:{self.port}"
+        env = f"CORRAL_API_KEY={self.api_key}"
+        if url != DEFAULT_URL:
+            env += f" CORRAL_URL={url}"
+        program = corral_program()
+        tries = "".join(f"\n  {env} {program} {command}" for command in TRY_NEXT)
+        console.print(
+            f"\n[bold]console:[/bold] {url}/ui  (paste the API key: {self.api_key})\n"
+            f"[bold]try next:[/bold]{tries}",
+            highlight=False,
+            soft_wrap=True,  # whole lines, so each one can be copied as it is
+        )
 
     def wait_for_signal(self) -> None:
         def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,10 @@ async def test_objects_are_uploaded_listed_and_deleted(stack: Stack, tmp_path: P
     assert bad.exit_code == 2
     assert "name: must match" in bad.output
 
-    listed = await corral(stack, "object", "list", "--json")
+    listed = await corral(stack, "object", "list", "-o", "json")
     assert listed.exit_code == 0, listed.output
-    assert '"name":"motd-v2","size":8' in listed.output
+    found = {item["name"]: item["size"] for item in json.loads(listed.stdout)["objects"]}
+    assert found == {"motd.txt": 8, "motd-v2": 8}
     assert (await corral(stack, "object", "delete", "motd-v2")).exit_code == 0
     missing = await corral(stack, "object", "delete", "motd-v2")
     assert (missing.exit_code, "no object named 'motd-v2'" in missing.output) == (2, True)
