@@ -142,7 +142,7 @@ class RolloutStore:
             as_text(k): as_text(v)
             for k, v in (await self.redis.hgetall(rollout_key(job_id))).items()
         }
-        seqs = [int(v) for k, v in fields.items() if k.startswith("seq:")]
+        seqs = sorted(int(v) for k, v in fields.items() if k.startswith("seq:"))
         pending = any(
             k.startswith("host:") and v != ROLLOUT_STOP and f"seq:{k[5:]}" not in fields
             for k, v in fields.items()
