@@ -68,7 +68,10 @@ def test_max_concurrency_sends_a_batch_as_earlier_hosts_finish() -> None:
 
 def test_the_next_batch_waits_for_the_pause_after_the_last_answer() -> None:
     rollout = Rollout(batch_size=2, pause=30)
-    done = {"claims": sent("h0", "h1"), "terminal": {"h0": "completed", "h1": "completed"}}
+    done: dict[str, Any] = {
+        "claims": sent("h0", "h1"),
+        "terminal": {"h0": "completed", "h1": "completed"},
+    }
     first_look = plan(state(rollout, batch=1, **done), NOW)
     assert (first_look.finished, first_look.send, first_look.look_at) == (1, [], NOW + 30)
     noted = state(rollout, batch=1, finished={1: NOW}, **done)
@@ -78,7 +81,10 @@ def test_the_next_batch_waits_for_the_pause_after_the_last_answer() -> None:
 
 
 def test_without_a_pause_the_next_batch_starts_at_once() -> None:
-    done = {"claims": sent("h0", "h1"), "terminal": {"h0": "completed", "h1": "skipped"}}
+    done: dict[str, Any] = {
+        "claims": sent("h0", "h1"),
+        "terminal": {"h0": "completed", "h1": "skipped"},
+    }
     step = plan(state(Rollout(batch_size=2), batch=1, **done), NOW)
     assert (step.finished, step.batch, step.send) == (1, 2, ["h2", "h3"])
 
