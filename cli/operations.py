@@ -21,6 +21,7 @@ from cli import params
 from cli.catalog_docs import example_line, render_catalog
 from cli.options import client_options, client_params, with_client
 from cli.render import print_detail, print_operation, print_operations
+from cli.rollout import ROLLOUT_FLAGS, rollout_from, rollout_options
 from common.api import Accepted
 from common.operations import plugins
 from common.operations.catalog import BUILTIN_FAMILIES, OPERATIONS, add_families
@@ -28,8 +29,11 @@ from common.operations.declaration import Declaration
 from corral_sdk.client import Client
 
 # The flags of `corral run` itself: a params field cannot take these names.
-RESERVED = frozenset(
-    {"target", "job_timeout", "wait", "dry_run", "idempotency_key", "json", "url", "api_key"}
+RESERVED = (
+    frozenset(
+        {"target", "job_timeout", "wait", "dry_run", "idempotency_key", "json", "url", "api_key"}
+    )
+    | ROLLOUT_FLAGS
 )
 
 
@@ -82,6 +86,7 @@ def _own_options() -> list[click.Option]:
         click.Option(["--job-timeout"], type=float, help="Seconds; default from the server."),
         click.Option(["--wait"], is_flag=True, help="Wait for the final status, print the detail."),
         click.Option(["--dry-run"], is_flag=True, help="Compute what it would do; change nothing."),
+        *rollout_options(),
         click.Option(["--idempotency-key"], help="Resubmitting with the same key: the same job."),
         click.Option(["--json", "as_json"], is_flag=True, help="With --wait: the raw JSON detail."),
         *client_params(),
@@ -101,6 +106,7 @@ def run_command(declaration: Declaration) -> click.Command:
             "timeout": given["job_timeout"],
             "idempotency_key": given["idempotency_key"],
             "dry_run": given["dry_run"],
+            "rollout": rollout_from(given),
         }
         with_client(
             given["url"],
