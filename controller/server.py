@@ -108,7 +108,15 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
     await watchers.subscribe(nc)
     rollout_state = RolloutStore(redis)
     rollouts = Rollouts(
-        store, rollout_state, js, signer, sealer, name=config.name, feed=feed, watchers=watchers
+        store,
+        rollout_state,
+        js,
+        signer,
+        sealer,
+        name=config.name,
+        feed=feed,
+        watchers=watchers,
+        metrics=metrics,
     )
     dispatcher = Dispatcher(
         Committer(store, js, signer, metrics=metrics, rollouts=rollouts.start),

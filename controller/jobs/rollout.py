@@ -48,6 +48,7 @@ from common.messages import ENCODER, BatchStarted, JobSpec, Skipped
 from common.rollout import FAILURES, batches, failures_allowed, stopped_reason
 from common.signing import Signer
 from controller.jobs.sealing import Sealer
+from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 from controller.store.rollouts import RolloutState, RolloutStore
 from controller.watch.changes import ChangeFeed
@@ -58,7 +59,7 @@ log = structlog.get_logger("corral.rollout")
 LOOK_AGAIN = 5.0  # seconds: a rollout in flight is looked at this often without any event
 RESEND_AFTER = 5.0  # seconds a claimed host may wait for its copy's ack before a resend
 ACK_TIMEOUT = 5.0
-REFRESH = 1.0  # seconds between reloads of which rollouts are unfinished
+FOLLOW_CHECK = 1.0  # seconds between looks at stop and at whether any rollout is left
 
 
 class Step(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,8 +127,10 @@ class Rollouts:
         name: str = CONTROLLER,
         feed: ChangeFeed | None = None,
         watchers: Watchers | None = None,
+        metrics: ControllerMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.metrics = metrics
         self.store = store
         self.state = state
         self.js = js
@@ -221,6 +224,10 @@ class Rollouts:
             await self._publish(self._real(state), claimed)
         if step.resend:
             log.info("rollout_resent", hosts=len(step.resend))
+            # Its claimer may have died before recording the batch's start too
+            # (the event's id is the batch's: a second copy is not stored).
+            batch = sorted(h for h, c in state.claims.items() if c.batch == state.batch)
+            await self._batch_started(meta, state.batch, batch, now)
             await self._publish(self._real(state), step.resend)
         return bool(step.finished and not step.send and step.look_at <= now)
 
@@ -262,9 +269,13 @@ class Rollouts:
 
     async def _record(self, job_id: str, events: list[messages.Event]) -> None:
         """Store the controller's own events as the collector stores agents'; tell watchers."""
-        applied = await self.store.apply({job_id: [(e, ENCODER.encode(e)) for e in events]})
-        if self.feed is not None and job_id in applied:
-            await self.feed.publish({job_id: applied[job_id].status})
+        applied = (await self.store.apply({job_id: [(e, ENCODER.encode(e)) for e in events]}))[
+            job_id
+        ]
+        if applied.finished and self.metrics is not None:  # the stop's skips ended it
+            self.metrics.job_finished(applied.status, applied.operation, applied.created)
+        if self.feed is not None:
+            await self.feed.publish({job_id: applied.status})
 
     async def _publish(self, meta: JobMeta, hosts: list[str]) -> None:
         """One signed copy per host on its subject; the acked ones noted."""
@@ -305,42 +316,34 @@ class Rollouts:
     # -- what drives it -------------------------------------------------------------
 
     async def sweep(self, now: float) -> None:
-        """Advance the rollouts whose time has come (the sweeper's tick)."""
-        for job_id in await self.state.due(now):
-            await self.advance(job_id)
-
-    async def refresh(self) -> None:
-        """Learn which rollouts are unfinished (some started on other controllers)."""
-        self.unfinished = set(await self.state.unfinished())
+        """The sweeper's tick: learn which rollouts are unfinished (some started on
+        other controllers), and advance those whose time has come."""
+        scored = await self.state.unfinished()
+        self.unfinished = set(scored)
         if self.unfinished:
             self.wake.set()
+        for job_id, when in scored.items():
+            if when <= now:
+                await self.advance(job_id)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Advance a rollout as soon as the change feed names it; watch only while
-        rollouts are unfinished, so otherwise the feed costs this process nothing."""
+        """Advance a rollout as soon as the change feed names it. It watches only
+        while rollouts are unfinished: otherwise the feed costs this process nothing."""
         watchers = self.watchers
         if watchers is None:
             return
         while not stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.refresh()
-            if not self.unfinished:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_either(stop, self.wake), REFRESH)
-                self.wake.clear()
-                continue
-            async with watchers.firehose() as changes:
-                await self._follow(changes, stop)
+            await _either(stop, self.wake)
+            self.wake.clear()
+            if self.unfinished and not stop.is_set():
+                async with watchers.firehose() as changes:
+                    await self._follow(changes, stop)
 
     async def _follow(self, changes: asyncio.Queue[tuple[str, str]], stop: asyncio.Event) -> None:
-        """Advance the unfinished rollouts the feed names, for up to REFRESH seconds."""
-        deadline = self.clock() + REFRESH
+        """Advance the unfinished rollouts the feed names, until none is left."""
         while not stop.is_set() and self.unfinished:
-            left = deadline - self.clock()
-            if left <= 0:
-                return
             with contextlib.suppress(TimeoutError):
-                job_id, _ = await asyncio.wait_for(changes.get(), left)
+                job_id, _ = await asyncio.wait_for(changes.get(), FOLLOW_CHECK)
                 if job_id in self.unfinished:
                     await self.advance(job_id)
 

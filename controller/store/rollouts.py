@@ -157,9 +157,7 @@ class RolloutStore:
     async def forget(self, job_id: str) -> None:
         await self.redis.zrem(INDEX_ROLLOUTS, job_id)
 
-    async def due(self, now: float, limit: int = 100) -> list[str]:
-        ids = await self.redis.zrangebyscore(INDEX_ROLLOUTS, "-inf", now, start=0, num=limit)
-        return [as_text(i) for i in ids]
-
-    async def unfinished(self) -> list[str]:
-        return [as_text(i) for i in await self.redis.zrange(INDEX_ROLLOUTS, 0, -1)]
+    async def unfinished(self, limit: int = 10_000) -> dict[str, float]:
+        """Every unfinished rollout and when it next needs a look, soonest first."""
+        found = await self.redis.zrange(INDEX_ROLLOUTS, 0, limit - 1, withscores=True)
+        return {as_text(pair[0]): float(pair[1]) for pair in found}

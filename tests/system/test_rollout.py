@@ -152,7 +152,8 @@ async def test_a_rollout_resumes_on_another_controller_after_its_own_stopped_bet
     nats_server: ServerProcess, redis_db_url: str, tmp_path: Path
 ) -> None:
     """The first controller goes away in the pause after batch 1 and a second one,
-    which never saw the submit, carries the rollout on from Redis.
+    which never saw the submit, carries the rollout on from Redis. (About 3 s:
+    it waits through two pauses.)
 
     In process the first one is stopped, not SIGKILLed (cancelling an in-process
     uvicorn leaks its listening socket): between batches nothing is in flight,
@@ -171,7 +172,7 @@ async def test_a_rollout_resumes_on_another_controller_after_its_own_stopped_bet
                     {
                         "operation": {"type": "test.ping"},
                         "target": "_all",
-                        "rollout": {"batch_size": 2, "pause": 2.0},
+                        "rollout": {"batch_size": 2, "pause": 1.0},
                     },
                 )
                 await until_progress(stack, job_id, batch=1, state="paused")
