@@ -45,6 +45,7 @@ from agent.executor import run_operation
 from agent.journal import Journal, cancelled_entry
 from agent.operations.base import Objects, OperationContext, OperationFailed, OperationSkipped
 from agent.operations.host import Host
+from common import subjects
 from common.config import DEFAULT_MAX_DELIVERIES
 from common.messages import (
     CANCEL_DECODER,
@@ -133,9 +134,15 @@ class Runtime:
             raise Refused("malformed", f"signed job does not decode: {exc}") from None
         if not target.matches(self.hostname, self.labels):
             raise Refused("not_addressed", f"job for {spec.target} is not for {self.hostname}")
+        # A rollout's copy is signed for one agent and sent on its host subject.
+        if spec.host and spec.host != self.hostname:
+            raise Refused(
+                "not_addressed", f"rollout copy for {spec.host} is not for {self.hostname}"
+            )
+        sent_on = subjects.job_for_host(spec.host) if spec.host else target.subject()
         # A signed job re-published on another subject (_all, another host's)
         # would reach agents it was never sent to.
-        if subject != target.subject():
+        if subject != sent_on:
             raise Refused("not_addressed", f"job for {spec.target} arrived on {subject}")
         return spec, target
 

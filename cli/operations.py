@@ -22,6 +22,7 @@ from cli.options import client_options, client_params, with_client
 from cli.output import Format, chosen, emit, output_option, output_params
 from cli.progress import exit_code
 from cli.render import print_detail, print_operation, print_operations
+from cli.rollout import ROLLOUT_FLAGS, rollout_from, rollout_options
 from cli.watch import WATCH_HELP, watch_and_show
 from common.api import Accepted
 from common.operations import plugins
@@ -30,11 +31,14 @@ from common.operations.declaration import Declaration
 from corral_sdk.client import Client
 
 # The flags of `corral run` itself: a params field cannot take these names.
-RESERVED = frozenset(
-    {
-        *("target", "job_timeout", "wait", "watch", "dry_run", "idempotency_key"),
-        *("json", "as_json", "output", "url", "api_key"),
-    }
+RESERVED = (
+    frozenset(
+        {
+            *("target", "job_timeout", "wait", "watch", "dry_run", "idempotency_key"),
+            *("json", "as_json", "output", "url", "api_key"),
+        }
+    )
+    | ROLLOUT_FLAGS
 )
 
 
@@ -99,6 +103,7 @@ def _own_options() -> list[click.Option]:
         click.Option(["--wait"], is_flag=True, help="Wait for the final status, print the detail."),
         click.Option(["--watch"], is_flag=True, help=WATCH_HELP),
         click.Option(["--dry-run"], is_flag=True, help="Compute what it would do; change nothing."),
+        *rollout_options(),
         click.Option(["--idempotency-key"], help="Resubmitting with the same key: the same job."),
         *output_params(),
         *client_params(),
@@ -119,6 +124,7 @@ def run_command(declaration: Declaration) -> click.Command:
             "timeout": given["job_timeout"],
             "idempotency_key": given["idempotency_key"],
             "dry_run": given["dry_run"],
+            "rollout": rollout_from(given),
         }
         with_client(
             given["url"],

@@ -3,7 +3,9 @@
 The field set is the seed's, exactly: ``id, status, created, operation,
 result, changed, error, hostname, updated_at, responses, agent_states,
 timeline``. Timestamps render as RFC 3339 UTC; durations are seconds. A dry
-run says so inside ``operation`` (``"dry_run": true``), not in a field of its own.
+run says so inside ``operation`` (``"dry_run": true``), not in a field of its
+own; so does a rolling rollout (``"rollout": {settings..., "progress": {batch,
+of, state}}``), its progress derived from the record alone.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 import msgspec
 
 from common.fold import AgentState, JobRecord
-from common.job import CONTROLLER, SKIPPED_EVERYWHERE, JobMeta
+from common.job import CONTROLLER, FINAL_STATUSES, SKIPPED_EVERYWHERE, JobMeta
 from common.messages import Operation
+from common.rollout import Rollout, batch_count, batches
 from common.timefmt import rfc3339
 
 RESPONSE_STATUSES = frozenset({"completed", "failed", "skipped", "cancelled"})
@@ -52,17 +55,71 @@ class AgentStateView(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     expected: bool
 
 
+class Progress(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a rollout stands: ``batch`` (the last one started; 0 before the first)
+    of ``of``; ``state`` is ``running``, ``paused`` (between batches), ``done``,
+    ``stopped`` (failures exceeded max_failures, or the deadline came first)
+    or ``cancelled``."""
+
+    batch: int
+    of: int
+    state: str
+
+
+class ShownRollout(Rollout, frozen=True, kw_only=True):
+    """A rollout's settings as submitted (unset ones ``null``), and its progress."""
+
+    progress: Progress
+
+
 class ShownOperation(Operation, frozen=True, kw_only=True, omit_defaults=True):
     """``operation`` as the detail shows it: as submitted, with ``"dry_run": true``
-    for a dry run only (``data`` is always there), and read back the same way."""
+    for a dry run only and ``rollout`` for a rollout only (``data`` is always
+    there), and read back the same way."""
 
     data: dict[str, Any]
     dry_run: bool = False
+    rollout: ShownRollout | None = None
 
 
-def shown_operation(meta: JobMeta) -> ShownOperation:
+def rollout_progress(
+    rollout: Rollout, expected: list[str], record: JobRecord, status: str
+) -> Progress:
+    """A rollout's progress from the stored record: pure, like the rest of the detail.
+
+    The batch is the highest ``batch_started`` event's; the rollout stopped if
+    the controller skipped an agent (attempt 0: only a stopping rollout does).
+    """
+    started = max((e.attempt for e in record.timeline if e.event == "batch_started"), default=0)
+    of = batch_count(len(expected), rollout)
+    agents = record.agents
+    stopped = any(s.status == "skipped" and s.head[1] == 0 for s in agents.values())
+    if status == "cancelled":
+        state = "cancelled"
+    elif stopped or (status in FINAL_STATUSES and started < of):
+        state = "stopped"
+    elif status in FINAL_STATUSES:
+        state = "done"
+    elif 0 < started < of and all(
+        h in agents and agents[h].is_terminal for h in batches(expected, rollout)[started - 1]
+    ):
+        state = "paused"
+    else:
+        state = "running"
+    return Progress(batch=started, of=of, state=state)
+
+
+def shown_operation(meta: JobMeta, record: JobRecord, status: str) -> ShownOperation:
     operation = meta.operation
-    return ShownOperation(type=operation.type, data=operation.data, dry_run=meta.dry_run)
+    rollout = None
+    if meta.rollout is not None and meta.expected is not None:
+        rollout = ShownRollout(
+            **msgspec.structs.asdict(meta.rollout),
+            progress=rollout_progress(meta.rollout, meta.expected, record, status),
+        )
+    return ShownOperation(
+        type=operation.type, data=operation.data, dry_run=meta.dry_run, rollout=rollout
+    )
 
 
 class JobDetail(msgspec.Struct, frozen=True, kw_only=True):
@@ -225,7 +282,7 @@ def render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail:
         id=meta.id,
         status=status,
         created=fmt(meta.created),
-        operation=shown_operation(meta),
+        operation=shown_operation(meta, record, status),
         result=agent.data if agent is not None and status == "completed" else None,
         changed=job_changed(meta, record, status),
         error=job_error(meta, record, status),

@@ -55,6 +55,7 @@ _KINDS: dict[type, str] = {kind: str(kind.__struct_config__.tag) for kind in typ
 # shows an attempt's events in the order they happen, not by event id.
 _STAGE = {
     "submitted": 0,
+    "batch_started": 0,
     "retried": 1,
     "acknowledged": 2,
     "started": 3,
@@ -323,4 +324,5 @@ _MESSAGES = {
     "retried": "job delivered again",
     "cancelled": "operation cancelled",
     "timeout": "no answer before the deadline",
+    "batch_started": "rollout batch started",
 }

@@ -8,6 +8,7 @@ from typing import Literal
 import msgspec
 
 from common.messages import Operation
+from common.rollout import Rollout
 
 JobStatus = Literal[
     "submitted", "processing", "completed", "failed", "partial_failure", "cancelled"
@@ -50,6 +51,8 @@ class JobMeta(msgspec.Struct, frozen=True, kw_only=True):
     single: bool
     retry_of: str | None = None
     dry_run: bool = False
+    # Sent batch by batch (common/rollout.py); only with an expected set.
+    rollout: Rollout | None = None
 
 
 def final_status(expected: int, completed: int, skipped: int = 0) -> JobStatus:

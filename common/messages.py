@@ -41,6 +41,12 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     # than this field would run the job for real: the controller sends a dry
     # run only to agents whose facts say they know it (Facts.dry_run).
     dry_run: bool = False
+    # A rolling rollout's copy for one agent (controller/jobs/rollout.py): the
+    # batch is sent on each of its agents' host subjects, ``target`` staying
+    # the label or ``_all``, and only the agent named here may run this copy.
+    # An agent older than this field refuses it (it arrived off its target's
+    # subject): never a run where it was not sent.
+    host: str = ""
 
 
 class SignedJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -97,6 +103,11 @@ class Skipped(EventBase, frozen=True, kw_only=True, tag="skipped"):
     duration: Seconds = 0.0
 
 
+class BatchStarted(EventBase, frozen=True, kw_only=True, tag="batch_started"):
+    """Written by the controller when a rollout sends a batch; ``attempt`` is its
+    number (1-based), ``message`` names its agents."""
+
+
 class Retried(EventBase, frozen=True, kw_only=True, tag="retried"):
     """The job was delivered again (``attempt`` > 1) after a crash or timeout."""
 
@@ -121,6 +132,7 @@ Event = (
     | Retried
     | Cancelled
     | TimedOut
+    | BatchStarted
 )
 TERMINAL_EVENTS = ("completed", "failed", "skipped", "cancelled", "timeout")
 

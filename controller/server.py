@@ -1,7 +1,8 @@
 """The controller process, the composition root: connect, wire, serve. I/O: all of it.
 
 One TaskGroup runs the HTTP server, the event collector, the sweeper, the
-registry flusher and the answers to agents' consumer requests. The first
+registry flusher, the answers to agents' consumer requests and the rolling
+rollouts' follower of the change feed. The first
 SIGTERM/SIGINT stops accepting requests and ends the loops (unacked events
 are redelivered to another replica or to the next start); a second one
 exits at once.
@@ -37,6 +38,7 @@ from controller.drains import Drains
 from controller.jobs.cancel import Canceller
 from controller.jobs.dispatcher import Dispatcher
 from controller.jobs.group_commit import Committer
+from controller.jobs.rollout import Rollouts
 from controller.jobs.sealing import Sealer
 from controller.metrics import ControllerMetrics, Scraped, agents_by_state, metrics_app
 from controller.registry import Registry
@@ -45,6 +47,7 @@ from controller.store.audit import AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.redis import connect_redis
+from controller.store.rollouts import RolloutStore
 from controller.streams import claims_max_age, ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
@@ -72,6 +75,7 @@ class Controller:
     sweeper: Sweeper
     metrics_app: Starlette  # GET /metrics (controller/metrics.py)
     consumers: AgentConsumers  # each agent's own consumer, on its request
+    rollouts: Rollouts  # rolling rollouts, woken by the change feed
 
 
 async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
@@ -97,8 +101,23 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         return nc.is_connected
 
     metrics = ControllerMetrics()
+    feed = ChangeFeed(nc)
+    watchers = Watchers(control.status)
+    await watchers.subscribe(nc)
+    rollout_state = RolloutStore(redis)
+    rollouts = Rollouts(
+        store,
+        rollout_state,
+        js,
+        signer,
+        sealer,
+        name=config.name,
+        feed=feed,
+        watchers=watchers,
+        metrics=metrics,
+    )
     dispatcher = Dispatcher(
-        Committer(store, js, signer, metrics=metrics),
+        Committer(store, js, signer, metrics=metrics, rollouts=rollouts.start),
         control,
         registry,
         sealer=sealer,
@@ -106,11 +125,10 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         connected=connected,
         metrics=metrics,
     )
-    feed = ChangeFeed(nc)
-    canceller = Canceller(store, control, nc, js, signer, feed=feed, metrics=metrics)
+    canceller = Canceller(
+        store, control, nc, js, signer, feed=feed, metrics=metrics, rollouts=rollout_state
+    )
     drains = Drains(registry, nc, signer)
-    watchers = Watchers(control.status)
-    await watchers.subscribe(nc)
     services = Services(
         config=config,
         store=store,
@@ -134,11 +152,17 @@ async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -
         backlog_wait=config.backlog_wait,
         feed=feed,
         metrics=metrics,
+        rollouts=rollouts,
     )
     collector = Collector(nc, store, config.fetch_batch, feed=feed, metrics=metrics)
     consumers = AgentConsumers(nc, js)
     return Controller(
-        services, collector, sweeper, observed(metrics, collector, registry, js), consumers
+        services,
+        collector,
+        sweeper,
+        observed(metrics, collector, registry, js),
+        consumers,
+        rollouts,
     )
 
 
@@ -211,6 +235,7 @@ async def serve(
             group.create_task(controller.sweeper.run(loops_stop))
             group.create_task(controller.services.registry.flush_until(loops_stop))
             group.create_task(controller.consumers.run(loops_stop))
+            group.create_task(controller.rollouts.run(loops_stop))
             serving = [group.create_task(s.serve()) for s in servers]
             # uvicorn exposes only a flag, no event, for "listening".
             while not all(s.started for s in servers) and not any(h.done() for h in serving):  # noqa: ASYNC110

@@ -24,6 +24,7 @@ from common.api import (
     OperationView,
 )
 from common.detail import JobDetail
+from common.rollout import Rollout
 from corral_sdk import calls
 from corral_sdk.calls import Call
 from corral_sdk.sse import Change, JobEvent, Parser, change, job_event
@@ -68,8 +69,9 @@ class AsyncClient:
         idempotency_key: str | None = None,
         *,
         dry_run: bool = False,
+        rollout: Rollout | None = None,
     ) -> Accepted:
-        body = calls.job_body(operation, data, target, timeout, dry_run)
+        body = calls.job_body(operation, data, target, timeout, dry_run, rollout)
         return await self.send(calls.submit(body, idempotency_key))
 
     async def run(
@@ -82,9 +84,10 @@ class AsyncClient:
         *,
         wait: float = 60.0,
         dry_run: bool = False,
+        rollout: Rollout | None = None,
     ) -> JobDetail | Accepted:
         """Submit and wait for the final detail (``POST /job?wait=``)."""
-        body = calls.job_body(operation, data, target, timeout, dry_run)
+        body = calls.job_body(operation, data, target, timeout, dry_run, rollout)
         return await self.send(calls.run(body, wait, idempotency_key))
 
     async def submit_batch(

@@ -27,6 +27,7 @@ from common.api import (
     OperationView,
 )
 from common.detail import JobDetail
+from common.rollout import Rollout
 from corral_sdk.errors import ApiError, error_for
 
 Result = TypeVar("Result")
@@ -80,6 +81,7 @@ def job_body(
     target: str = "_any",
     timeout: float | None = None,
     dry_run: bool = False,
+    rollout: Rollout | None = None,
 ) -> dict[str, Any]:
     """A ``POST /job`` body; also one item of a batch."""
     body: dict[str, Any] = {"operation": {"type": operation, "data": data or {}}, "target": target}
@@ -87,6 +89,9 @@ def job_body(
         body["timeout"] = timeout
     if dry_run:
         body["dry_run"] = True
+    if rollout is not None:
+        settings = msgspec.to_builtins(rollout)
+        body["rollout"] = {name: value for name, value in settings.items() if value is not None}
     return body
 
 

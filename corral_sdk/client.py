@@ -27,6 +27,7 @@ from common.api import (
     OperationView,
 )
 from common.detail import JobDetail
+from common.rollout import Rollout
 from corral_sdk import calls
 from corral_sdk.calls import Call
 from corral_sdk.sse import Change, JobEvent, Parser, change, job_event
@@ -71,8 +72,9 @@ class Client:
         idempotency_key: str | None = None,
         *,
         dry_run: bool = False,
+        rollout: Rollout | None = None,
     ) -> Accepted:
-        body = calls.job_body(operation, data, target, timeout, dry_run)
+        body = calls.job_body(operation, data, target, timeout, dry_run, rollout)
         return self.send(calls.submit(body, idempotency_key))
 
     def run(
@@ -85,9 +87,10 @@ class Client:
         *,
         wait: float = 60.0,
         dry_run: bool = False,
+        rollout: Rollout | None = None,
     ) -> JobDetail | Accepted:
         """Submit and wait for the final detail (``POST /job?wait=``)."""
-        body = calls.job_body(operation, data, target, timeout, dry_run)
+        body = calls.job_body(operation, data, target, timeout, dry_run, rollout)
         return self.send(calls.run(body, wait, idempotency_key))
 
     def submit_batch(

@@ -37,7 +37,9 @@ async def sleep(params: SleepParams, ctx: OperationContext) -> OperationResult:
 
 
 async def fail(params: FailParams, ctx: OperationContext) -> OperationResult:
-    raise OperationFailed(params.message)
+    if params.hosts is None or ctx.hostname in params.hosts:
+        raise OperationFailed(params.message)
+    return OperationResult(data={"pong": True})
 
 
 async def skip(params: SkipParams, ctx: OperationContext) -> OperationResult:

@@ -27,6 +27,9 @@ class SleepParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True)
 
 class FailParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
     message: Annotated[str, doc("The error the job fails with.")] = "requested failure"
+    hosts: Annotated[
+        list[str] | None, doc("Fail only on these agents (all when unset); answer elsewhere.")
+    ] = None
 
 
 class SkipParams(Params, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -92,10 +95,13 @@ FAMILY = Family(
         Declaration(
             name="test.fail",
             params=FailParams,
-            result=None,
+            result=PingResult | None,
             kind="read",
             summary="Fail with message.",
-            description="Always ends `failed` with `message` as the error.",
+            description=(
+                "Ends `failed` with `message` as the error on the agents named in `hosts`"
+                " (every agent when unset), and answers like `test.ping` on the others."
+            ),
             example={"message": "on purpose"},
             platforms=("any",),
         ),

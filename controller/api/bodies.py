@@ -18,6 +18,7 @@ from common.limits import JOB_ENVELOPE_BYTES, MAX_JOB_BYTES, MAX_NESTING
 from common.messages import ENCODER, Operation
 from common.operations.catalog import spec_for, validate_params
 from common.operations.declaration import OperationError
+from common.rollout import Rollout
 from common.targets import Target, TargetError, parse_target
 from controller.jobs.dispatcher import Submission
 
@@ -35,11 +36,16 @@ class OperationBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class RolloutBody(Rollout, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``rollout`` in a submit: send the job batch by batch (common/rollout.py)."""
+
+
 class SubmitBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     operation: OperationBody
     target: str = "_any"
     timeout: float | None = None
     dry_run: bool = False
+    rollout: RolloutBody | None = None
 
 
 class RetryBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -123,6 +129,17 @@ def check_publishable(operation: Operation, target: str) -> None:
         )
 
 
+def check_rollout(body: RolloutBody | None, target: Target) -> Rollout | None:
+    """The rollout as stored; 400 on a target that has no expected set to roll through."""
+    if body is None:
+        return None
+    if not target.is_broadcast:
+        raise InvalidRequest(
+            f"rollout: needs a broadcast or label target (_all, key:value), not {target}"
+        )
+    return Rollout(**msgspec.structs.asdict(body))
+
+
 def validate_submission(body: SubmitBody, default_timeout: float, max_timeout: float) -> Submission:
     """One job's body checked field by field (raises OperationError for its operation)."""
     validate_params(body.operation.type, body.operation.data)
@@ -130,11 +147,13 @@ def validate_submission(body: SubmitBody, default_timeout: float, max_timeout: f
         raise InvalidRequest(f"dry_run: {body.operation.type} does not support dry run")
     operation = Operation(type=body.operation.type, data=body.operation.data)
     check_publishable(operation, body.target)
+    target = check_target(body.target)
     return Submission(
         operation=operation,
-        target=check_target(body.target),
+        target=target,
         timeout=check_timeout(body.timeout, default_timeout, max_timeout),
         dry_run=body.dry_run,
+        rollout=check_rollout(body.rollout, target),
     )
 
 
@@ -157,4 +176,6 @@ def meaning(submission: Submission) -> dict[str, Any]:
     }
     if submission.dry_run:  # only then: earlier keys keep their meaning
         meant["dry_run"] = True
+    if submission.rollout is not None:
+        meant["rollout"] = msgspec.structs.asdict(submission.rollout)
     return meant

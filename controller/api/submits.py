@@ -183,4 +183,6 @@ def retry_submission(config: ControllerConfig, source: JobMeta, body: RetryBody)
         target=target,
         timeout=check_timeout(timeout, config.default_timeout, config.max_timeout),
         dry_run=source.dry_run,
+        # A retry of a rollout rolls out again, unless it targets one host.
+        rollout=source.rollout if target.is_broadcast else None,
     )

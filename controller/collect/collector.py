@@ -66,7 +66,7 @@ NAK_LATER = b'-NAK {"delay":1000000000}'  # retried in 1 s, not at once
 
 
 # Only the controller writes these, straight to Redis; on the bus they are forged.
-_CONTROLLER_KINDS = frozenset({"submitted", "timeout"})
+_CONTROLLER_KINDS = frozenset({"submitted", "timeout", "batch_started"})
 
 
 def hostname_of(subject: str | bytes) -> str:

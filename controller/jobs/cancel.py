@@ -8,7 +8,8 @@ In this order (docs/security.md and the cancel protocol):
    job-level ``cancelled`` marker (hostname ``controller``, which also covers
    an ``_any`` job no agent picked yet), and the status becomes ``cancelled``;
 2. delete the job's message from CORRAL_JOBS by the sequence stored at
-   dispatch, so an agent that has not received it never will;
+   dispatch (a rollout's: each copy sent so far), so an agent that has not
+   received it never will; a rollout sends nothing more once the job is final;
 3. publish a signed :class:`~common.messages.CancelRequest` on core NATS
    (``corral.control.cancel``) so agents running or holding it stop.
 
@@ -37,6 +38,7 @@ from common.signing import Signer
 from controller.metrics import ControllerMetrics
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
+from controller.store.rollouts import RolloutStore
 from controller.upkeep.finalize import unfinished
 from controller.watch.changes import ChangeFeed
 
@@ -74,7 +76,9 @@ class Canceller:
         clock: Callable[[], float] = time.time,
         feed: ChangeFeed | None = None,
         metrics: ControllerMetrics | None = None,
+        rollouts: RolloutStore | None = None,
     ) -> None:
+        self.rollouts = rollouts
         self.metrics = metrics
         self.store = store
         self.control = control
@@ -116,12 +120,14 @@ class Canceller:
         # reconciler comes back, until the message is deleted or the job's
         # deadline makes every agent refuse it anyway.
         settled = True
-        if state is not None and state.seq is not None:
-            try:
-                await self.js.delete_msg(subjects.JOBS_STREAM, state.seq)
-            except APIError as exc:
-                # Already gone (deleted before, aged out): nothing left to stop.
-                log.info("cancel_stream_delete_skipped", job_id=job_id, error=str(exc))
+        if state is not None and state.meta.rollout is not None and self.rollouts is not None:
+            # A rollout's copies, one per agent sent to (controller/jobs/rollout.py).
+            seqs, unknown = await self.rollouts.messages(job_id)
+            for seq in seqs:
+                await self._delete(job_id, seq)
+            settled = not unknown or self.clock() >= state.meta.deadline
+        elif state is not None and state.seq is not None:
+            await self._delete(job_id, state.seq)
         elif state is not None and self.clock() < state.meta.deadline:
             settled = False
         request = CancelRequest(job_id=job_id, requested_at=requested_at)
@@ -130,3 +136,10 @@ class Canceller:
         await self.nc.flush(timeout=2)
         if settled:
             await self.control.cancel_told(job_id)
+
+    async def _delete(self, job_id: str, seq: int) -> None:
+        try:
+            await self.js.delete_msg(subjects.JOBS_STREAM, seq)
+        except APIError as exc:
+            # Already gone (deleted before, aged out): nothing left to stop.
+            log.info("cancel_stream_delete_skipped", job_id=job_id, error=str(exc))

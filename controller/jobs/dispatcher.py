@@ -29,6 +29,7 @@ from common.errors import BrokerUnavailable, Conflict, InvalidRequest
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Operation, Submitted, event_id
 from common.redaction import Redactor
+from common.rollout import Rollout, batch_count
 from common.targets import Target
 from controller.jobs.group_commit import Committer, GroupCommit, Prepared
 from controller.jobs.sealing import Sealer
@@ -46,9 +47,18 @@ class Submission(msgspec.Struct, frozen=True, kw_only=True):
     target: Target
     timeout: float
     dry_run: bool = False
+    rollout: Rollout | None = None
 
 
-OPERATION_DECODER = msgspec.msgpack.Decoder(Operation)
+def check_pauses(rollout: Rollout, expected: int, timeout: float) -> None:
+    """400 for a rollout whose pauses alone outlast the job's timeout: its last
+    batches could never run."""
+    pauses = (batch_count(expected, rollout) - 1) * rollout.pause
+    if pauses >= timeout:
+        raise InvalidRequest(
+            f"rollout.pause: {batch_count(expected, rollout)} batches with {rollout.pause:g} s"
+            f" pauses take {pauses:g} s, not within the job's timeout of {timeout:g} s"
+        )
 
 
 class Dispatcher:
@@ -115,6 +125,8 @@ class Dispatcher:
         expected = self.expected_agents(target, now)
         if submission.dry_run:
             self.check_dry_run(expected, now)
+        if submission.rollout is not None and expected is not None:
+            check_pauses(submission.rollout, len(expected), submission.timeout)
         return JobMeta(
             id=job_id or str(uuid.uuid4()),
             operation=submission.operation,
@@ -126,6 +138,7 @@ class Dispatcher:
             single=not target.is_broadcast,
             retry_of=retry_of,
             dry_run=submission.dry_run,
+            rollout=submission.rollout,
         )
 
     def prepare(
@@ -195,9 +208,7 @@ class Dispatcher:
 
     def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:
         """The operation as submitted: unsealed if its stored copy was redacted."""
-        if sealed is None:
-            return stored
-        return OPERATION_DECODER.decode(self.sealer.open(job_id, sealed))
+        return self.sealer.real_operation(job_id, stored, sealed)
 
     async def real_meta(self, job_id: str) -> JobMeta | None:
         """A job's meta with its real operation, for republishing and retries."""

@@ -47,6 +47,7 @@ class Prepared:
 
 
 Outcome = Exception | None  # None: the record is written (and its publish acked or left over)
+StartRollouts = Callable[[Sequence[JobMeta]], Awaitable[list[bool]]]
 
 
 class Committer:
@@ -57,7 +58,10 @@ class Committer:
         signer: Signer,
         ack_timeout: float = 5.0,
         metrics: ControllerMetrics | None = None,
+        rollouts: StartRollouts | None = None,
     ) -> None:
+        """``rollouts``: takes recorded rollout jobs over; per job, whether it did."""
+        self.rollouts = rollouts
         self.store = store
         self.metrics = metrics
         self.js = js
@@ -75,7 +79,28 @@ class Committer:
         """Publish recorded jobs and mark the acked ones dispatched; per job, whether acked.
 
         A job not acked stays undispatched, for the reconciler to republish or fail.
+        A rollout job is not published here: it is handed to the rollouts
+        (controller/jobs/rollout.py), and dispatched once they carry it.
         """
+        rolling = [m for m in metas if m.rollout is not None]
+        if not rolling:
+            return await self.publish_and_mark(metas)
+        plain = [m for m in metas if m.rollout is None]
+        done = dict(zip((m.id for m in plain), await self.publish_and_mark(plain), strict=True))
+        started = [False] * len(rolling)
+        if self.rollouts is not None:
+            started = await self.rollouts(rolling)
+        # It has no message of its own (each agent's copy has one): sequence 0.
+        taken = [(m.id, 0) for m, ok in zip(rolling, started, strict=True) if ok]
+        try:
+            await self.store.mark_dispatched(taken)
+        except Exception as exc:  # noqa: BLE001 - the reconciler hands it over again, harmlessly
+            log.warning("jobs_mark_dispatched_failed", jobs=len(taken), error=str(exc))
+        done.update(zip((m.id for m in rolling), started, strict=True))
+        return [done[m.id] for m in metas]
+
+    async def publish_and_mark(self, metas: Sequence[JobMeta]) -> list[bool]:
+        """Publish jobs on their targets' subjects, mark the acked ones; per job, whether acked."""
         seqs = await self.publish_all(metas)
         acked = [(m.id, seq) for m, seq in zip(metas, seqs, strict=True) if seq is not None]
         if self.metrics is not None and len(acked) < len(metas):

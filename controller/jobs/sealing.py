@@ -18,11 +18,16 @@ import hashlib
 import hmac
 import os
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from common.messages import Operation
+
+_OPERATION = msgspec.msgpack.Decoder(Operation)
 
 _NONCE = 12
 
@@ -52,6 +57,12 @@ class Sealer:
             return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], job_id.encode())
         except InvalidTag:
             raise SealError(f"job {job_id}: sealed operation cannot be opened") from None
+
+    def real_operation(self, job_id: str, stored: Operation, sealed: bytes | None) -> Operation:
+        """The operation as submitted: unsealed if its stored copy was redacted."""
+        if sealed is None:
+            return stored
+        return _OPERATION.decode(self.open(job_id, sealed))
 
     def fingerprint(self, *parts: bytes) -> str:
         """A keyed digest of ``parts`` (length-prefixed, so boundaries count)."""

@@ -17,6 +17,8 @@ scripts run unchanged on Redis Cluster)::
                                    (the job hash also keeps ``owner``: an _any job's first agent)
     corral:{<id>}:order     list   event ids in the order they were stored: a watcher's
                                    position in the job (SSE event ids, resumable)
+    corral:{<id>}:rollout   hash   a rolling rollout's claims and progress
+                                   (controller/store/rollouts.py)
     corral:{index}:all      zset   job id scored by creation time (listing)
     corral:{index}:status:<s> zset job id scored by creation time, per status
     corral:{index}:rank     hash   job id -> status rank (forward-only index)
@@ -24,6 +26,8 @@ scripts run unchanged on Redis Cluster)::
     corral:{index}:undispatched zset job id scored by creation, until its publish is acked
     corral:{index}:cancelling zset cancelled job id scored by request time, until
                                    agents were told (controller/store/control.py)
+    corral:{index}:rollouts zset   unfinished rollout's job id scored by when it
+                                   next needs a look (controller/jobs/rollout.py)
     corral:agents           hash   hostname -> msgpack AgentRecord
     corral:audit            stream one entry per mutating API call or refused key,
                                    trimmed to about audit_max_entries (controller/store/audit.py)
@@ -38,6 +42,7 @@ INDEX_RANK = "corral:{index}:rank"
 INDEX_OPEN = "corral:{index}:open"
 INDEX_UNDISPATCHED = "corral:{index}:undispatched"
 INDEX_CANCELLING = "corral:{index}:cancelling"
+INDEX_ROLLOUTS = "corral:{index}:rollouts"
 AUDIT = "corral:audit"
 
 
@@ -59,6 +64,10 @@ def expected_key(job_id: str) -> str:
 
 def order_key(job_id: str) -> str:
     return f"corral:{{{job_id}}}:order"
+
+
+def rollout_key(job_id: str) -> str:
+    return f"corral:{{{job_id}}}:rollout"
 
 
 def status_key(status: str) -> str:

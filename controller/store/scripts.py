@@ -39,7 +39,10 @@ _VOCABULARY = {
     "CONTROLLER": f"'{CONTROLLER}'",
     # A controller's cancel: attempt 0, so any real answer of the agent beats it.
     "CANCEL_HEAD": f"'{_CANCEL_TIER}|0|{_CANCEL_RANK}|'",
+    "STOP": "stop",
 }
+# A rollout's claim of a host it will never send the job to (controller/store/rollouts.py).
+ROLLOUT_STOP = _VOCABULARY["STOP"]
 
 
 def _script(text: str) -> str:
@@ -291,6 +294,37 @@ return 'cancelled'
 )
 
 
+# KEYS: job hash, rollout hash. ARGV: mode ("batch": start batch n; "more":
+# further hosts of batch n; "stop"), n (for "stop": the failures counted),
+# claimer, now, then the hosts. Returns the hosts this call claimed: none if
+# the job is final or gone, or another claimed the batch first.
+ROLLOUT_CLAIM = _script(
+    """
+local FINAL = $FINAL
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status or FINAL[status] then return {} end
+local mode, n = ARGV[1], ARGV[2]
+local value = n .. '|' .. ARGV[4]
+if mode == 'batch' then
+  if redis.call('HSETNX', KEYS[2], 'batch:' .. n, ARGV[3]) == 0 then return {} end
+  redis.call('HSET', KEYS[2], 'batch', n)
+elseif mode == 'stop' then
+  redis.call('HSETNX', KEYS[2], 'stopped', n)
+  value = '$STOP'
+end
+local claimed = {}
+for i = 5, #ARGV do
+  if redis.call('HSETNX', KEYS[2], 'host:' .. ARGV[i], value) == 1 then
+    claimed[#claimed + 1] = ARGV[i]
+  end
+end
+local expire_at = redis.call('HGET', KEYS[1], 'expire_at')
+if expire_at then redis.call('EXPIREAT', KEYS[2], expire_at) end
+return claimed
+"""
+)
+
+
 # By name, run by SHA (controller/store/redis.py ``execute``).
 SCRIPTS: dict[str, str] = {
     "apply": APPLY_EVENTS,
@@ -298,6 +332,7 @@ SCRIPTS: dict[str, str] = {
     "index": INDEX_STATUS,
     "mark": MARK_DISPATCHED,
     "cancel": CANCEL_JOB,
+    "rollout_claim": ROLLOUT_CLAIM,
 }
 SHAS = {
     name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()

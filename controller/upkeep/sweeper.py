@@ -4,7 +4,8 @@ Every ``interval`` the sweeper first lets the reconciler finish what a dead
 controller left half done (controller/upkeep/reconcile.py), then finalizes jobs
 whose deadline (plus a short grace for answers in flight) has passed:
 silent expected agents end ``timeout`` ("not dispatched" if the job never
-was) and the job gets its final status. Once a minute it trims index
+was) and the job gets its final status; then it carries on the rolling
+rollouts whose time has come (controller/jobs/rollout.py). Once a minute it trims index
 entries of jobs older than the retention.
 
 A deadline is enforced only once the collector has folded every agent event
@@ -25,6 +26,7 @@ from collections.abc import Callable
 
 import structlog
 
+from controller.jobs.rollout import Rollouts
 from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 from controller.upkeep.finalize import TIMEOUT_REASON, finalize
@@ -47,7 +49,9 @@ class Sweeper:
         backlog_wait: float = 120.0,
         feed: ChangeFeed | None = None,
         metrics: ControllerMetrics | None = None,
+        rollouts: Rollouts | None = None,
     ) -> None:
+        self.rollouts = rollouts
         self.metrics = metrics
         self.store = store
         self.interval = interval
@@ -79,6 +83,8 @@ class Sweeper:
             if status is not None:
                 await self._tell(job_id, status)
             finished += 1
+        if self.rollouts is not None:
+            await self.rollouts.sweep(now)
         if now - self._last_trim > 60:
             self._last_trim = now
             await self.store.trim_index(now)

@@ -8,9 +8,10 @@ import msgspec
 
 from common.detail import DETAIL_ENCODER, render
 from common.fold import fold_all
-from common.job import JobMeta
+from common.job import CONTROLLER, JobMeta
 from common.messages import (
     Acknowledged,
+    BatchStarted,
     Completed,
     Event,
     Failed,
@@ -20,6 +21,7 @@ from common.messages import (
     TimedOut,
     event_id,
 )
+from common.rollout import Rollout
 
 JOB = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
 SEED_FIELDS = {
@@ -166,3 +168,69 @@ def test_failed_single_job_has_null_changed_and_the_error() -> None:
     assert detail["changed"] is None
     assert detail["error"] == "requested failure"
     assert detail["result"] is None
+
+
+ROLLED = [f"r{i}" for i in range(6)]
+
+
+def rollout_meta() -> JobMeta:
+    return msgspec.structs.replace(
+        meta("_all", list(reversed(ROLLED)), False),
+        rollout=Rollout(batch_size="33%", max_failures=1),  # 1.98 rounds up to 2: 3 batches
+    )
+
+
+def batch(n: int, ts: float) -> Event:
+    return BatchStarted(
+        event_id=event_id(JOB, CONTROLLER, n, "batch_started"),
+        job_id=JOB,
+        hostname=CONTROLLER,
+        timestamp=ts,
+        attempt=n,
+        message=f"batch {n} of 3 started",
+    )
+
+
+def rollout_of(events: list[Event], status: str) -> dict[str, Any]:
+    detail = as_json(render(rollout_meta(), fold_all(events), status))
+    assert set(detail) == SEED_FIELDS
+    shown: dict[str, Any] = detail["operation"]["rollout"]
+    return shown
+
+
+def test_a_rollout_is_shown_inside_operation_with_its_progress() -> None:
+    shown = rollout_of([], "submitted")
+    assert shown == {
+        "batch_size": "33%",
+        "pause": 0.0,
+        "max_failures": 1,
+        "max_concurrency": None,
+        "progress": {"batch": 0, "of": 3, "state": "running"},
+    }
+    first = [batch(1, 1001.0), ev(Completed, "r0", 1002.0)]
+    assert rollout_of(first, "processing")["progress"] == {"batch": 1, "of": 3, "state": "running"}
+    answered = [*first, ev(Completed, "r1", 1003.0)]
+    assert rollout_of(answered, "processing")["progress"]["state"] == "paused"
+    second = [*answered, batch(2, 1004.0)]
+    assert rollout_of(second, "processing")["progress"] == {
+        "batch": 2,
+        "of": 3,
+        "state": "running",
+    }
+    assert rollout_of(second, "cancelled")["progress"]["state"] == "cancelled"
+    assert rollout_of([*second, batch(3, 1005.0)], "completed")["progress"]["state"] == "done"
+
+
+def test_a_rollout_that_skipped_agents_it_never_sent_to_is_stopped() -> None:
+    never_sent = Skipped(
+        event_id=event_id(JOB, "r5", 0, "skipped"),
+        job_id=JOB,
+        hostname="r5",
+        timestamp=1005.0,
+        attempt=0,
+        error="rollout stopped after 2 failures",
+    )
+    events = [batch(1, 1001.0), ev(Failed, "r0", 1002.0), ev(Failed, "r1", 1003.0), never_sent]
+    assert rollout_of(events, "processing")["progress"] == {"batch": 1, "of": 3, "state": "stopped"}
+    # Ended by its deadline before its last batch: stopped too.
+    assert rollout_of([batch(1, 1001.0)], "failed")["progress"]["state"] == "stopped"

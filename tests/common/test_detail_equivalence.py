@@ -72,7 +72,7 @@ def reference_render(meta: JobMeta, record: JobRecord, status: str) -> JobDetail
         id=meta.id,
         status=status,
         created=rfc3339(meta.created),
-        operation=shown_operation(meta),
+        operation=shown_operation(meta, record, status),
         result=agent.data if agent is not None and status == "completed" else None,
         changed=job_changed(meta, record, status),
         error=job_error(meta, record, status),

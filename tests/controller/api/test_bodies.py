@@ -48,6 +48,39 @@ def test_bad_submit_is_400_naming_the_field(body: bytes, fragment: str) -> None:
     assert fragment in caught.value.details
 
 
+PING = '"operation": {"type": "test.ping"}'
+
+
+@pytest.mark.parametrize(
+    ("rollout", "target", "fragment"),
+    [
+        ('{"batch_size": 0}', "_all", "rollout.batch_size"),
+        ('{"batch_size": "0.5"}', "_all", "rollout.batch_size"),
+        ('{"batch_size": "101%"}', "_all", "rollout.batch_size"),
+        ('{"batch_size": 2, "pause": -1}', "_all", "rollout.pause"),
+        ('{"batch_size": 2, "max_failures": -1}', "_all", "rollout.max_failures"),
+        ('{"batch_size": 2, "max_failures": "ten%"}', "_all", "rollout.max_failures"),
+        ('{"batch_size": 2, "max_concurrency": 0}', "_all", "rollout.max_concurrency"),
+        ('{"batch_size": 2, "size": 3}', "_all", "unknown field `size`"),
+        ('{"pause": 3}', "_all", "rollout"),
+        ('{"batch_size": 2}', "_any", "rollout: needs a broadcast or label target"),
+        ('{"batch_size": 2}', "web-1.dev", "rollout: needs a broadcast or label target"),
+    ],
+)
+def test_a_bad_rollout_is_400_naming_its_field(rollout: str, target: str, fragment: str) -> None:
+    body = f'{{{PING}, "target": "{target}", "rollout": {rollout}}}'
+    with pytest.raises(InvalidRequest) as caught:
+        submit(body.encode())
+    assert fragment in caught.value.details
+
+
+def test_a_rollout_on_a_label_target_is_kept_as_submitted() -> None:
+    body = f'{{{PING}, "target": "group:web", "rollout": {{"batch_size": "25%", "pause": 5}}}}'
+    result = submit(body.encode())
+    rollout = result.rollout  # type: ignore[attr-defined]
+    assert (rollout.batch_size, rollout.pause, rollout.max_failures) == ("25%", 5.0, None)
+
+
 def nested(levels: int, inner: str = "1") -> str:
     return (
         "".join("[" if i % 2 else '{"k":' for i in range(levels))
