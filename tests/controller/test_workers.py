@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.stack import children_of
 from common.config import ControllerConfig
 from controller.workers import (
     check_workers,
@@ -62,19 +63,6 @@ def test_two_workers_sockets_share_one_port() -> None:
 
 def test_a_worker_killed_by_a_signal_reports_as_a_shell_would() -> None:
     assert [exit_status(code) for code in (0, 3, -signal.SIGKILL, None)] == [0, 3, 137, 1]
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 async def submit_and_wait(port: int) -> dict[str, object]:
