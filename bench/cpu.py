@@ -67,10 +67,8 @@ def cpu_row(name: str, found: dict[str, float], limit_ms: float | None, jobs: in
 
 def cpu_table(rounds: dict[str, dict[str, float]]) -> str:
     """Rounds down, processes across, CPU ms per job in each cell."""
-    columns: list[str] = []
-    for found in rounds.values():
-        columns += [name for name in found if name not in columns and name != TOTAL]
-    columns.append(TOTAL)
+    names = {name for found in rounds.values() for name in found} - {TOTAL}
+    columns = [*sorted(names, key=_column_order), TOTAL]
     lines = [["CPU ms per job", *columns]]
     for name, found in rounds.items():
         lines.append([name, *(f"{found[c]:.3f}" if c in found else "" for c in columns)])
@@ -78,3 +76,10 @@ def cpu_table(rounds: dict[str, dict[str, float]]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(line.rstrip() for line in out)
+
+
+def _column_order(name: str) -> tuple[int, str]:
+    """Controller processes first, then the agents, then the servers."""
+    if name.startswith("controller"):
+        return 0, name
+    return (2 if name in {"nats-server", "redis-server"} else 1), name

@@ -104,8 +104,13 @@ class Stack:
                 return False
 
         await until(ready, "the controller", 60)
-        # /health/ready answered from one worker: wait for the others too.
-        await until(lambda: len(self.controller_pids()) == workers, "every controller worker", 60)
+        # /health/ready answered from one worker. A keep-alive connection opened
+        # before another worker listens would stay with this one for a whole round.
+        await until(self.all_listening, "every controller worker listening", 60)
+
+    def all_listening(self) -> bool:
+        pids = self.controller_pids()
+        return len(pids) == self.workers and all(listens(pid, self.port) for pid in pids)
 
     async def stop_controller(self) -> None:
         """SIGTERM the controller (every worker with it) and reap it."""
@@ -205,6 +210,25 @@ class Stack:
         for child in self.agents:
             await asyncio.to_thread(_reap, child)
         self.agents.clear()
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
 
 
 def children_of(pid: int) -> list[int]:
