@@ -12,14 +12,17 @@ import asyncio
 import json
 import statistics
 import time
+from dataclasses import dataclass
 
-from bench import jobs, loadgen
+from bench import cpu, jobs, loadgen
 from bench.report import Row, rate_row, time_row
 from bench.stack import BenchFailure, Stack
 
 SUBMIT = {"operation": jobs.PING, "target": "_any", "timeout": 120}
 TAIL = 32  # jobs watched while a throughput run drains
 MSGS_PER_JOB = 2  # the job, and one message holding its events (agent/events.py)
+WAIT = 30  # seconds a synchronous submit may wait (docs/api.md)
+SINGLE_FLOOR, BATCH_FLOOR = 3000, 5000  # jobs/s end to end: issue 15's targets
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -37,13 +40,14 @@ async def submit_one(connection: loadgen.Connection, body: dict[str, object] | b
 async def round_trip(
     stack: Stack, count: int, core_rtt: float, host: str | None = None
 ) -> list[Row]:
-    """Sequential jobs: POST to the record completed, one at a time.
+    """Sequential synchronous submits (``POST /job?wait=``), one at a time: from
+    the request written to the completed job's detail read, as a user waits.
 
     To ``_any`` (each claimed by the agent that runs it), or to ``host``
     (no claim): the difference is what the claim costs a job.
     """
     latencies = await round_trip_latencies(stack, count, host)
-    note = f"{count} sequential jobs"
+    note = f"{count} sequential POST /job?wait={WAIT}"
     if host is not None:
         name = "round trip p50, host target (no claim)"
         return [time_row(name, statistics.median(latencies), notes=f"{note} to one agent")]
@@ -51,40 +55,49 @@ async def round_trip(
         time_row(
             "round trip p50",
             statistics.median(latencies),
-            limit=0.005,
+            limit=0.002,
             ceiling=core_rtt,
             ceiling_name="NATS request/reply",
             notes=note,
         ),
-        time_row("round trip p99", quantile(latencies, 0.99), notes=note),
+        time_row("round trip p99", quantile(latencies, 0.99), limit=0.004, notes=note),
     ]
 
 
 async def round_trip_latencies(stack: Stack, count: int, host: str | None = None) -> list[float]:
-    """Seconds from POST to the record completed, of ``count`` jobs one at a time; checked."""
+    """Seconds from POST to the completed detail, through the synchronous submit
+    (``POST /job?wait=``), of ``count`` jobs one at a time; each answer checked."""
     [connection] = await loadgen.open_pool(stack.url, stack.api_key, 1)
-    latencies, job_ids = [], []
-    body = SUBMIT if host is None else {**SUBMIT, "target": host}
+    latencies = []
+    body = json.dumps(SUBMIT if host is None else {**SUBMIT, "target": host}).encode()
+    expected = None if host is None else {host}
     try:
         for _ in range(count):
-            started = time.monotonic()
-            job_id = await submit_one(connection, body)
-            # Polled every 0.5 ms: a 5 ms poll would add ~2.5 ms to a 5 ms target.
-            _, seen = await jobs.wait_final(stack, job_id, 30, poll=0.0005)
-            latencies.append(seen - started)
-            job_ids.append(job_id)
+            started = time.perf_counter()
+            status, payload = await connection.request("POST", f"/job?wait={WAIT}", body)
+            latencies.append(time.perf_counter() - started)
+            if status != 201:
+                raise BenchFailure(f"POST /job?wait={WAIT}: {status} {payload[:200]!r}")
+            jobs.check_ping(json.loads(payload), expected, 1)
     finally:
         await loadgen.close_pool([connection])
-    await jobs.check_all_completed(stack, job_ids)
     return latencies
 
 
 async def throughput(
-    stack: Stack, count: int, clients: int, js_ceiling: float, hosts: list[str] | None = None
+    stack: Stack,
+    count: int,
+    clients: int,
+    js_ceiling: float,
+    hosts: list[str] | None = None,
+    *,
+    meter: Metered | None = None,
+    label: str = "",
 ) -> tuple[list[Row], list[str]]:
     """``count`` jobs from ``clients`` concurrent connections; until all are terminal.
 
     To ``_any``, or (``hosts``) to each named agent in turn, which takes no claim.
+    ``label`` names the controller set-up in the rows (e.g. two workers).
     """
     pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
     job_ids: list[str] = []
@@ -95,6 +108,8 @@ async def throughput(
         for index in range(share):
             job_ids.append(await submit_one(connection, bodies[index % len(bodies)]))
 
+    kind = (", host targets (no claim)" if hosts else "") + label
+    metered = _start(stack, meter)
     started = time.monotonic()
     try:
         await asyncio.gather(
@@ -103,13 +118,19 @@ async def throughput(
     finally:
         await loadgen.close_pool(pool)
     note = f"{count} jobs, {clients} clients, 3 agent processes"
-    kind = ", host targets (no claim)" if hosts else ""
-    rows = await _finish(stack, job_ids, started, kind, note, js_ceiling)
+    rows = await _finish(stack, job_ids, started, kind, note, js_ceiling, metered)
     return rows, job_ids
 
 
 async def throughput_batch(
-    stack: Stack, count: int, clients: int, size: int, js_ceiling: float
+    stack: Stack,
+    count: int,
+    clients: int,
+    size: int,
+    js_ceiling: float,
+    *,
+    meter: Metered | None = None,
+    label: str = "",
 ) -> tuple[list[Row], list[str]]:
     """``count`` jobs in ``POST /job/batch`` requests of ``size`` from ``clients`` connections."""
     pool = await loadgen.open_pool(stack.url, stack.api_key, clients)
@@ -128,6 +149,7 @@ async def throughput_batch(
                 raise BenchFailure(f"POST /job/batch of {n}: {len(got)} job ids")
             job_ids.extend(got)
 
+    metered = _start(stack, meter)
     started = time.monotonic()
     try:
         await asyncio.gather(*(client(c, batches[i::clients]) for i, c in enumerate(pool)))
@@ -136,7 +158,8 @@ async def throughput_batch(
     if len(set(job_ids)) != count:
         raise BenchFailure(f"batch submits: {len(set(job_ids))} distinct job ids, expected {count}")
     note = f"{count} jobs in batches of {size}, {clients} clients, 3 agent processes"
-    rows = await _finish(stack, job_ids, started, ", batch", note, js_ceiling)
+    kind = ", batch" + label
+    rows = await _finish(stack, job_ids, started, kind, note, js_ceiling, metered, BATCH_FLOOR)
     return rows, job_ids
 
 
@@ -144,8 +167,29 @@ def split(count: int, parts: int) -> list[int]:
     return [count // parts + (1 if i < count % parts else 0) for i in range(parts)]
 
 
+@dataclass(frozen=True)
+class Metered:
+    """A round to read CPU around: the meter, and the target for its total (ms per job)."""
+
+    meter: cpu.Meter
+    limit_ms: float | None = None
+
+
+def _start(stack: Stack, metered: Metered | None) -> Metered | None:
+    if metered is not None:
+        metered.meter.start(stack.processes())
+    return metered
+
+
 async def _finish(
-    stack: Stack, job_ids: list[str], started: float, kind: str, note: str, js_ceiling: float
+    stack: Stack,
+    job_ids: list[str],
+    started: float,
+    kind: str,
+    note: str,
+    js_ceiling: float,
+    metered: Metered | None = None,
+    floor: float = SINGLE_FLOOR,
 ) -> list[Row]:
     """Wait until every job is terminal, check them, and rate the run."""
     count = len(job_ids)
@@ -155,13 +199,18 @@ async def _finish(
     # of records every 20 ms would load the Redis and the cores being measured.
     await jobs.wait_all_final(stack, job_ids[-TAIL:], within)
     finished = await jobs.wait_all_final(stack, job_ids, within)
+    cpu_rows = []
+    if metered is not None:  # before the checks: their reads are no part of the round
+        name = f"throughput{kind}"
+        found = metered.meter.stop(name, count)
+        cpu_rows.append(cpu.cpu_row(name, found, metered.limit_ms, count))
     await jobs.check_all_completed(stack, job_ids)
     return [
         rate_row(
             f"throughput{kind}, end to end",
             count / (finished - started),
             "jobs/s",
-            floor=2000,
+            floor=floor,
             ceiling=js_ceiling / MSGS_PER_JOB,
             ceiling_name=f"JetStream fetch+ack / {MSGS_PER_JOB} msgs per job",
             notes=note,
@@ -169,6 +218,7 @@ async def _finish(
         rate_row(
             f"throughput{kind}, submit only", count / (submitted - started), "jobs/s", notes=note
         ),
+        *cpu_rows,
     ]
 
 

@@ -1,4 +1,4 @@
-"""The system under test: embedded servers, one controller process, agent processes.
+"""The system under test: embedded servers, a controller (one process or N workers), agents.
 
 I/O: processes, HTTP, Redis. Every process is started here and stopped here
 by its PID (agents first, with SIGTERM so they say goodbye). Logs go to
@@ -48,7 +48,9 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.private, self.public = write_keypair(self.root / "keys")
         self.controller: subprocess.Popen[bytes] | None = None
+        self.workers = 1  # controller processes sharing the port (controller/workers.py)
         self.agents: list[subprocess.Popen[bytes]] = []
+        self.names: dict[int, str] = {}  # pid -> the name its log file has
         self.api = httpx.AsyncClient(
             base_url=self.url,
             headers={"Authorization": f"Bearer {self.api_key}"},
@@ -73,11 +75,14 @@ class Stack:
             "CORRAL_JOURNAL_DIR": str(self.root / "journals"),
         }
         log = (self.root / f"{name}.log").open("ab")
-        return subprocess.Popen(
+        child = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args], env=env, stdout=log, stderr=log
         )
+        self.names[child.pid] = name
+        return child
 
-    async def start_controller(self) -> None:
+    async def start_controller(self, workers: int = 1) -> None:
+        self.workers = workers
         self.controller = self.spawn(
             "controller",
             "controller",
@@ -87,6 +92,8 @@ class Stack:
             str(self.port),
             "--signing-key",
             str(self.private),
+            "--workers",
+            str(workers),
         )
 
         async def ready() -> bool:
@@ -97,6 +104,48 @@ class Stack:
                 return False
 
         await until(ready, "the controller", 60)
+        # /health/ready answered from one worker. A keep-alive connection opened
+        # before another worker listens would stay with this one for a whole round.
+        await until(self.all_listening, "every controller worker listening", 60)
+
+    def all_listening(self) -> bool:
+        pids = self.controller_pids()
+        return len(pids) == self.workers and all(listens(pid, self.port) for pid in pids)
+
+    async def stop_controller(self) -> None:
+        """SIGTERM the controller (every worker with it) and reap it."""
+        if self.controller is not None and self.controller.poll() is None:
+            self.controller.send_signal(signal.SIGCONT)
+            self.controller.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(_reap, self.controller)
+        self.controller = None
+
+    async def restart_controller(self, workers: int) -> None:
+        await self.stop_controller()
+        await self.start_controller(workers)
+
+    def controller_pids(self) -> list[int]:
+        """The processes that serve: the controller, or its workers (not their parent)."""
+        if self.controller is None:
+            return []
+        if self.workers == 1:
+            return [self.controller.pid]
+        return children_of(self.controller.pid)
+
+    def processes(self) -> dict[str, int]:
+        """Every process of the system under test by name (the load generator is not one)."""
+        found: dict[str, int] = {}
+        if self.controller is not None:
+            # With workers, "controller" is their parent, which only waits.
+            found["controller"] = self.controller.pid
+            if self.workers > 1:
+                for index, pid in enumerate(self.controller_pids()):
+                    found[f"controller worker {index}"] = pid
+        for child in self.agents:
+            found[self.names[child.pid]] = child.pid
+        found["nats-server"] = self.servers.nats.pid
+        found["redis-server"] = self.servers.redis.pid
+        return found
 
     def check_alive(self) -> None:
         if self.controller is not None and self.controller.poll() is not None:
@@ -141,19 +190,16 @@ class Stack:
         await self.wait_online(0, 60)
 
     def pause_controller(self) -> None:
-        assert self.controller is not None
-        self.controller.send_signal(signal.SIGSTOP)
+        for pid in self.controller_pids():
+            os.kill(pid, signal.SIGSTOP)
 
     def resume_controller(self) -> None:
-        assert self.controller is not None
-        self.controller.send_signal(signal.SIGCONT)
+        for pid in self.controller_pids():
+            os.kill(pid, signal.SIGCONT)
 
     async def close(self) -> None:
         await self.stop_agents_hard()
-        if self.controller is not None and self.controller.poll() is None:
-            self.controller.send_signal(signal.SIGCONT)
-            self.controller.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(_reap, self.controller)
+        await self.stop_controller()
         await self.api.aclose()
         await self.redis.aclose()
 
@@ -164,6 +210,39 @@ class Stack:
         for child in self.agents:
             await asyncio.to_thread(_reap, child)
         self.agents.clear()
+
+
+def listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a TCP socket listening on ``port`` (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``, oldest (lowest pid) first, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
 
 
 def _reap(child: subprocess.Popen[bytes]) -> None:

@@ -64,18 +64,30 @@ def main() -> None:
 @click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port.")
 @click.option("--signing-key", type=click.Path(exists=True, dir_okay=False))
 @click.option("--log-format", type=click.Choice(["console", "json"]))
-def controller_command(config_file: str | None, **flags: Any) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    envvar="CORRAL_WORKERS",
+    help="Controller processes sharing the HTTP port, one core each (docs/scaling.md).",
+)
+def controller_command(config_file: str | None, workers: int, **flags: Any) -> None:
     """Run the controller: HTTP API, event collector, sweeper."""
     with needs_extra("controller"):
         from controller.server import load_plugins
         from controller.server import main as run_controller
+        from controller.workers import check_workers, run_workers
 
     try:
         load_plugins()  # before the keys are checked: a plugin's family brings scopes
         config = load_controller(os.environ, flags, config_file)
-    except ConfigError as exc:
+        check_workers(config, workers)
+    except (ConfigError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     configure(config.log_format, config.log_level, config.redact_patterns)
+    if workers > 1:
+        sys.exit(run_workers(config, workers))
     run_loop(run_controller(config), os.environ)
 
 

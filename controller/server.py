@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -215,8 +216,14 @@ def load_plugins() -> list[str]:
 
 
 async def serve(
-    config: ControllerConfig, stop: asyncio.Event, ready: asyncio.Event | None = None
+    config: ControllerConfig,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+    api_socket: socket.socket | None = None,
 ) -> None:
+    """Run one controller until ``stop``; the API listens on ``api_socket`` if
+    given (a port shared by several workers, controller/workers.py), else on
+    ``config.host:config.port``."""
     if not config.signing_key:
         raise SystemExit("the controller needs an Ed25519 signing key (--signing-key)")
     if found := load_plugins():
@@ -236,7 +243,9 @@ async def serve(
             group.create_task(controller.services.registry.flush_until(loops_stop))
             group.create_task(controller.consumers.run(loops_stop))
             group.create_task(controller.rollouts.run(loops_stop))
-            serving = [group.create_task(s.serve()) for s in servers]
+            api_sockets = None if api_socket is None else [api_socket]
+            serving = [group.create_task(server.serve(sockets=api_sockets))]
+            serving += [group.create_task(s.serve()) for s in servers[1:]]
             # uvicorn exposes only a flag, no event, for "listening".
             while not all(s.started for s in servers) and not any(h.done() for h in serving):  # noqa: ASYNC110
                 await asyncio.sleep(0.01)

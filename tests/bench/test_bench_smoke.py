@@ -21,6 +21,10 @@ EXPECTED = [
     "round trip p50, host target (no claim)",
     "throughput, end to end",
     "throughput, host targets (no claim), end to end",
+    "CPU per job, throughput",
+    "throughput, 1 controller process, end to end",
+    "throughput, 2 controller workers, end to end",
+    "CPU per job, throughput, batch, 2 controller workers",
     "fold rate",
     "round trip p50, 0 SSE watchers",
     "round trip p50, 10 SSE watchers",
@@ -55,3 +59,9 @@ def test_bench_smoke_runs_every_scenario_and_checks_its_jobs(tmp_path: Path) -> 
         assert scenarios[name]["value"] > 0
     assert any(name.startswith("RSS, controller after") for name in scenarios)
     assert [point["agents"] for point in results["fanout_series"]] == [5]
+    # CPU per job of every process of the round: the controller's workers among them.
+    two_workers = results["cpu_ms_per_job"]["throughput, 2 controller workers"]
+    assert {"controller worker 0", "controller worker 1", "nats-server", "redis-server"} <= set(
+        two_workers
+    )
+    assert two_workers["total"] > 0
