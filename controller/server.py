@@ -20,7 +20,6 @@ import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from bus.connect import connect, install_signals
@@ -46,7 +45,7 @@ from controller.store.agents import AgentStore
 from controller.store.audit import AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
-from controller.store.redis import connect_redis
+from controller.store.redis import RedisClient, connect_redis
 from controller.streams import claims_max_age, ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
 from controller.upkeep.reconcile import Reconciler
@@ -76,7 +75,9 @@ class Controller:
     consumers: AgentConsumers  # each agent's own consumer, on its request
 
 
-async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
+async def build(
+    config: ControllerConfig, nc: NATS, redis: RedisClient, bulk: RedisClient
+) -> Controller:
     """Wire a controller on open connections; ``bulk`` runs the hot pipelines
     (controller/store/redis.py)."""
     js = nc.jetstream()
@@ -171,7 +172,9 @@ def observed(
 
 
 @contextlib.asynccontextmanager
-async def connections(config: ControllerConfig) -> AsyncIterator[tuple[NATS, Redis, Redis]]:
+async def connections(
+    config: ControllerConfig,
+) -> AsyncIterator[tuple[NATS, RedisClient, RedisClient]]:
     """NATS, the main Redis client and the hot-pipeline one; closed on the way out."""
     nc = await connect(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)

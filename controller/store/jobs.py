@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from common import messages
 from common.detail import JobDetail, render
@@ -39,7 +38,7 @@ from controller.store.keys import (
     status_key,
     terminal_key,
 )
-from controller.store.redis import as_bytes, as_text, execute, run_pipeline
+from controller.store.redis import RedisClient, as_bytes, as_text, execute, run_pipeline
 from controller.store.scripts import SHAS, Applied, apply_args, index_command
 
 
@@ -59,11 +58,11 @@ class JobStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         retention: float,
         redactor: Redactor | None = None,
         *,
-        bulk: Redis | None = None,
+        bulk: RedisClient | None = None,
     ) -> None:
         """``bulk``: the client for the hot pipelines (controller/store/redis.py)."""
         self.redis = redis
