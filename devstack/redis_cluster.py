@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from devstack.process import HOST, ServerError, ServerProcess, find_binary, free_port, start_server
 from devstack.redis_server import check_redis
@@ -92,6 +93,18 @@ class EmbeddedRedisCluster:
                     role = await client.role()
                 found[node.port] = _text(role[0])
         return found
+
+    async def owner(self, key: str) -> ServerProcess:
+        """The running master serving ``key``'s hash slot now."""
+        slot = key_slot(key.encode())
+        for node in await self.current_masters():
+            async with _client(node) as client:
+                listing = await client.cluster("NODES")  # parsed: address -> node
+            mine = next(found for found in listing.values() if "myself" in found["flags"])
+            # Ranges as ["first", "last"], or ["slot"] alone.
+            if any(int(span[0]) <= slot <= int(span[-1]) for span in mine["slots"]):
+                return node
+        raise ServerError(f"no running master serves slot {slot}")
 
     async def current_masters(self) -> list[ServerProcess]:
         roles = await self.roles()

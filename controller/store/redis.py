@@ -30,7 +30,16 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -42,6 +51,33 @@ CLUSTER_SCHEME = "redis+cluster://"
 
 RedisClient: TypeAlias = Redis | RedisCluster
 AnyPipeline: TypeAlias = Pipeline | ClusterPipeline
+
+# Redis cannot answer now (the API's 503; the collector retries): the server is
+# down or slow, or, on a cluster, a master is down, a failover is under way
+# (a demoted master refuses writes) or slots are moving.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    AskError,  # and MovedError: redirections still unresolved after the client's retries
+    SlotNotCoveredError,
+    ReadOnlyError,
+)
+# The cluster client raises its bare exception both for a topology it cannot
+# learn (an outage) and for a command it cannot route (a bug: keys in two slots).
+_TOPOLOGY_FAILURES = (
+    "Redis Cluster cannot be connected",
+    "All slots are not covered",
+    "startup_nodes could not agree",
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot answer now, rather than a faulty request."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return type(exc) is RedisClusterException and str(exc).startswith(_TOPOLOGY_FAILURES)
 
 
 def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> RedisClient:
