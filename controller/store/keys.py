@@ -24,9 +24,16 @@ scripts run unchanged on Redis Cluster)::
     corral:{index}:undispatched zset job id scored by creation, until its publish is acked
     corral:{index}:cancelling zset cancelled job id scored by request time, until
                                    agents were told (controller/store/control.py)
-    corral:agents           hash   hostname -> msgpack AgentRecord
+    corral:agents           hash   hostname -> msgpack AgentRecord (controller/store/agents.py)
+    corral:drained          hash   hostname -> when it was drained (controller/store/agents.py)
     corral:audit            stream one entry per mutating API call or refused key,
                                    trimmed to about audit_max_entries (controller/store/audit.py)
+    corral:idem:{<digest>}  string an Idempotency-Key's claim (controller/api/idempotency.py)
+    corral:console:session:<digest>  string  a console session (controller/console/sessions.py)
+
+On Redis Cluster no command or script crosses slots: each script's keys share
+one tag, and the keys without a tag are only ever used one per command
+(docs/architecture.md, "Redis layout on a cluster").
 """
 
 from __future__ import annotations

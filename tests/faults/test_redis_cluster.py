@@ -101,3 +101,6 @@ async def test_a_master_killed_under_load_fails_over_with_503s_and_loses_nothing
     (await checker.check()).assert_clean()
     for job in checker.jobs:
         assert (await cluster.detail(job.job_id))["status"] == "completed", job.job_id
+    # Listed are exactly the accepted jobs: a refused submit left no index entry.
+    listing = (await cluster.api.get("/job", params={"limit": 1})).json()
+    assert listing["total_items"] == len(checker.jobs)
