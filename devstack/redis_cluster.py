@@ -74,10 +74,9 @@ def start_node(data_dir: Path, node_timeout_ms: int = NODE_TIMEOUT_MS) -> Server
 
 @dataclass
 class EmbeddedRedisCluster:
-    """The nodes of one cluster; the first ``masters`` were formed as masters."""
+    """The nodes of one cluster (which are masters now: :meth:`roles`)."""
 
     nodes: list[ServerProcess]
-    masters: int
 
     @property
     def url(self) -> str:
@@ -109,12 +108,6 @@ class EmbeddedRedisCluster:
     async def current_masters(self) -> list[ServerProcess]:
         roles = await self.roles()
         return [node for node in self.nodes if roles.get(node.port) == "master"]
-
-    async def flushall(self) -> None:
-        """Empty every master (replicas follow)."""
-        for node in await self.current_masters():
-            async with _client(node) as client:
-                await client.flushall()
 
     async def healthy(self) -> bool:
         """Every running node sees the cluster ok, and every replica's link to its master is up."""
@@ -197,7 +190,7 @@ async def start_redis_cluster(
     form them into a cluster; returns once every node reports ``cluster_state:ok``
     and every replica is in sync with its master."""
     nodes: list[ServerProcess] = []
-    cluster = EmbeddedRedisCluster(nodes, masters)
+    cluster = EmbeddedRedisCluster(nodes)
     try:
         for index in range(masters * (1 + replicas)):
             # Blocking start (it waits for PING) off the loop.

@@ -9,7 +9,7 @@ Fixtures:
 - ``nats_url`` / ``redis_url`` (session): their URLs (Redis database 0).
 - ``redis_db_url`` (function): a URL to an empty Redis: a logical database
   of the session's server (1-15, round-robin), or, for a test marked
-  ``both_redis`` (run once per kind, ids ``redis`` and ``cluster``), the
+  ``both_redis`` (run once per kind, ids ``single`` and ``cluster``), the
   worker's Redis Cluster (``redis_cluster``, started on first use) after a
   FLUSHALL. ``redis_kind`` says which.
 - ``redis_cluster`` (session): three masters and three replicas
@@ -39,7 +39,7 @@ pytest_plugins = ["tests.fixtures"]
 # Fixtures that start or reach a real nats-server or redis-server.
 REAL_SERVER_FIXTURES = frozenset({"servers", "nats_server", "cluster", "redis_cluster"})
 # The kinds of Redis a ``both_redis`` test runs against (``redis_kind``).
-REDIS_KINDS = {"redis": "single", "cluster": "cluster"}
+REDIS_KINDS = ("single", "cluster")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,8 +52,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "redis_kind" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
         "both_redis"
     ):
-        kinds = list(REDIS_KINDS.values())
-        metafunc.parametrize("redis_kind", kinds, indirect=True, ids=list(REDIS_KINDS))
+        metafunc.parametrize("redis_kind", REDIS_KINDS, indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

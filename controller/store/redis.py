@@ -33,7 +33,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     AskError,
     BusyLoadingError,
-    ClusterDownError,
+    ClusterError,
     NoScriptError,
     ReadOnlyError,
     RedisClusterException,
@@ -58,7 +58,7 @@ AnyPipeline: TypeAlias = Pipeline | ClusterPipeline
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
-    ClusterDownError,
+    ClusterError,  # and ClusterDownError, MasterDownError; "TTL exhausted" redirections
     TryAgainError,
     AskError,  # and MovedError: redirections still unresolved after the client's retries
     SlotNotCoveredError,

@@ -90,6 +90,7 @@ async def test_the_scheme_picks_the_client() -> None:
         redis.exceptions.TimeoutError("slow"),
         redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
         redis.exceptions.MasterDownError("MASTERDOWN"),
+        redis.exceptions.ClusterError("TTL exhausted."),
         redis.exceptions.TryAgainError("TRYAGAIN"),
         redis.exceptions.MovedError("3999 127.0.0.1:6381"),
         redis.exceptions.SlotNotCoveredError("slot 7 is not covered"),
