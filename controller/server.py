@@ -20,7 +20,6 @@ import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from bus.connect import connect, install_signals
@@ -47,7 +46,7 @@ from controller.store.agents import AgentStore
 from controller.store.audit import AuditLog
 from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
-from controller.store.redis import connect_redis
+from controller.store.redis import RedisClient, connect_redis
 from controller.store.rollouts import RolloutStore
 from controller.streams import claims_max_age, ensure_streams
 from controller.upkeep.fold_progress import FoldProgress
@@ -79,7 +78,9 @@ class Controller:
     rollouts: Rollouts  # rolling rollouts, woken by the change feed
 
 
-async def build(config: ControllerConfig, nc: NATS, redis: Redis, bulk: Redis) -> Controller:
+async def build(
+    config: ControllerConfig, nc: NATS, redis: RedisClient, bulk: RedisClient
+) -> Controller:
     """Wire a controller on open connections; ``bulk`` runs the hot pipelines
     (controller/store/redis.py)."""
     js = nc.jetstream()
@@ -190,7 +191,9 @@ def observed(
 
 
 @contextlib.asynccontextmanager
-async def connections(config: ControllerConfig) -> AsyncIterator[tuple[NATS, Redis, Redis]]:
+async def connections(
+    config: ControllerConfig,
+) -> AsyncIterator[tuple[NATS, RedisClient, RedisClient]]:
     """NATS, the main Redis client and the hot-pipeline one; closed on the way out."""
     nc = await connect(config.nats_url, f"corral-{config.name}")
     redis = connect_redis(config.redis_url)

@@ -12,7 +12,7 @@ from pathlib import Path
 from devstack.process import HOST, ServerProcess, find_binary, read_line, start_server
 
 
-def _check_redis(port: int, timeout: float) -> None:
+def check_redis(port: int, timeout: float) -> None:
     """Raise unless a Redis server answers ``PING`` with ``+PONG`` on ``port``."""
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -42,4 +42,4 @@ def start_redis(
         ]  # fmt: skip
         return argv, f"redis://{HOST}:{chosen}/0"
 
-    return start_server("redis-server", data_dir, port, build, _check_redis)
+    return start_server("redis-server", data_dir, port, build, check_redis)

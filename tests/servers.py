@@ -13,6 +13,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from controller.store.redis import cluster_seeds
+
 # Database 0 is what ``redis_url`` points at and tests may share; each test
 # that wants isolation gets one of the others, emptied first.
 TEST_DBS = range(1, 16)
@@ -40,6 +42,12 @@ def fresh_db_url(base_url: str, db: int) -> str:
     url = with_db(base_url, db)
     flush_db(url)
     return url
+
+
+def cluster_client(url: str) -> redis.RedisCluster:
+    """A synchronous client of the Redis Cluster at a ``redis+cluster://`` URL."""
+    [(host, port), *_], _, _ = cluster_seeds(url)  # one seed is enough: it knows the rest
+    return redis.RedisCluster(host=host, port=port)
 
 
 def new_namespace() -> str:

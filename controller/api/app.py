@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.exceptions
 import structlog
+from redis.exceptions import RedisClusterException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -39,6 +39,7 @@ from controller.api.http import Services, error_response, json_response, service
 from controller.api.operations import operation_routes
 from controller.console.app import console_routes
 from controller.console.sessions import with_session
+from controller.store.redis import UNAVAILABLE_ERRORS, unavailable
 
 log = structlog.get_logger("corral.api")
 
@@ -134,10 +135,13 @@ def _handlers() -> dict[Any, Handler]:
         log.error("request_failed", path=request.url.path, error=repr(exc))
         return error_response("Internal error.", "the controller failed; see its log", 500)
 
+    async def cluster_error(request: Request, exc: Exception) -> Response:
+        return await (store_down if unavailable(exc) else unexpected)(request, exc)
+
     return {
         CorralError: corral_error,
-        redis.exceptions.ConnectionError: store_down,
-        redis.exceptions.TimeoutError: store_down,
+        **dict.fromkeys(UNAVAILABLE_ERRORS, store_down),
+        RedisClusterException: cluster_error,  # an outage, or a bug (500)
         HTTPException: http_error,
         Exception: unexpected,
     }

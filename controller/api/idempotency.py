@@ -32,11 +32,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import msgspec
-from redis.asyncio import Redis
 
 from common.errors import Conflict, CorralError
 from controller.jobs.sealing import Sealer
-from controller.store.redis import as_text
+from controller.store.redis import RedisClient, as_text
 
 TTL = 24 * 3600
 Result = TypeVar("Result")
@@ -69,7 +68,9 @@ def canonical(body: object) -> bytes:
 
 
 class Idempotency:
-    def __init__(self, redis: Redis, sealer: Sealer, ttl: int = TTL, wait: float = 5.0) -> None:
+    def __init__(
+        self, redis: RedisClient, sealer: Sealer, ttl: int = TTL, wait: float = 5.0
+    ) -> None:
         self.redis = redis
         self.sealer = sealer
         self.ttl = ttl

@@ -20,14 +20,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from redis.asyncio import Redis
 from starlette.requests import Request
 from starlette.responses import Response
 
 from common.config import ApiKey
 from controller.api.auth import SESSION_KEY
 from controller.api.http import services_of
-from controller.store.redis import as_bytes
+from controller.store.redis import RedisClient, as_bytes
 
 COOKIE = "corral_session"
 LIFETIME = 3600  # seconds: a session ends an hour after its login
@@ -49,7 +48,7 @@ def session_key(session_id: str) -> str:
     return "corral:console:session:" + hashlib.sha256(session_id.encode()).hexdigest()
 
 
-async def open_session(redis: Redis, key: ApiKey) -> str:
+async def open_session(redis: RedisClient, key: ApiKey) -> str:
     """A new session for ``key``: its id, for the cookie."""
     session_id = secrets.token_urlsafe(32)
     session = Session(
@@ -63,11 +62,11 @@ async def open_session(redis: Redis, key: ApiKey) -> str:
     return session_id
 
 
-async def close_session(redis: Redis, session_id: str) -> None:
+async def close_session(redis: RedisClient, session_id: str) -> None:
     await redis.delete(session_key(session_id))
 
 
-async def find_session(redis: Redis, session_id: str) -> Session | None:
+async def find_session(redis: RedisClient, session_id: str) -> Session | None:
     if not session_id or len(session_id) > 100:
         return None
     found = await redis.get(session_key(session_id))

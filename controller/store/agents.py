@@ -10,11 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from common import messages
 from common.messages import ENCODER
-from controller.store.redis import as_text
+from controller.store.redis import RedisClient, as_text
 
 AGENTS = "corral:agents"
 # Drained agents: hostname -> when it was drained. Kept apart from the
@@ -37,7 +36,7 @@ AGENT_DECODER = msgspec.msgpack.Decoder(AgentRecord)
 
 
 class AgentStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def save_agents(self, records: Iterable[AgentRecord]) -> None:

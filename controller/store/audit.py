@@ -15,10 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from controller.store.keys import AUDIT
-from controller.store.redis import as_text
+from controller.store.redis import RedisClient, as_text
 
 SCAN_PAGES = 10  # a filtered page reads at most this many pages of the stream
 
@@ -54,7 +53,7 @@ _FIELDS = ("at", "key", "method", "route", "status", "target", "job_id", "detail
 
 
 class AuditLog:
-    def __init__(self, redis: Redis, max_entries: int = 100_000) -> None:
+    def __init__(self, redis: RedisClient, max_entries: int = 100_000) -> None:
         self.redis = redis
         self.max_entries = max_entries
         self.queue: list[tuple[AuditEntry, asyncio.Future[None]]] = []

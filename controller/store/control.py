@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from common.job import CONTROLLER, META_DECODER, JobMeta
 from common.messages import ENCODER, Cancelled
@@ -31,7 +30,7 @@ from controller.store.keys import (
     order_key,
     terminal_key,
 )
-from controller.store.redis import as_bytes, as_text, execute
+from controller.store.redis import RedisClient, as_bytes, as_text, execute
 from controller.store.scripts import SHAS, index_command
 
 
@@ -46,7 +45,7 @@ class DispatchState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ControlStore:
-    def __init__(self, redis: Redis, *, bulk: Redis | None = None) -> None:
+    def __init__(self, redis: RedisClient, *, bulk: RedisClient | None = None) -> None:
         """``bulk``: the client for script pipelines (controller/store/redis.py)."""
         self.redis = redis
         self.bulk = bulk or redis

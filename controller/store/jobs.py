@@ -14,11 +14,12 @@ SCANs.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
+from redis.exceptions import RedisClusterException, RedisError
 
 from common import messages
 from common.detail import JobDetail, render
@@ -39,7 +40,7 @@ from controller.store.keys import (
     status_key,
     terminal_key,
 )
-from controller.store.redis import as_bytes, as_text, execute, run_pipeline
+from controller.store.redis import RedisClient, as_bytes, as_text, execute, run_pipeline
 from controller.store.scripts import SHAS, Applied, apply_args, index_command
 
 
@@ -59,11 +60,11 @@ class JobStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         retention: float,
         redactor: Redactor | None = None,
         *,
-        bulk: Redis | None = None,
+        bulk: RedisClient | None = None,
     ) -> None:
         """``bulk``: the client for the hot pipelines (controller/store/redis.py)."""
         self.redis = redis
@@ -113,12 +114,33 @@ class JobStore:
                 pipe.zadd(INDEX_UNDISPATCHED, created)
                 pipe.zadd(status_key("submitted"), created)
                 pipe.hset(INDEX_RANK, mapping=dict.fromkeys(created, STATUS_RANK["submitted"]))
-            replies = await run_pipeline(pipe, raise_on_error=False)
+            try:
+                replies = await run_pipeline(pipe, raise_on_error=False)
+            except (RedisError, RedisClusterException):
+                await self._unindex_unwritten([meta.id for meta, _, _ in records])
+                raise
         index_error = next((r for r in replies[shared:] if isinstance(r, Exception)), None)
-        return [
+        outcomes = [
             next((r for r in replies[a:b] if isinstance(r, Exception)), index_error)
             for a, b in spans
         ]
+        failed = [meta.id for (meta, _, _), error in zip(records, outcomes, strict=True) if error]
+        if failed:
+            await self._unindex_unwritten(failed)
+        return outcomes
+
+    async def _unindex_unwritten(self, job_ids: list[str]) -> None:
+        """Best effort: drop the index entries of records that were not written whole.
+
+        Such a job is never published (its request fails), but on a cluster its
+        index entries may have reached the index slot's node while its own node
+        was down: they would list, count and sweep a job that does not exist.
+        What stays behind is dropped by the sweeper (open) and the trim (listing).
+        """
+        with contextlib.suppress(RedisError, RedisClusterException):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._unindex(pipe, job_ids)
+                await pipe.execute()
 
     def _queue_record(
         self, pipe: Any, meta: JobMeta, submitted: messages.Submitted, sealed: bytes | None

@@ -28,9 +28,16 @@ scripts run unchanged on Redis Cluster)::
                                    agents were told (controller/store/control.py)
     corral:{index}:rollouts zset   unfinished rollout's job id scored by when it
                                    next needs a look (controller/jobs/rollout.py)
-    corral:agents           hash   hostname -> msgpack AgentRecord
+    corral:agents           hash   hostname -> msgpack AgentRecord (controller/store/agents.py)
+    corral:drained          hash   hostname -> when it was drained (controller/store/agents.py)
     corral:audit            stream one entry per mutating API call or refused key,
                                    trimmed to about audit_max_entries (controller/store/audit.py)
+    corral:idem:{<digest>}  string an Idempotency-Key's claim (controller/api/idempotency.py)
+    corral:console:session:<digest>  string  a console session (controller/console/sessions.py)
+
+On Redis Cluster no command or script crosses slots: each script's keys share
+one tag, and the keys without a tag are only ever used one per command
+(docs/architecture.md, "Redis layout on a cluster").
 """
 
 from __future__ import annotations

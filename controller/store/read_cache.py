@@ -37,14 +37,12 @@ import asyncio
 from collections import OrderedDict
 from typing import NamedTuple
 
-from redis.asyncio import Redis
-
 from common.detail import DETAIL_ENCODER, render
 from common.fold import JobRecord, fold_all
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER
 from controller.store.keys import events_key, job_key
-from controller.store.redis import as_bytes, as_text
+from controller.store.redis import RedisClient, as_bytes, as_text
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Unfinished jobs whose folded record is kept, so the next miss folds only
@@ -71,7 +69,7 @@ class _Live(NamedTuple):
 class DetailReader:
     """Encoded job details (the exact response bodies), cached by validity token."""
 
-    def __init__(self, redis: Redis, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, redis: RedisClient, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.redis = redis
         self.max_bytes = max_bytes
         self._token = redis.register_script(VALIDITY_SCRIPT)

@@ -10,18 +10,36 @@ the call (503 at the API, retried by the collector) rather than hanging it.
 
 Replies are bytes (``decode_responses`` off); :func:`as_text` and
 :func:`as_bytes` also accept ``str`` (a script's status reply).
+
+``redis+cluster://[user:password@]host:port[,host:port...]`` selects Redis
+Cluster (redis-py's :class:`~redis.asyncio.cluster.RedisCluster`): the hosts
+are seeds, the client learns the rest. Every command and script the store
+sends keeps its keys in one hash slot (docs/architecture.md, "Redis
+layout"); cross-slot pipelines are non-transactional, and the cluster client
+splits them per node.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeAlias
+from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import BusyLoadingError, NoScriptError
+from redis.exceptions import (
+    AskError,
+    BusyLoadingError,
+    ClusterError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisClusterException,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -29,26 +47,79 @@ from controller.store.scripts import SCRIPTS
 
 READ_TIMEOUT = 5.0  # the main client's socket timeout
 PIPELINE_TIMEOUT = READ_TIMEOUT  # the same bound for a whole hot pipeline
+CLUSTER_SCHEME = "redis+cluster://"
+
+RedisClient: TypeAlias = Redis | RedisCluster
+AnyPipeline: TypeAlias = Pipeline | ClusterPipeline
+
+# Redis cannot answer now (the API's 503; the collector retries): the server is
+# down or slow, or, on a cluster, a master is down, a failover is under way
+# (a demoted master refuses writes) or slots are moving.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterError,  # and ClusterDownError, MasterDownError; "TTL exhausted" redirections
+    TryAgainError,
+    AskError,  # and MovedError: redirections still unresolved after the client's retries
+    SlotNotCoveredError,
+    ReadOnlyError,
+)
+# The cluster client raises its bare exception both for a topology it cannot
+# learn (an outage) and for a command it cannot route (a bug: keys in two slots).
+_TOPOLOGY_FAILURES = (
+    "Redis Cluster cannot be connected",
+    "All slots are not covered",
+    "startup_nodes could not agree",
+)
 
 
-def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Redis:
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot answer now, rather than a faulty request."""
+    if isinstance(exc, UNAVAILABLE_ERRORS):
+        return True
+    return type(exc) is RedisClusterException and str(exc).startswith(_TOPOLOGY_FAILURES)
+
+
+def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> RedisClient:
     """A client that rides out short outages: a few retries with jittered backoff
     (bounded, so a request during a long outage fails fast with 503), a
     health check on idle connections, and bounded socket timeouts.
 
     ``read_timeout=None``: the ``bulk`` client, whose pipelines are bounded
     as a whole by :func:`run_pipeline`."""
-    return Redis.from_url(
-        url,
-        health_check_interval=5,
-        socket_timeout=read_timeout,
-        socket_connect_timeout=2,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError, BusyLoadingError],
-    )
+    options: dict[str, Any] = {
+        "health_check_interval": 5,
+        "socket_timeout": read_timeout,
+        "socket_connect_timeout": 2,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError, BusyLoadingError],
+    }
+    if url.startswith(CLUSTER_SCHEME):
+        seeds, username, password = cluster_seeds(url)
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+            username=username,
+            password=password,
+            **options,
+        )
+    return Redis.from_url(url, **options)
 
 
-async def run_pipeline(pipe: Pipeline, **options: Any) -> list[Any]:
+def cluster_seeds(url: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
+    """The seed nodes, user and password of a ``redis+cluster://`` URL."""
+    rest = url.removeprefix(CLUSTER_SCHEME).split("/", 1)[0]
+    userinfo, _, hosts = rest.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    seeds = []
+    for seed in hosts.split(","):
+        host, _, port = seed.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a {CLUSTER_SCHEME} seed must be host:port, got {seed!r}")
+        seeds.append((host.strip("[]"), int(port)))
+    return seeds, unquote(username) or None, unquote(password) or None
+
+
+async def run_pipeline(pipe: AnyPipeline, **options: Any) -> list[Any]:
     """``pipe.execute(**options)``, failing like a socket timeout after PIPELINE_TIMEOUT."""
     try:
         async with asyncio.timeout(PIPELINE_TIMEOUT):
@@ -59,7 +130,7 @@ async def run_pipeline(pipe: Pipeline, **options: Any) -> list[Any]:
     return replies
 
 
-async def execute(client: Redis, commands: list[tuple[Any, ...]]) -> list[Any]:
+async def execute(client: RedisClient, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Run raw commands in one pipeline round trip; EVALSHA without SCRIPT EXISTS.
 
     redis-py's script objects check every registered script with a SCRIPT

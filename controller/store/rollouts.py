@@ -26,11 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from redis.asyncio import Redis
 
 from common.job import META_DECODER, JobMeta
 from controller.store.keys import INDEX_ROLLOUTS, job_key, rollout_key, terminal_key
-from controller.store.redis import as_bytes, as_text, execute
+from controller.store.redis import RedisClient, as_bytes, as_text, execute
 from controller.store.scripts import ROLLOUT_STOP, SHAS
 
 
@@ -98,7 +97,7 @@ def parse_state(meta: JobMeta, status: str, sealed: Any, fields: dict[Any, Any])
 
 
 class RolloutStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
 
     async def state(self, job_id: str) -> RolloutState | None:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from controller.store.agents import AgentStore
 from controller.store.jobs import JobStore
+from controller.store.redis import RedisClient, connect_redis
 
 
 @pytest.fixture
-async def redis(redis_db_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_db_url)
+async def redis(redis_db_url: str) -> AsyncIterator[RedisClient]:
+    client = connect_redis(redis_db_url)
     try:
         yield client
     finally:
@@ -21,10 +21,10 @@ async def redis(redis_db_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-def store(redis: Redis) -> JobStore:
+def store(redis: RedisClient) -> JobStore:
     return JobStore(redis, retention=3600.0)
 
 
 @pytest.fixture
-def agents(redis: Redis) -> AgentStore:
+def agents(redis: RedisClient) -> AgentStore:
     return AgentStore(redis)

@@ -34,13 +34,13 @@ from typing import Any
 
 import httpx
 import msgspec
-from redis.asyncio import Redis
 
 from common.detail import render
 from common.fold import EMPTY, fold
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER, Event
 from controller.store.keys import events_key, job_key, terminal_key
+from controller.store.redis import RedisClient
 
 AGENT_TERMINAL = frozenset({"completed", "failed", "skipped", "timeout", "cancelled"})
 # Beyond deadline + sweep interval: the sweeper's grace (1 s) and a loaded box.
@@ -121,7 +121,7 @@ def witnessed(
     return None
 
 
-async def oracle_detail(store: Redis, job_id: str, seed: int) -> tuple[Any, int, int]:
+async def oracle_detail(store: RedisClient, job_id: str, seed: int) -> tuple[Any, int, int]:
     """The detail the stored events must give, and the ``done`` / terminal counts."""
     async with store.pipeline(transaction=False) as pipe:
         pipe.hmget(job_key(job_id), "meta", "status", "done")
@@ -139,7 +139,7 @@ async def oracle_detail(store: Redis, job_id: str, seed: int) -> tuple[Any, int,
 
 
 class Checker:
-    def __init__(self, api: httpx.AsyncClient, store: Redis, slack: float = DEFAULT_SLACK):
+    def __init__(self, api: httpx.AsyncClient, store: RedisClient, slack: float = DEFAULT_SLACK):
         self.api = api
         self.store = store
         self.slack = slack

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from devstack.until import until
 from tests.harness import Stack
+
+pytestmark = pytest.mark.both_redis  # on a single redis-server and on a cluster
 
 WEB1, WEB2, DB1 = "web-1.dev.local", "web-2.dev.local", "db-1.dev.local"
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from tests.harness import Stack
+
+pytestmark = pytest.mark.both_redis  # on a single redis-server and on a cluster
 
 WEB = {"group": "web.dev"}
 DB = {"group": "db.dev"}

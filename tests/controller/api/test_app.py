@@ -6,6 +6,7 @@ import uuid
 
 import httpx
 import nats
+import pytest
 
 from common import subjects
 from devstack.until import until
@@ -82,6 +83,7 @@ async def test_oversized_body_is_413(stack: Stack) -> None:
     assert_error(await stack.api.post("/job", content=big), 413)
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_list_filters_by_status_and_counts_every_status(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
     ok = [await stack.submit("test.ping", target="web-1.dev.local") for _ in range(3)]
@@ -136,6 +138,7 @@ async def test_retry_keeps_the_original_target_unless_overridden(stack: Stack) -
     assert_error(await stack.api.post(f"/job/{original}/retry", json={"timeout": 0}), 400)
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_delete_removes_the_job_and_its_listing(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
     job_id = await stack.submit("test.ping", target="web-1.dev.local")
@@ -145,6 +148,7 @@ async def test_delete_removes_the_job_and_its_listing(stack: Stack) -> None:
     assert (await stack.api.get("/job")).json()["total_items"] == 0
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_agents_are_listed_with_state_labels_and_facts(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local", {"group": "web.dev"})
     listing = (await stack.api.get("/agent")).json()

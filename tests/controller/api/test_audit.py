@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.harness import READER_KEY, Stack
+
+pytestmark = pytest.mark.both_redis  # on a single redis-server and on a cluster
 
 HOST = "audit-1.test"
 

@@ -28,6 +28,7 @@ async def job_count(stack: Stack) -> int:
     return int(listing["total_items"])
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_a_batch_runs_every_job_and_answers_in_request_order(stack: Stack) -> None:
     for host in HOSTS:
         await stack.start_agent(host)
@@ -102,6 +103,7 @@ async def test_batch_never_clashes_with_a_job_id(stack: Stack) -> None:
     assert_error(await stack.api.put("/job/batch"), 405)
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_an_idempotency_key_makes_the_whole_batch_idempotent(stack: Stack) -> None:
     await stack.start_agent(HOSTS[0])
     jobs = [echo(i, HOSTS[0]) for i in range(5)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
 
@@ -16,6 +18,7 @@ async def all_job_ids(stack: Stack) -> set[str]:
     return {item["id"] for item in listing["items"]}
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_same_key_and_body_returns_the_same_job(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local")
     headers = {"Idempotency-Key": "order-42"}
@@ -40,6 +43,7 @@ async def test_same_key_and_body_returns_the_same_job(stack: Stack) -> None:
     assert fresh.json()["job_id"] != job_id
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_concurrent_submits_with_one_key_create_one_job(stack: Stack) -> None:
     await stack.start_agent("web-1.dev.local")
     headers = {"Idempotency-Key": "burst"}

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from redis.asyncio import Redis
 
 from controller.console.sessions import COOKIE, LIFETIME, session_key
+from controller.store.redis import connect_redis
 from tests.harness import ADMIN_KEY, Stack
+
+pytestmark = pytest.mark.both_redis  # on a single redis-server and on a cluster
 
 UNKNOWN_JOB = "00000000-0000-4000-8000-000000000000"
 
@@ -61,7 +63,7 @@ async def test_a_key_becomes_a_strict_httponly_cookie_good_on_console_paths_only
     assert ADMIN_KEY not in cookie
 
     # Redis holds the session under the id's digest, and not the key.
-    async with Redis.from_url(stack.redis_url) as redis:
+    async with connect_redis(stack.redis_url) as redis:
         stored = await redis.get(session_key(session_id))
         assert stored is not None
         assert ADMIN_KEY.encode() not in stored
@@ -78,7 +80,7 @@ async def test_a_key_becomes_a_strict_httponly_cookie_good_on_console_paths_only
     page = await browser.get("/ui/")
     logout = await browser.post("/ui/logout", data={"csrf_token": csrf_token(page.text)})
     assert logout.status_code == 303
-    async with Redis.from_url(stack.redis_url) as redis:
+    async with connect_redis(stack.redis_url) as redis:
         assert await redis.get(session_key(session_id)) is None
     # The old cookie, sent again, opens nothing.
     browser.cookies.set(COOKIE, session_id)

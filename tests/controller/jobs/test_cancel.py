@@ -9,19 +9,21 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
-from redis.asyncio import Redis
 
 from common import subjects
 from common.messages import CANCEL_DECODER, SIGNED_JOB_DECODER
 from common.signing import Verifier, load_public
 from controller.store.keys import job_key
+from controller.store.redis import connect_redis
 from devstack.until import until
 from tests.controller.api.test_app import assert_error
 from tests.harness import Stack
 
+pytestmark = pytest.mark.both_redis  # on a single redis-server and on a cluster
+
 
 async def job_field(stack: Stack, job_id: str, name: str) -> bytes | None:
-    redis = Redis.from_url(stack.redis_url)
+    redis = connect_redis(stack.redis_url)
     try:
         value = await redis.hget(job_key(job_id), name)
         return None if value is None else bytes(value, "utf-8") if isinstance(value, str) else value

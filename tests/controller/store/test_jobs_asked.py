@@ -7,6 +7,8 @@ no other agent's events (an expired replay answered elsewhere, say).
 
 from __future__ import annotations
 
+import pytest
+
 from common.job import CONTROLLER
 from common.messages import ENCODER, Event
 from controller.store.jobs import JobStore
@@ -14,6 +16,8 @@ from controller.store.keys import events_key
 from controller.store.redis import as_text
 from controller.store.scripts import Applied
 from tests.controller.store.test_scripts_apply_final import create, make, new_meta
+
+pytestmark = pytest.mark.both_redis  # the store must act alike on both
 
 
 async def apply(store: JobStore, job_id: str, *events: Event) -> Applied:

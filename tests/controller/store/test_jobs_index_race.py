@@ -14,17 +14,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from redis.asyncio import Redis
 
 from common.job import JOB_STATUSES, JobMeta
 from common.messages import ENCODER, Event
 from controller.store import scripts
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key, status_key, terminal_key
-from controller.store.redis import execute
+from controller.store.redis import RedisClient, execute
 from controller.store.scripts import index_command
 from controller.upkeep.finalize import finalize
 from tests.controller.store.test_scripts_apply_final import JOBS, NOW, create, make, new_meta
+
+pytestmark = pytest.mark.both_redis  # the store must act alike on both
 
 
 class RacingStore(JobStore):
@@ -41,7 +42,7 @@ class RacingStore(JobStore):
 
 
 @pytest.fixture
-def store(redis: Redis) -> RacingStore:
+def store(redis: RedisClient) -> RacingStore:
     return RacingStore(redis, retention=3600.0)
 
 

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 import redis.exceptions
-from redis.asyncio import Redis
 
 from common.detail import DETAIL_ENCODER
 from common.fold import fold_all
@@ -33,7 +32,10 @@ from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key
 from controller.store.read_cache import DetailReader
+from controller.store.redis import RedisClient
 from controller.upkeep.finalize import finalize
+
+pytestmark = pytest.mark.both_redis  # the store must act alike on both
 
 # Keys expire at creation + retention: the jobs must be recent.
 NOW = time.time()
@@ -237,7 +239,7 @@ async def test_the_cache_stays_within_its_byte_budget(store: JobStore) -> None:
 class FailingFirstReader(DetailReader):
     """Its first load dies (as on a dropped connection) once the test releases it."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         super().__init__(redis)
         self.release = asyncio.Event()
         self.loading = asyncio.Event()

@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from common.detail import DETAIL_ENCODER
 from common.job import STATUS_RANK
 from controller.store.jobs import JobStore
+from controller.store.redis import connect_redis
 from devstack.until import until
 from tests.harness import Stack
+
+pytestmark = pytest.mark.both_redis  # the store must act alike on both
 
 
 @pytest.fixture
 async def store(stack: Stack) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(stack.redis_url)
+    redis = connect_redis(stack.redis_url)
     try:
         yield JobStore(redis, retention=3600.0)
     finally:

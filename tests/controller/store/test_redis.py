@@ -1,5 +1,7 @@
-"""A hot-path pipeline on the client without a read timeout still fails, as a
-Redis timeout, when redis-server stops answering (controller/store/redis.py)."""
+"""The controller's Redis clients (controller/store/redis.py): a hot-path pipeline
+on the client without a read timeout still fails, as a Redis timeout, when
+redis-server stops answering; the URL picks a single server or a cluster; which
+errors mean "unavailable" (503); the key layout keeps each script in one slot."""
 
 from __future__ import annotations
 
@@ -7,10 +9,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis.exceptions
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import key_slot
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from controller.store import redis as pipelines
-from controller.store.redis import connect_redis, run_pipeline
+from controller.store.keys import (
+    INDEX_ALL,
+    INDEX_CANCELLING,
+    INDEX_KEYS,
+    INDEX_UNDISPATCHED,
+    events_key,
+    expected_key,
+    job_key,
+    order_key,
+    terminal_key,
+)
+from controller.store.redis import cluster_seeds, connect_redis, run_pipeline, unavailable
 from devstack.process import ServerProcess
 from devstack.redis_server import start_redis
 
@@ -45,3 +61,57 @@ async def test_a_frozen_redis_fails_the_pipeline_then_the_client_recovers(
             assert await run_pipeline(pipe) == [b"1"]
     finally:
         await bulk.aclose()
+
+
+def test_a_cluster_url_names_its_seeds_and_credentials() -> None:
+    seeds, user, password = cluster_seeds("redis+cluster://ops:s%40cret@10.0.0.1:7000,[::1]:7001")
+    assert seeds == [("10.0.0.1", 7000), ("::1", 7001)]
+    assert (user, password) == ("ops", "s@cret")
+    assert cluster_seeds("redis+cluster://a:1/0") == ([("a", 1)], None, None)
+    with pytest.raises(ValueError, match="host:port"):
+        cluster_seeds("redis+cluster://a,b:2")
+
+
+async def test_the_scheme_picks_the_client() -> None:
+    single = connect_redis("redis://127.0.0.1:1/0")
+    cluster = connect_redis("redis+cluster://127.0.0.1:1,127.0.0.1:2")
+    try:
+        assert isinstance(single, Redis)
+        assert isinstance(cluster, RedisCluster)  # nothing connects until a command
+    finally:
+        await single.aclose()
+        await cluster.aclose()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.ConnectionError("refused"),
+        redis.exceptions.TimeoutError("slow"),
+        redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        redis.exceptions.MasterDownError("MASTERDOWN"),
+        redis.exceptions.ClusterError("TTL exhausted."),
+        redis.exceptions.TryAgainError("TRYAGAIN"),
+        redis.exceptions.MovedError("3999 127.0.0.1:6381"),
+        redis.exceptions.SlotNotCoveredError("slot 7 is not covered"),
+        redis.exceptions.ReadOnlyError("READONLY You can't write against a read only replica."),
+        redis.exceptions.RedisClusterException("Redis Cluster cannot be connected. Please ..."),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_outages_and_failovers_are_unavailable(error: Exception) -> None:
+    assert unavailable(error)
+
+
+def test_a_command_the_cluster_cannot_route_is_a_bug_not_an_outage() -> None:
+    assert not unavailable(redis.exceptions.RedisClusterException("EVAL - all keys must map"))
+    assert not unavailable(redis.exceptions.ResponseError("WRONGTYPE"))
+
+
+def test_every_key_of_a_job_and_every_index_key_share_their_slot() -> None:
+    job_id = "6f1c2a8e-0000-4000-8000-000000000001"
+    per_job = {key_slot(k(job_id).encode()) for k in (job_key, events_key, terminal_key)}
+    per_job |= {key_slot(k(job_id).encode()) for k in (expected_key, order_key)}
+    assert len(per_job) == 1
+    indexes = [*INDEX_KEYS, INDEX_ALL, INDEX_UNDISPATCHED, INDEX_CANCELLING]
+    assert len({key_slot(key.encode()) for key in indexes}) == 1

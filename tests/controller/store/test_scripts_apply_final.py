@@ -13,6 +13,7 @@ import itertools
 import time
 import uuid
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +40,8 @@ from controller.store.jobs import JobStore
 from controller.store.keys import job_key, terminal_key
 from controller.store.scripts import UNDECIDED
 from controller.upkeep.finalize import decide_status, finalize
+
+pytestmark = pytest.mark.both_redis  # the store must act alike on both
 
 NOW = time.time()
 KINDS: dict[str, type[Event]] = {

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import nats
 import pytest
-from redis.asyncio import Redis
 
 from common import subjects
 from common.job import JobMeta
@@ -16,6 +15,7 @@ from common.messages import ENCODER, JobSpec, Operation
 from common.signing import Signer, load_private
 from controller.store.jobs import JobStore
 from controller.store.keys import INDEX_CANCELLING
+from controller.store.redis import connect_redis
 from devstack.until import until
 from tests.harness import Stack
 from tests.records import single_host_job
@@ -26,7 +26,7 @@ PING = Operation(type="test.ping")
 
 @pytest.fixture
 async def store(stack: Stack) -> AsyncIterator[JobStore]:
-    redis = Redis.from_url(stack.redis_url)
+    redis = connect_redis(stack.redis_url)
     yield JobStore(redis, retention=3600)
     await redis.aclose()
 
@@ -44,6 +44,7 @@ async def write_only(
     return meta
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_a_job_written_but_never_published_still_reaches_its_agent(
     stack: Stack, store: JobStore
 ) -> None:
@@ -105,6 +106,7 @@ async def test_an_undispatched_job_past_its_deadline_fails_not_dispatched(
     assert detail["agent_states"][HOST]["error"] == "not dispatched"
 
 
+@pytest.mark.both_redis  # on a single redis-server and on a cluster
 async def test_a_cancelled_job_whose_publish_is_unconfirmed_stays_cancelling(
     stack: Stack, store: JobStore
 ) -> None:
