@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check lint types fmt bench bench-quick clean
+.PHONY: run test host-test check lint types fmt bench bench-quick clean
 
 $(STAMP): pyproject.toml examples/corral-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto
+
+# The mutating operation families for real, on THIS machine, as root: for a
+# disposable VM or container only (docs/operations.md). CI does not run it.
+host-test: $(STAMP)
+	CORRAL_HOST_TEST=1 $(BIN)/python -m pytest -q tests/host
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
