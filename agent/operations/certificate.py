@@ -13,7 +13,6 @@ installed (it is wherever ca-certificates is, on Debian), else are null.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.host import Host
 from common.operations.certificate import AddParams, RemoveParams, normal_pem, pem_der
 from common.operations.declaration import NoParams, OperationResult
@@ -103,19 +103,6 @@ async def list_certificates(params: NoParams, ctx: OperationContext) -> Operatio
     )
 
 
-def _diff(path: str, before: bytes | None, after: bytes | None) -> str:
-    old = (before or b"").decode(errors="replace").splitlines(keepends=True)
-    new = (after or b"").decode(errors="replace").splitlines(keepends=True)
-    return "".join(
-        difflib.unified_diff(
-            old,
-            new,
-            "/dev/null" if before is None else path,
-            "/dev/null" if after is None else path,
-        )
-    )
-
-
 async def _update(ctx: OperationContext, store: Store, path: str, before: bytes | None) -> None:
     """Run the store's update tool; should it fail, put the file back as it was."""
     try:
@@ -138,7 +125,7 @@ async def add(params: AddParams, ctx: OperationContext) -> OperationResult:
     data = {
         "name": params.name,
         "path": path,
-        "diff": _diff(path, written.before, content),
+        "diff": unified(path, written.before, content),
         "updated": written.changed and not ctx.dry_run,
     }
     return OperationResult(data=data, changed=written.changed)
@@ -154,7 +141,7 @@ async def remove(params: RemoveParams, ctx: OperationContext) -> OperationResult
     data = {
         "name": params.name,
         "path": path,
-        "diff": _diff(path, before, None) if changed else "",
+        "diff": unified(path, before, None) if changed else "",
         "updated": changed and not ctx.dry_run,
     }
     return OperationResult(data=data, changed=changed)

@@ -14,7 +14,6 @@ so two deploys running at once on this agent cannot lose each other's entry.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import os
@@ -22,13 +21,13 @@ from typing import Any
 
 from agent.operations.accounts import Accounts, read_accounts
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.host import Host
 from agent.operations.templates import render
 from common.operations.declaration import OperationResult
 from common.operations.file import DeployParams, FileState, PathParams
 
 RECORDS = "/var/lib/corral/files.json"
-BINARY = "binary files differ"
 
 
 def read_records(host: Host) -> dict[str, str]:
@@ -46,32 +45,6 @@ def read_records(host: Host) -> dict[str, str]:
 def write_records(host: Host, records: dict[str, str]) -> None:
     body = {"files": {path: {"sha256": sha} for path, sha in sorted(records.items())}}
     host.write_file(RECORDS, json.dumps(body, indent=1).encode() + b"\n", mode=0o600)
-
-
-def content_diff(path: str, before: bytes | None, after: bytes | None, limit: int) -> str:
-    """A unified diff between two contents (None: no file), at most ``limit`` bytes."""
-    if before == after:
-        return ""
-    try:
-        old, new = ((b or b"").decode() for b in (before, after))
-    except UnicodeDecodeError:
-        return BINARY
-    if "\0" in old or "\0" in new:
-        return BINARY
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
-        fromfile="/dev/null" if before is None else f"a{path}",
-        tofile="/dev/null" if after is None else f"b{path}",
-    )
-    # As diff(1) does, so a last line without a newline does not run into the next.
-    text = "".join(
-        line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in lines
-    )
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text
-    return encoded[:limit].decode(errors="ignore") + "\n[diff truncated]\n"
 
 
 async def _object_content(ctx: OperationContext, name: str, sha256: str) -> bytes:
@@ -126,7 +99,7 @@ async def deploy(params: DeployParams, ctx: OperationContext) -> OperationResult
         "path": params.path,
         "changed": written.changed,
         "sha256": sha256,
-        "diff": content_diff(params.path, written.before, content, ctx.max_output_bytes),
+        "diff": unified(params.path, written.before, content, ctx.max_output_bytes),
     }
     return OperationResult(changed=written.changed, data=data)
 
@@ -191,7 +164,7 @@ async def undeploy(params: PathParams, ctx: OperationContext) -> OperationResult
     data = {
         "path": params.path,
         "changed": before is not None,
-        "diff": content_diff(params.path, before, None, ctx.max_output_bytes),
+        "diff": unified(params.path, before, None, ctx.max_output_bytes),
     }
     return OperationResult(changed=before is not None, data=data)
 

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.host import Host, Ran
 from agent.operations.network_files import (
     BadFile,
@@ -27,7 +28,6 @@ from agent.operations.network_files import (
     parse_netplan,
     render_keyfile,
     render_netplan,
-    unified_diff,
     with_route,
     without_route,
 )
@@ -138,7 +138,7 @@ async def put(
         "file": path,
         "backend": now.backend.name,
         "settings": None if settings is None else msgspec.to_builtins(settings),
-        "diff": unified_diff(path, now.text or "", after or ""),
+        "diff": unified(path, now.text, after),
     }
     return OperationResult(data=data, changed=changed)
 

@@ -13,8 +13,8 @@ import os
 from typing import Literal
 
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.host import Host
-from agent.operations.network_files import unified_diff
 from common.operations.declaration import NoParams, OperationResult
 from common.operations.network import DnsUpdateParams
 
@@ -178,6 +178,6 @@ def _updated(
         "search": search,
         "file": path,
         "managed_by": manager,
-        "diff": unified_diff(path, before or "", after or ""),
+        "diff": unified(path, before, after),
     }
     return OperationResult(data=data, changed=before != after)

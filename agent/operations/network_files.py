@@ -9,7 +9,6 @@ settings' ``gateway``; other routes are ``routes``.
 from __future__ import annotations
 
 import configparser
-import difflib
 import ipaddress
 import uuid
 from typing import Any
@@ -24,18 +23,6 @@ HEADER = "# Written by corral (network.interface.*, network.route.*); changes he
 
 class BadFile(ValueError):
     """corral's file no longer says something corral can read; the message says what."""
-
-
-def unified_diff(path: str, before: str, after: str) -> str:
-    """A unified diff of a file's text; "" when equal."""
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=path,
-            tofile=path,
-        )
-    )
 
 
 def _version(address: str) -> int:

@@ -19,13 +19,13 @@ under the host root) or systemctl is missing, dry runs included.
 
 from __future__ import annotations
 
-import difflib
 import os
 from fnmatch import fnmatchcase
 from typing import Any
 
 from agent.operations import systemctl
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.systemctl import begin_systemctl, number
 from common.operations.declaration import OperationResult
 from common.operations.service import (
@@ -191,17 +191,6 @@ async def disable_service(params: UnitParams, ctx: OperationContext) -> Operatio
 # -- unit files --------------------------------------------------------------
 
 
-def unified_diff(path: str, before: bytes | None, after: bytes | None) -> str:
-    """A unified diff from ``before`` to ``after`` (None: no file), as ``diff -u`` prints it."""
-
-    def lines(content: bytes | None) -> list[str]:
-        text = (content or b"").decode("utf-8", errors="replace")
-        return [line if line.endswith("\n") else line + "\n" for line in text.splitlines(True)]
-
-    old, new = ("/dev/null" if c is None else path for c in (before, after))
-    return "".join(difflib.unified_diff(lines(before), lines(after), old, new))
-
-
 def _masked(ctx: OperationContext, path: str) -> bool:
     local = ctx.host.file(path)
     return local.is_symlink() and os.readlink(local) == "/dev/null"
@@ -229,7 +218,7 @@ async def _put_unit(params: UnitFileParams, ctx: OperationContext, *, new: bool)
     changed = written.changed or await _needs_reload(ctx, unit)
     if changed and not ctx.dry_run:
         await systemctl.daemon_reload(ctx)
-    data = {"name": unit, "path": path, "diff": unified_diff(path, before, content)}
+    data = {"name": unit, "path": path, "diff": unified(path, before, content)}
     return OperationResult(changed=changed, data=data)
 
 
@@ -262,7 +251,7 @@ async def delete_unit(params: UnitFileName, ctx: OperationContext) -> OperationR
     data = {
         "name": unit,
         "path": path,
-        "diff": unified_diff(path, before, None),
+        "diff": unified(path, before, None),
         "stopped": stop,
         "disabled": disable,
     }

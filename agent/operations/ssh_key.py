@@ -13,13 +13,13 @@ either is refused.
 
 from __future__ import annotations
 
-import difflib
 import os
 
 import msgspec
 
 from agent.operations.accounts import PasswdEntry, read_accounts
 from agent.operations.base import Handler, OperationContext, OperationFailed
+from agent.operations.diff import unified
 from agent.operations.host import Host
 from common.operations.declaration import OperationResult
 from common.operations.ssh_key import (
@@ -53,13 +53,6 @@ def _parsed(line: str) -> KeyLine | None:
         return parse_line(line)
     except ValueError:
         return None
-
-
-def _diff(path: str, before: str, after: str) -> str:
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True), after.splitlines(keepends=True), path, path
-    )
-    return "".join(lines)
 
 
 async def list_keys(params: ListParams, ctx: OperationContext) -> OperationResult:
@@ -119,7 +112,7 @@ async def _write(
     ctx.host.write_file(
         path, after.encode(), mode=0o600, uid=entry.uid, gid=entry.gid, dry_run=ctx.dry_run
     )
-    change = msgspec.structs.replace(change, diff=_diff(path, before, after))
+    change = msgspec.structs.replace(change, diff=unified(path, before, after))
     return OperationResult(data=msgspec.to_builtins(change), changed=True)
 
 

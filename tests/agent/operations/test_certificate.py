@@ -76,7 +76,7 @@ async def test_adding_writes_the_pem_once_and_updates_the_store_once(debian: Sta
     assert path.read_text() == EXAMPLE
     assert path.stat().st_mode & 0o777 == 0o644
     assert data["diff"].startswith(
-        "--- /dev/null\n+++ /usr/local/share/ca-certificates/example.crt\n"
+        "--- /dev/null\n+++ b/usr/local/share/ca-certificates/example.crt\n"
     )
     assert "+-----BEGIN CERTIFICATE-----\n" in data["diff"]
 
@@ -159,7 +159,7 @@ async def test_removing_removes_once_and_a_dry_run_keeps_the_file(debian: Standi
     )
     assert changed
     assert dry["diff"].startswith(
-        "--- /usr/local/share/ca-certificates/example.crt\n+++ /dev/null\n"
+        "--- a/usr/local/share/ca-certificates/example.crt\n+++ /dev/null\n"
     )
     assert path.exists()
     data, changed = await run("certificate.remove", {"name": "example"}, context(debian))

@@ -12,6 +12,8 @@ import pytest
 
 from agent.operations import file
 from agent.operations.base import OperationContext, OperationFailed
+from agent.operations.diff import BINARY as BINARY_DIFF
+from agent.operations.diff import unified
 from agent.operations.host import Host
 from common.operations.catalog import validate_params
 from common.operations.declaration import OperationError, OperationResult
@@ -147,7 +149,7 @@ async def test_an_object_is_written_only_with_the_sha256_the_job_names(root: Pat
     data = {"path": "/usr/local/bin/tool", "object": "tool", "sha256": sha(BINARY)}
     result = await run("file.deploy", {**data, "mode": "0755"}, context(root, tool=BINARY))
     assert (root / "usr/local/bin/tool").read_bytes() == BINARY
-    assert (result.changed, result.data["diff"]) == (True, "binary files differ")
+    assert (result.changed, result.data["diff"]) == (True, BINARY_DIFF)
 
     other = {"path": "/etc/other", "object": "tool", "sha256": sha(b"something else")}
     with pytest.raises(
@@ -231,7 +233,7 @@ async def test_a_record_corral_did_not_write_fails_instead_of_being_replaced(roo
 
 
 def test_a_long_diff_is_cut_to_the_limit() -> None:
-    diff = file.content_diff("/f", b"", b"line\n" * 1000, limit=100)
+    diff = unified("/f", b"", b"line\n" * 1000, limit=100)
     assert diff.endswith("\n[diff truncated]\n")
     assert len(diff) < 100 + 20
 

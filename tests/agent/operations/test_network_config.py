@@ -72,7 +72,7 @@ async def test_create_writes_a_netplan_drop_in_and_applies_it_once(tmp_path: Pat
         }
     }
     assert (root / DROP_IN).stat().st_mode & 0o777 == 0o600
-    assert first.data["diff"].startswith("--- /etc/netplan/90-corral-eth1.yaml")
+    assert first.data["diff"].startswith("--- /dev/null\n+++ b/etc/netplan/90-corral-eth1.yaml")
     assert first.data["settings"]["gateway"] == "192.0.2.1"
     assert standins.calls("netplan") == [["apply"]]
     neighbour = (root / "etc/netplan/50-cloud-init.yaml").read_text()

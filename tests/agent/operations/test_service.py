@@ -297,7 +297,7 @@ async def test_create_writes_the_unit_file_and_reloads_once(booted: Standins) ->
     assert written.read_text() == UNIT_FILE
     assert written.stat().st_mode & 0o777 == 0o644
     assert result["path"] == MYAPP
-    assert result["diff"].startswith(f"--- /dev/null\n+++ {MYAPP}\n@@ -0,0 +1,8 @@\n+[Unit]\n")
+    assert result["diff"].startswith(f"--- /dev/null\n+++ b{MYAPP}\n@@ -0,0 +1,8 @@\n+[Unit]\n")
     assert verbs(booted) == ["daemon-reload"]
     again = await run(booted, "service.unit.create", data)
     assert again == (False, {"name": "myapp.service", "path": MYAPP, "diff": ""})
@@ -375,7 +375,7 @@ async def test_delete_stops_and_disables_first_then_forgets_the_unit(booted: Sta
     mark = len(verbs(booted))
     changed, result = await run(booted, "service.unit.delete", {"name": "myapp"})
     assert changed is True
-    assert result["diff"].startswith(f"--- {MYAPP}\n+++ /dev/null\n")
+    assert result["diff"].startswith(f"--- a{MYAPP}\n+++ /dev/null\n")
     assert verbs(booted)[mark:] == ["show", "stop", "disable", "daemon-reload"]
     assert not (booted.root / MYAPP.lstrip("/")).exists()
     with pytest.raises(OperationFailed, match="no such unit"):

@@ -142,7 +142,7 @@ async def test_a_dry_run_add_creates_nothing_and_shows_the_diff(setup: tuple[Pat
     root, host = setup
     result = await operate("ssh_key.add", {"user": "deploy", "line": RSA}, host, dry_run=True)
     assert result.changed is True
-    assert result.data["diff"].startswith(f"--- {FILE}\n+++ {FILE}\n")
+    assert result.data["diff"].startswith(f"--- a{FILE}\n+++ b{FILE}\n")
     assert not (root / "home/deploy/.ssh").exists()
 
 

@@ -228,3 +228,16 @@ def test_a_bad_family_adds_nothing() -> None:
             catalog.add_families([DEMO, bad])
         assert "demo.greet" not in catalog.OPERATIONS
         assert "demo" not in catalog.FAMILIES
+
+
+# The families an administrator reaches for (issue 12 of the tracker), plus test.
+FAMILIES_NEEDED = {
+    *("node", "network", "command", "file", "service", "package", "user", "group"),
+    *("ssh_key", "sysctl", "ntp", "timezone", "power", "process", "log", "certificate"),
+    *("cron", "docker", "test"),
+}
+
+
+def test_the_catalog_covers_what_an_administrator_needs() -> None:
+    assert {f.name for f in catalog.BUILTIN_FAMILIES} >= FAMILIES_NEEDED
+    assert len(BUILTIN) >= 85
