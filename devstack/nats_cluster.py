@@ -48,7 +48,6 @@ SITE_CLIENT = "0.0.0.0:4222"
 STORE = "/var/lib/nats/jetstream"
 HEALTHY_WITHIN = 30.0
 _ADDRESS = re.compile(r"(?<![\w.-])(?:[\w.-]+):(?:4222|6222|7422|8222)(?!\d)")
-_PASSWORD = re.compile(r'(password:\s*")[^"]*(")')
 
 
 @dataclass(frozen=True)
@@ -86,12 +85,12 @@ def node_config(name: str, ports: dict[str, Ports], store: Path) -> str:
     return render((CLUSTER_CONFIGS / f"{name}.conf").read_text(), replacements)
 
 
-def leaf_config(ports: dict[str, Ports], client: int, monitor: int) -> str:
-    """The leaf node's config: its remote names every hub node's leaf port."""
+def leaf_config(hubs: dict[str, int], client: int, monitor: int) -> str:
+    """The leaf node's config: its remote names every hub node's leaf port (``hubs``)."""
     replacements = {
         SITE_CLIENT: f"{HOST}:{client}",
         MONITOR: f"{HOST}:{monitor}",
-        **{f"{peer}.corral.internal:7422": f"{HOST}:{p.leaf}" for peer, p in ports.items()},
+        **{f"{peer}.corral.internal:7422": f"{HOST}:{port}" for peer, port in hubs.items()},
     }
     return render((LEAF_CONFIGS / "leaf.conf").read_text(), replacements)
 
@@ -118,7 +117,7 @@ def fill_accounts(
         copy = block.replace(example, encode(host)).replace(
             "user: agent-web-1\n", f"user: agent-{host}\n"
         )
-        blocks.append(_PASSWORD.sub(lambda m, pw=password: m.group(1) + pw + m.group(2), copy))
+        blocks.append(_set_password(copy, f"agent-{host}", password))
     text = text[:start] + "".join(blocks) + text[end:]
     for user, password in passwords.items():
         text = _set_password(text, user, password)
@@ -223,12 +222,34 @@ def _check_leaf(port: int, timeout: float) -> None:
             raise ConnectionError("no INFO greeting")
 
 
-def start_leaf(cluster: NatsCluster, accounts: str) -> ServerProcess:
-    """Start a leaf node linked to every hub node's leaf port; its clients use ``accounts``."""
+def leaf_links(monitor_port: int) -> int:
+    """How many leaf node links the server on ``monitor_port`` has (its ``/leafz``)."""
+    url = f"http://{HOST}:{monitor_port}/leafz"
+    with urllib.request.urlopen(url, timeout=2.0) as response:
+        return int(json.load(response).get("leafnodes", 0))
+
+
+def start_leaf(
+    cluster: NatsCluster, accounts: str, hubs: dict[str, int] | None = None
+) -> ServerProcess:
+    """Start a leaf node whose clients use ``accounts``, linked to every hub node.
+
+    ``hubs``: node name -> the port to reach its leaf listener through (a test
+    puts a proxy there to cut the link); each node's own leaf port by default.
+    Returns once the link is up.
+    """
     directory = cluster.root / "leaf"
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "accounts.conf").write_text(accounts)
     client, cluster.leaf_monitor = free_port(), free_port()
-    config = leaf_config(cluster.ports, client, cluster.leaf_monitor)
+    hubs = hubs or {name: ports.leaf for name, ports in cluster.ports.items()}
+    config = leaf_config(hubs, client, cluster.leaf_monitor)
     cluster.leaf = _start("nats-leaf", directory, config, client, _check_leaf)
+    deadline = time.monotonic() + HEALTHY_WITHIN
+    while leaf_links(cluster.leaf_monitor) < 1:
+        if time.monotonic() > deadline:
+            raise ServerError(
+                f"the leaf node did not link to the cluster; see {cluster.leaf.log_path}"
+            )
+        time.sleep(0.1)  # a poll of a local HTTP endpoint; nothing to await in sync code
     return cluster.leaf

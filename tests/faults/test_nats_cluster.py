@@ -13,6 +13,7 @@ they learn the others from the cluster and fail over by themselves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -112,15 +113,16 @@ class ClusteredCorral:
         return True
 
 
-@pytest.fixture
-async def clustered(tmp_path: Path) -> AsyncIterator[ClusteredCorral]:
-    nats = await asyncio.to_thread(start_cluster, tmp_path / "nats", accounts(HOSTS))
-    corral = Cluster(tmp_path)
+@contextlib.asynccontextmanager
+async def clustered_corral(root: Path, hosts: list[str]) -> AsyncIterator[ClusteredCorral]:
+    """The NATS cluster (with agent users for ``hosts``), Redis, and the harness on them."""
+    nats = await asyncio.to_thread(start_cluster, root / "nats", accounts(hosts))
+    corral = Cluster(root)
     try:
         # The harness's single-server slots point at the first node.
         corral.nats = nats.nodes[NODES[0]]
         corral.bus_url = nats.url(NODES[0], "controller", CONTROLLER_PASSWORD)
-        corral.redis = await asyncio.to_thread(start_redis, tmp_path / "redis")
+        corral.redis = await asyncio.to_thread(start_redis, root / "redis")
         corral.store = Redis.from_url(corral.redis.url, socket_timeout=5)
         # The test's own connection fails over like the corral processes' (bus/connect.py).
         corral._bus = await connect(corral.bus_url, "faults-test")
@@ -128,6 +130,12 @@ async def clustered(tmp_path: Path) -> AsyncIterator[ClusteredCorral]:
     finally:
         await corral.close()
         await asyncio.to_thread(nats.stop)
+
+
+@pytest.fixture
+async def clustered(tmp_path: Path) -> AsyncIterator[ClusteredCorral]:
+    async with clustered_corral(tmp_path, HOSTS) as running:
+        yield running
 
 
 async def load(
