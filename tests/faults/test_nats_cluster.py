@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -74,8 +75,17 @@ class ClusteredCorral:
         await self.corral.add_controller(
             name, nats_url=self.controller_url(node), stream_replicas=3
         )
-        # An ack a dead node took with it comes back within seconds, not 30 s.
+        await self.short_ack_waits()
+
+    async def short_ack_waits(self) -> None:
+        """The shared consumers' ack waits (30 s as a controller makes them) cut to
+        ACK_WAIT: a message delivered, or an ack sent, through a node that stopped
+        comes back within the test. Again after each controller start."""
         await self.corral.shared_ack_wait(ACK_WAIT)
+        js = (await self.corral.bus()).jetstream()
+        info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.COLLECTOR_CONSUMER)
+        shorter = dataclasses.replace(info.config, ack_wait=ACK_WAIT)
+        await js.add_consumer(subjects.EVENTS_STREAM, shorter)
 
     async def agents(self, hosts: list[str], nodes: list[str], **settings: Any) -> None:
         """Start the agents at once (each until online), ``hosts[i]`` on ``nodes[i]``."""

@@ -12,7 +12,6 @@ comes within the test.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -20,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from common import subjects
 from devstack.nats_cluster import NODES
 from devstack.until import until
 from tests.faults.load import load_round
@@ -32,8 +30,6 @@ from tests.faults.test_nats_cluster import (
     clustered_corral,
     settled_and_clean,
 )
-
-COLLECTOR_ACK_WAIT = 4.0
 
 
 @pytest.fixture
@@ -60,10 +56,7 @@ async def test_two_of_three_controllers_killed_in_turn_under_load_lose_nothing(
             )
     survivor = corral.controllers["c3"]
     corral.use_api(survivor)
-    js = (await corral.bus()).jetstream()
-    info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.COLLECTOR_CONSUMER)
-    shorter = dataclasses.replace(info.config, ack_wait=COLLECTOR_ACK_WAIT)
-    await js.add_consumer(subjects.EVENTS_STREAM, shorter)
+    await clustered.short_ack_waits()  # the last two starts set them back to 30 s
     await clustered.agents(HOSTS, list(NODES))
 
     checker = corral.checker()
