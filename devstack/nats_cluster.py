@@ -16,13 +16,14 @@ tests run. The accounts file is the caller's to fill in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ CLIENT, MONITOR, ROUTE, LEAF = "0.0.0.0:4222", "127.0.0.1:8222", "0.0.0.0:6222",
 SITE_CLIENT = "0.0.0.0:4222"
 STORE = "/var/lib/nats/jetstream"
 HEALTHY_WITHIN = 30.0
+_PORT_ATTEMPTS = 3
 _ADDRESS = re.compile(r"(?<![\w.-])(?:[\w.-]+):(?:4222|6222|7422|8222)(?!\d)")
 
 
@@ -141,9 +143,14 @@ def healthy(monitor_port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def wait_healthy(ports: list[int], within: float = HEALTHY_WITHIN) -> None:
+def wait_healthy(
+    ports: list[int], within: float = HEALTHY_WITHIN, servers: Sequence[ServerProcess] = ()
+) -> None:
+    """Until every node's ``/healthz`` answers 200; raise if one of ``servers`` exits."""
     deadline = time.monotonic() + within
     while not all(healthy(p) for p in ports):
+        if exited := [s.name for s in servers if not s.running]:
+            raise ServerError(f"{exited} exited; see their logs under {servers[0].data_dir.parent}")
         if time.monotonic() > deadline:
             raise ServerError(
                 f"nats cluster not healthy within {within:g}s (monitor ports {ports})"
@@ -174,7 +181,8 @@ class NatsCluster:
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
-        wait_healthy([self.ports[n].monitor for n, s in self.nodes.items() if s.running])
+        nodes = list(self.nodes)
+        wait_healthy([self.ports[n].monitor for n in nodes], servers=list(self.nodes.values()))
 
     def stop(self) -> None:
         for server in [*([self.leaf] if self.leaf else []), *self.nodes.values()]:
@@ -198,21 +206,42 @@ def _start(
 
 
 def start_cluster(root: Path, accounts: str) -> NatsCluster:
-    """Start the three nodes under ``root`` with ``accounts`` (a filled-in accounts.conf)."""
-    cluster = NatsCluster(root, {name: Ports() for name in NODES})
-    try:
-        for name in NODES:
-            directory = root / name
-            directory.mkdir(parents=True, exist_ok=True)
-            # The node's config includes "accounts.conf" from its own directory.
-            (directory / "accounts.conf").write_text(accounts)
-            config = node_config(name, cluster.ports, directory / "jetstream")
-            cluster.nodes[name] = _start(name, directory, config, cluster.ports[name].client)
-        cluster.wait_healthy()
-    except BaseException:
-        cluster.stop()
-        raise
-    return cluster
+    """Start the three nodes under ``root`` with ``accounts`` (a filled-in accounts.conf).
+
+    Twelve ports are picked free and written into the configs before any node
+    starts, so another process may take one meanwhile: then the whole cluster
+    starts again on fresh ports, as :func:`devstack.process.start_server` does
+    for one server.
+    """
+    for attempt in range(_PORT_ATTEMPTS):
+        cluster = NatsCluster(root, _distinct_ports())
+        try:
+            for name in NODES:
+                directory = root / name
+                directory.mkdir(parents=True, exist_ok=True)
+                # The node's config includes "accounts.conf" from its own directory.
+                (directory / "accounts.conf").write_text(accounts)
+                config = node_config(name, cluster.ports, directory / "jetstream")
+                cluster.nodes[name] = _start(name, directory, config, cluster.ports[name].client)
+            cluster.wait_healthy()
+        except ServerError:
+            cluster.stop()
+            if attempt + 1 == _PORT_ATTEMPTS:
+                raise
+            continue
+        except BaseException:
+            cluster.stop()
+            raise
+        return cluster
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _distinct_ports() -> dict[str, Ports]:
+    while True:
+        ports = {name: Ports() for name in NODES}
+        chosen = [p for node in ports.values() for p in dataclasses.astuple(node)]
+        if len(set(chosen)) == len(chosen):
+            return ports
 
 
 def _check_leaf(port: int, timeout: float) -> None:

@@ -45,6 +45,8 @@ CONTROLLER_PASSWORD = "controller-test-pw"
 HOSTS = ["n-1.test", "n-2.test", "n-3.test"]
 ACK_WAIT = 5.0  # redelivery of a lost ack within the test, not after 30 s
 JOB_TIMEOUT = 20.0
+# A JetStream API call may go unanswered while leaders are elected: ask again.
+UNANSWERED = (nats.errors.TimeoutError, nats.errors.NoRespondersError)
 
 
 def agent_password(host: str) -> str:
@@ -170,9 +172,7 @@ async def load(
 async def settled_and_clean(clustered: ClusteredCorral, checker: Checker) -> None:
     """Every accepted job completed, none lost, run twice or counted twice."""
     corral = clustered.corral
-    # A JetStream API call may time out while the meta group settles: ask again.
-    unanswered = (nats.errors.TimeoutError, nats.errors.NoRespondersError)
-    await until(corral.jobs_settled, "every job message settled", within=20, ignore=unanswered)
+    await until(corral.jobs_settled, "every job message settled", within=20, ignore=UNANSWERED)
     (await checker.check()).assert_clean()
     statuses = Counter([(await corral.detail(job.job_id))["status"] for job in checker.jobs])
     assert set(statuses) == {"completed"}, statuses
@@ -193,7 +193,12 @@ async def test_stream_leader_killed_under_load_loses_and_repeats_nothing(
     await until(lambda: len(checker.jobs) > 12, "load under way")
     await asyncio.to_thread(clustered.nats.kill, leader)
     refused = await jobs_in_flight
-    await until(lambda: clustered.led_by_other_than(leader), "new stream leaders", within=15)
+    await until(
+        lambda: clustered.led_by_other_than(leader),
+        "new stream leaders",
+        within=15,
+        ignore=UNANSWERED,
+    )
     refused += await load(clustered, checker, counter, 1, seed=3)
     await asyncio.to_thread(clustered.nats.restart, leader)
 
@@ -215,7 +220,9 @@ async def test_rolling_restart_of_all_three_nodes_under_load_loses_and_repeats_n
         await until(lambda: len(checker.jobs) > 4, "load under way")
         # SIGTERM, start again, until every node's /healthz says its JetStream is current.
         await asyncio.to_thread(clustered.nats.restart, node)
-        await until(clustered.current, f"all replicas current after restarting {node}", within=20)
+        await until(
+            clustered.current, f"all replicas current after {node}", within=20, ignore=UNANSWERED
+        )
     refused = await jobs_in_flight
     refused += await load(clustered, checker, counter, 1, seed=5)
 
