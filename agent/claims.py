@@ -15,13 +15,19 @@ subject sequence 0): of any number of agents trying, one succeeds.
   any job;
 - holding another hostname, or deleted (only someone tampering deletes a
   claim): :data:`LOST`, the job is another agent's;
-- the store did not answer: :class:`ClaimUnavailable`; the job must not
-  run, and its message stays unacked so that it comes back.
+- the store did not answer, again and again for :data:`CLAIM_WITHIN`
+  seconds (past a leader election of the bucket's stream: a create that
+  landed unanswered reads back as this agent's own claim):
+  :class:`ClaimUnavailable`; the job must not run, and its message stays
+  unacked so that it comes back.
 
 The bucket is the controller's (controller/streams.py); agents only bind.
 """
 
 from __future__ import annotations
+
+import asyncio
+import time
 
 import nats.errors
 import nats.js.errors
@@ -32,6 +38,8 @@ from common import subjects
 
 WON = True
 LOST = False
+CLAIM_WITHIN = 15.0  # past a leader election, well short of the shared consumer's ack wait
+RETRY_DELAY_MAX = 1.0
 
 
 class ClaimUnavailable(Exception):
@@ -41,12 +49,26 @@ class ClaimUnavailable(Exception):
 class Claims:
     """One agent's claims: ``claim(job_id)`` is :data:`WON` or :data:`LOST`."""
 
-    def __init__(self, js: JetStreamContext, hostname: str) -> None:
+    def __init__(self, js: JetStreamContext, hostname: str, within: float = CLAIM_WITHIN) -> None:
+        """``within``: how long to keep asking a bucket that does not answer."""
         self._js = js
+        self.within = within
         self._mine = hostname.encode()
         self._bucket: KeyValue | None = None
 
     async def claim(self, job_id: str) -> bool:
+        give_up = time.monotonic() + self.within
+        delay = 0.1
+        while True:
+            try:
+                return await self._claim_once(job_id)
+            except ClaimUnavailable:
+                if time.monotonic() + delay >= give_up:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_DELAY_MAX)
+
+    async def _claim_once(self, job_id: str) -> bool:
         try:
             bucket = await self._bound()
             try:

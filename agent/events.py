@@ -14,6 +14,13 @@ collector delivery instead of three, for the same events, which the fold
 counts one by one. A longer job sends them on their own when the hold ends,
 so its progress shows as before, at most that much later.
 
+A stream whose leader is being elected (a NATS cluster node died or
+restarts) answers "no response from stream" or nothing for a few seconds:
+the terminal event is retried for :data:`STORE_WITHIN` (past any election),
+at most :data:`RETRY_DELAY_MAX` apart, while the job message's ack timer is
+kept fresh, so the answer lands well within a job's deadline instead of
+waiting for a redelivery.
+
 A terminal event over :data:`common.limits.MAX_EVENT_BYTES` (a huge result)
 would be dropped by the collector and the job would end ``timeout``; the
 agent sends a ``failed`` "result too large" in its place (same attempt and
@@ -23,6 +30,7 @@ timestamp, so a re-sent copy is the same event).
 from __future__ import annotations
 
 import asyncio
+import time
 
 import nats.errors
 import structlog
@@ -36,6 +44,10 @@ log = structlog.get_logger("corral.agent.events")
 # Long enough for a quick operation to end, short enough not to be noticed on a
 # progress display.
 PROGRESS_HOLD = 0.05
+# A leader election takes a few seconds, more on a loaded node: keep trying
+# this long, and never sleep so long between tries that its end goes unnoticed.
+STORE_WITHIN = 20.0
+RETRY_DELAY_MAX = 1.0
 
 
 class EventPublisher:
@@ -91,6 +103,9 @@ class EventPublisher:
     async def store(self, event: Event, attempts: int = 5) -> bool:
         """Publish and wait until JetStream stored the event; retry with backoff.
 
+        Tries at least ``attempts`` times and for at least :data:`STORE_WITHIN`
+        seconds (``Nats-Msg-Id`` stores a re-sent copy once).
+
         An event too large to be stored or folded is replaced by a ``failed``
         one that says so; a refusal for size is never retried as it is.
         The job's held progress events go in the same message when they fit.
@@ -103,9 +118,10 @@ class EventPublisher:
         if not progress:
             event, payload = fit(event)
         shrunk = False
-        delay = 0.2
+        delay = 0.1
         attempt = 0
-        while attempt < attempts:
+        give_up = time.monotonic() + STORE_WITHIN
+        while attempt < attempts or time.monotonic() < give_up:
             try:
                 await self.js.publish(
                     self.subject, payload, timeout=5.0, headers={"Nats-Msg-Id": event.event_id}
@@ -133,7 +149,7 @@ class EventPublisher:
                     error=str(exc) or type(exc).__name__,
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, RETRY_DELAY_MAX)
         return False
 
 

@@ -2,7 +2,10 @@
 
 Controllers, agents and swarms connect the same way: reconnect forever, after
 an exponential, jittered backoff (:func:`reconnect_delay`), logging a lost
-link, an error and a recovery. They stop the same way too: the first
+link, an error and a recovery. The URL may name several servers, comma
+separated; its credentials hold for every server, also those the client
+learns from a cluster (:func:`servers_and_credentials`), so it can fail
+over to any node. They stop the same way too: the first
 SIGTERM/SIGINT sets the caller's ``stop`` event (drain), a second one exits
 at once.
 """
@@ -14,6 +17,7 @@ import os
 import random
 import signal
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import nats
 import structlog
@@ -34,6 +38,22 @@ def reconnect_delay(servers: list[Server], info: dict[str, Any]) -> tuple[Server
     server = min(servers, key=lambda s: s.reconnects)
     delay = min(RECONNECT_FIRST * 2 ** min(server.reconnects, 10), RECONNECT_MAX)
     return server, delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+
+
+def servers_and_credentials(url: str) -> tuple[list[str], dict[str, str]]:
+    """The servers of ``url`` (comma-separated) and the user and password to use on all.
+
+    nats-py reuses a URL's credentials only on that URL's own server: a node
+    it learns from the cluster's INFO gets none and refuses the connection
+    ("Authorization Violation"), so a client whose node died could never fail
+    over. Passed as options, the credentials go to every server.
+    """
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    for server in servers:
+        parts = urlsplit(server)
+        if parts.username is not None and parts.password is not None:
+            return servers, {"user": unquote(parts.username), "password": unquote(parts.password)}
+    return servers, {}
 
 
 async def connect(url: str, name: str, inbox_prefix: str | None = None) -> NATS:
@@ -58,8 +78,9 @@ async def connect(url: str, name: str, inbox_prefix: str | None = None) -> NATS:
         log.info("nats_reconnected")
 
     connection: list[NATS] = []
+    servers, credentials = servers_and_credentials(url)
     nc = await nats.connect(
-        url,
+        servers,
         name=name,
         allow_reconnect=True,
         max_reconnect_attempts=-1,
@@ -68,6 +89,8 @@ async def connect(url: str, name: str, inbox_prefix: str | None = None) -> NATS:
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
         inbox_prefix=inbox_prefix or DEFAULT_INBOX_PREFIX,
+        user=credentials.get("user"),
+        password=credentials.get("password"),
     )
     connection.append(nc)
     return nc

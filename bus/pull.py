@@ -15,13 +15,19 @@ request with a 408 status; a request that got all its messages needs no
 answer. Either way the loop asks again once there is room.
 
 A request can die without an answer: with the connection (the stall behind
-nats.py#504), or on a server that lost it. The loop asks afresh, on a new
-reply subject and after re-creating or checking its consumer (``bind``),
+nats.py#504), on a server that lost it, or with a consumer leader that died
+in a NATS cluster (the new leader never heard of it, and a client connected
+to another node sees no disconnect). So each request asks for an idle
+heartbeat every ``heartbeat`` seconds (a ``100`` status while it has nothing
+to deliver): a request that brought neither a message nor a heartbeat for
+``MISSED_HEARTBEATS`` of them is taken for dead. The loop asks afresh, on a
+new reply subject and after re-creating or checking its consumer (``bind``),
 after a reconnect (its owner pokes it: :meth:`PullLoop.poke`), after
-``REBIND_AFTER_ERRORS`` error statuses in a row (503: no consumer; 409), and
-when a request outlives its expiry by ``REQUEST_GUARD`` with no answer. A
-failed ``bind`` (the broker, or the controller that creates an agent's
-consumer, not back yet) is tried again every second until one works.
+``REBIND_AFTER_ERRORS`` error statuses or dead requests in a row (503: no
+consumer or no leader yet; 409: the leader changed or the server shuts
+down). A failed ``bind`` (the broker, the new leader, or the controller that
+creates an agent's consumer, not there yet) is tried again every second
+until one works, however many times it fails.
 
 Subclasses own the reply subscription (:meth:`PullLoop._subscribe`) and
 report what arrives on it: :meth:`PullLoop.delivered` for a message,
@@ -45,7 +51,12 @@ from nats.aio.subscription import Subscription
 from nats.js.api import DEFAULT_PREFIX as JS_API_PREFIX
 
 PULL_EXPIRY = 30.0
+# An idle request costs one heartbeat this often; a dead one is noticed within
+# MISSED_HEARTBEATS of them (well inside a job's deadline).
+PULL_HEARTBEAT = 5.0
+MISSED_HEARTBEATS = 2
 REQUEST_GUARD = 5.0  # past its expiry, an unanswered request is taken for dead
+REBIND_PAUSE = 1.0
 REBIND_AFTER_ERRORS = 3
 ERROR_PAUSE = 0.5
 STATUS = "Status"
@@ -70,13 +81,17 @@ class PullLoop(Generic[T]):
         deliver: Callable[[T], None],
         room: Callable[[], int],
         expiry: float = PULL_EXPIRY,
+        heartbeat: float = PULL_HEARTBEAT,
     ) -> None:
+        """``heartbeat``: 0 for none (then a request is dead only past its expiry)."""
         self.nc = nc
         self.subject = f"{JS_API_PREFIX}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self.bind = bind
         self.deliver = deliver
         self.room = room
         self.expiry = expiry
+        # The server requires the heartbeat to be well under the expiry.
+        self.heartbeat = heartbeat if 0 < heartbeat <= expiry / 2 else 0.0
         self.requested = 0  # messages the open request may still bring
         self.deadline = 0.0  # monotonic: the open request is dead by then
         self.errors = 0
@@ -96,15 +111,23 @@ class PullLoop(Generic[T]):
         """One message of the open request arrived."""
         self.requested -= 1
         self.errors = 0
+        self._alive()
         if self.requested <= 0:
             self._wake.set()
 
+    def _alive(self) -> None:
+        """The open request was heard from: it lives until the next heartbeats are missed."""
+        if self.heartbeat:
+            self.deadline = time.monotonic() + self.heartbeat * MISSED_HEARTBEATS + ERROR_PAUSE
+
     def answered(self, status: str, description: str) -> None:
         """The server ended the open request (or sent a heartbeat)."""
-        if status in ENDED:
+        if status == HEARTBEAT:
+            self._alive()
+        elif status in ENDED:
             self.requested = 0
             self._wake.set()
-        elif status != HEARTBEAT:
+        else:
             self.requested = 0
             self.errors += 1
             self.log.warning("pull_request_failed", status=status, description=description)
@@ -152,7 +175,7 @@ class PullLoop(Generic[T]):
             self.log.warning("pull_rebind_failed", error=str(exc) or type(exc).__name__)
             # Counted, so the loop tries again unprompted instead of waiting for a poke.
             self.errors += 1
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(REBIND_PAUSE)
             return
         self.errors = 0
         self.log.info("pull_rebound", consumer=self.subject.rsplit(".", 1)[-1])
@@ -169,7 +192,8 @@ class PullLoop(Generic[T]):
             self.requested = 0
             return
         expires = int(self.expiry * 1e9)
-        payload = f'{{"batch":{free},"expires":{expires}}}'.encode()
+        beat = f',"idle_heartbeat":{int(self.heartbeat * 1e9)}' if self.heartbeat else ""
+        payload = f'{{"batch":{free},"expires":{expires}{beat}}}'.encode()
         try:
             await self.nc.publish(self.subject, payload, reply=reply)
         except Exception as exc:  # noqa: BLE001 - broker hiccup: count it and ask again
@@ -179,6 +203,7 @@ class PullLoop(Generic[T]):
             return
         self.requested = free
         self.deadline = now + self.expiry + REQUEST_GUARD
+        self._alive()
 
     async def _wait(self) -> None:
         """Until a message, an answer, a poke or the open request's deadline."""

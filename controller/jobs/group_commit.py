@@ -5,8 +5,12 @@ writes every record (``dispatched = 0``, in the undispatched index), the N
 signed publishes go out with ``publish_async`` and their acks are awaited
 together, one pipeline marks the acked ones dispatched. Records are written
 before anything is published, so an agent's first event always finds its
-job; a publish that fails or is not acked in time leaves its job to the
-reconciler (controller/upkeep/reconcile.py), exactly as a single submit does.
+job. A publish that fails or is not acked in time is sent again (same
+``Nats-Msg-Id``, stored once) for up to ``retry_within`` seconds and never
+past the job's deadline: long enough for a NATS cluster to elect a new
+stream leader, whose absence reads as "no response from stream" or no ack.
+Still not acked, the job is left to the reconciler
+(controller/upkeep/reconcile.py), exactly as a single submit does.
 
 :class:`GroupCommit` lets concurrent single submits share commits: each
 request enqueues its job and awaits its own future; one commit task at a
@@ -18,6 +22,7 @@ the busier the controller, the larger its commits.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +39,9 @@ from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 
 log = structlog.get_logger("corral.dispatch")
+# Past a leader election on a loaded cluster, short of an HTTP client's patience.
+RETRY_WITHIN = 8.0
+RETRY_DELAY_FIRST, RETRY_DELAY_MAX = 0.1, 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +67,12 @@ class Committer:
         ack_timeout: float = 5.0,
         metrics: ControllerMetrics | None = None,
         rollouts: StartRollouts | None = None,
+        retry_within: float = RETRY_WITHIN,
     ) -> None:
         """``rollouts``: takes recorded rollout jobs over; per job, whether it did."""
         self.rollouts = rollouts
         self.store = store
+        self.retry_within = retry_within
         self.metrics = metrics
         self.js = js
         self.signer = signer
@@ -101,7 +111,7 @@ class Committer:
 
     async def publish_and_mark(self, metas: Sequence[JobMeta]) -> list[bool]:
         """Publish jobs on their targets' subjects, mark the acked ones; per job, whether acked."""
-        seqs = await self.publish_all(metas)
+        seqs = await self.publish_until_acked(metas)
         acked = [(m.id, seq) for m, seq in zip(metas, seqs, strict=True) if seq is not None]
         if self.metrics is not None and len(acked) < len(metas):
             self.metrics.dispatch_errors.inc(len(metas) - len(acked))
@@ -110,6 +120,25 @@ class Committer:
         except Exception as exc:  # noqa: BLE001 - a republish is deduplicated by Nats-Msg-Id
             log.warning("jobs_mark_dispatched_failed", jobs=len(acked), error=str(exc))
         return [seq is not None for seq in seqs]
+
+    async def publish_until_acked(self, metas: Sequence[JobMeta]) -> list[int | None]:
+        """:meth:`publish_all`, then again for the unacked ones while the retry
+        window lasts and their deadline is ahead; per job its sequence or None."""
+        seqs = await self.publish_all(metas)
+        give_up = time.monotonic() + self.retry_within
+        delay = RETRY_DELAY_FIRST
+        while True:
+            now = time.time()
+            again = [i for i, seq in enumerate(seqs) if seq is None and metas[i].deadline > now]
+            if not again or time.monotonic() + delay >= give_up:
+                return seqs
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_DELAY_MAX)
+            log.info("jobs_publish_retried", jobs=len(again))
+            for i, seq in zip(
+                again, await self.publish_all([metas[i] for i in again]), strict=True
+            ):
+                seqs[i] = seq
 
     async def publish_all(self, metas: Sequence[JobMeta]) -> list[int | None]:
         """Publish every job, then await all the acks; per job its stream sequence or None."""

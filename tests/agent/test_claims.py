@@ -45,7 +45,7 @@ async def test_no_bucket_is_unavailable_not_won(nats_server: ServerProcess) -> N
     nc = await nats.connect(nats_server.url)
     try:
         with pytest.raises(ClaimUnavailable):
-            await Claims(nc.jetstream(), "a.test").claim(str(uuid.uuid4()))
+            await Claims(nc.jetstream(), "a.test", within=0).claim(str(uuid.uuid4()))
     finally:
         await nc.close()
 
@@ -55,7 +55,7 @@ async def test_a_server_that_does_not_answer_is_unavailable(
 ) -> None:
     nc = await nats.connect(nats_server.url, max_reconnect_attempts=-1)
     try:
-        claims = Claims(nc.jetstream(timeout=0.5), "a.test")
+        claims = Claims(nc.jetstream(timeout=0.5), "a.test", within=1.0)
         assert await claims.claim(str(uuid.uuid4())) is WON  # bound to the bucket
         nats_server.pause()
         try:

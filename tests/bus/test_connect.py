@@ -20,7 +20,14 @@ from urllib.parse import urlparse
 from nats.aio.client import Server
 from structlog.testing import capture_logs
 
-from bus.connect import FORCED_EXIT_CODE, RECONNECT_FIRST, RECONNECT_MAX, connect, reconnect_delay
+from bus.connect import (
+    FORCED_EXIT_CODE,
+    RECONNECT_FIRST,
+    RECONNECT_MAX,
+    connect,
+    reconnect_delay,
+    servers_and_credentials,
+)
 from devstack.process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +70,15 @@ def test_the_server_with_the_fewest_failed_attempts_is_tried_next() -> None:
     tried, fresh = server(3), server(1)
     chosen, _ = reconnect_delay([tried, fresh], {})
     assert chosen is fresh
+
+
+def test_a_urls_credentials_hold_for_every_server_of_the_cluster() -> None:
+    """Passed as options, not left in one URL: nodes learnt from the cluster get them too."""
+    url = "nats://agent-web%2D1:p%40ss@nats-1:4222, nats://nats-2:4222"
+    servers, credentials = servers_and_credentials(url)
+    assert servers == ["nats://agent-web%2D1:p%40ss@nats-1:4222", "nats://nats-2:4222"]
+    assert credentials == {"user": "agent-web-1", "password": "p@ss"}
+    assert servers_and_credentials("nats://127.0.0.1:4222") == (["nats://127.0.0.1:4222"], {})
 
 
 async def until(check: Callable[[], bool], what: str, within: float = 20.0) -> None:

@@ -35,7 +35,8 @@ async def parts(
     control = ControlStore(redis)
     private, _ = write_keypair(tmp_path / "keys")
     signer = Signer(load_private(str(private)))
-    yield Committer(store, nc.jetstream(), signer, ack_timeout=5.0), control, nc
+    # No retries: the test without a stream must not wait out a leader election.
+    yield Committer(store, nc.jetstream(), signer, ack_timeout=5.0, retry_within=0), control, nc
     await nc.close()
     await redis.aclose()
 
