@@ -15,13 +15,16 @@ from common.api import (
     Accepted,
     AgentList,
     AgentView,
+    AuditPage,
     Batch,
+    HealthAnswer,
     JobList,
     ObjectList,
     ObjectStored,
     ObjectView,
     OperationList,
     OperationView,
+    ReadyAnswer,
 )
 from common.detail import JobDetail
 from common.rollout import Rollout
@@ -121,6 +124,19 @@ class AsyncClient:
 
     async def operation(self, name: str) -> OperationView:
         return await self.send(calls.operation(name))
+
+    async def audit(self, **filters: Any) -> AuditPage:
+        """A page of the audit log (filters: key, route, status, job_id, before, limit)."""
+        return await self.send(calls.audit(**filters))
+
+    async def health(self) -> HealthAnswer:
+        return await self.send(calls.health())
+
+    async def ready(self) -> ReadyAnswer:
+        return await self.send(calls.ready())
+
+    async def openapi(self) -> dict[str, Any]:
+        return await self.send(calls.openapi())
 
     async def agents(self) -> AgentList:
         return await self.send(calls.agents())

@@ -17,14 +17,17 @@ from common.api import (
     Accepted,
     AgentList,
     AgentView,
+    AuditPage,
     Batch,
     ErrorBody,
+    HealthAnswer,
     JobList,
     ObjectList,
     ObjectStored,
     ObjectView,
     OperationList,
     OperationView,
+    ReadyAnswer,
 )
 from common.detail import JobDetail
 from common.rollout import Rollout
@@ -200,3 +203,32 @@ def get_object(name: str) -> Call[ObjectView]:
 
 def delete_object(name: str) -> Call[None]:
     return Call("DELETE", f"/object/{name}", _nothing)
+
+
+def audit(
+    *,
+    key: str | None = None,
+    route: str | None = None,
+    status: int | None = None,
+    job_id: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> Call[AuditPage]:
+    """A page of the audit log, newest first; the next page is ``before=page.next``."""
+    given = {"key": key, "route": route, "status": status, "job_id": job_id, "before": before}
+    params: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    return Call("GET", "/audit", _as(AuditPage), params={**params, "limit": limit})
+
+
+def health() -> Call[HealthAnswer]:
+    return Call("GET", "/health", _as(HealthAnswer))
+
+
+def ready() -> Call[ReadyAnswer]:
+    """Readiness; a controller that is not ready answers 503 (ServiceUnavailable)."""
+    return Call("GET", "/health/ready", _as(ReadyAnswer))
+
+
+def openapi() -> Call[dict[str, Any]]:
+    """The API's OpenAPI 3.1 document."""
+    return Call("GET", "/openapi.json", _as(dict))

@@ -18,13 +18,16 @@ from common.api import (
     Accepted,
     AgentList,
     AgentView,
+    AuditPage,
     Batch,
+    HealthAnswer,
     JobList,
     ObjectList,
     ObjectStored,
     ObjectView,
     OperationList,
     OperationView,
+    ReadyAnswer,
 )
 from common.detail import JobDetail
 from common.rollout import Rollout
@@ -124,6 +127,19 @@ class Client:
 
     def operation(self, name: str) -> OperationView:
         return self.send(calls.operation(name))
+
+    def audit(self, **filters: Any) -> AuditPage:
+        """A page of the audit log (filters: key, route, status, job_id, before, limit)."""
+        return self.send(calls.audit(**filters))
+
+    def health(self) -> HealthAnswer:
+        return self.send(calls.health())
+
+    def ready(self) -> ReadyAnswer:
+        return self.send(calls.ready())
+
+    def openapi(self) -> dict[str, Any]:
+        return self.send(calls.openapi())
 
     def agents(self) -> AgentList:
         return self.send(calls.agents())

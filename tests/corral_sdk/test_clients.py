@@ -134,3 +134,52 @@ async def test_the_example_script_runs(stack: Stack) -> None:
     text = out.decode()
     assert f"  {HOST}: completed" in text
     assert f"node.hostname.get on {HOST}" in text
+
+
+# Every route the API describes (controller/api/openapi.py), and the client
+# method that calls it: a route added without one fails here.
+SDK_METHODS = {
+    ("POST", "/job"): "submit",
+    ("GET", "/job"): "jobs",
+    ("POST", "/job/batch"): "submit_batch",
+    ("GET", "/job/{job_id}"): "job",
+    ("GET", "/job/{job_id}/events"): "watch",
+    ("GET", "/events"): "firehose",
+    ("DELETE", "/job/{job_id}"): "delete",
+    ("POST", "/job/{job_id}/retry"): "retry",
+    ("POST", "/job/{job_id}/cancel"): "cancel",
+    ("GET", "/audit"): "audit",
+    ("GET", "/operation"): "operations",
+    ("GET", "/operation/{name}"): "operation",
+    ("GET", "/agent"): "agents",
+    ("GET", "/agent/{hostname}"): "agent",
+    ("POST", "/agent/{hostname}/drain"): "drain",
+    ("POST", "/agent/{hostname}/undrain"): "undrain",
+    ("POST", "/object"): "upload_object",
+    ("GET", "/object"): "list_objects",
+    ("GET", "/object/{name}"): "get_object",
+    ("DELETE", "/object/{name}"): "delete_object",
+    ("GET", "/health"): "health",
+    ("GET", "/health/ready"): "ready",
+    ("GET", "/openapi.json"): "openapi",
+}
+
+
+def test_both_clients_have_a_method_for_every_route() -> None:
+    from controller.api.openapi import ENDPOINTS
+
+    assert set(SDK_METHODS) == {(e.method, e.path) for e in ENDPOINTS}
+    for name in SDK_METHODS.values():
+        assert callable(getattr(Client, name)), name
+        assert callable(getattr(AsyncClient, name)), name
+
+
+async def test_the_audit_health_and_description_calls(stack: Stack) -> None:
+    await stack.start_agent("sdk-1.dev.local")
+    async with AsyncClient(url(stack), ADMIN_KEY) as client:
+        job = await client.submit("test.ping", target="_any")
+        page = await client.audit(job_id=job.job_id)
+        assert [(e.route, e.status) for e in page.items] == [("/job", 201)]
+        assert (await client.health()).status == "ok"
+        assert (await client.ready()).checks == {"nats": "ok", "redis": "ok"}
+        assert (await client.openapi())["openapi"] == "3.1.0"
