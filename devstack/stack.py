@@ -31,6 +31,7 @@ from cli.watch import follow
 from common.detail import JobDetail
 from common.signing import write_keypair
 from corral_sdk.client import Client
+from devstack.process import free_port
 from devstack.servers import EmbeddedServers
 from devstack.until import until
 
@@ -138,6 +139,7 @@ class DevStack:
 
     def start(self, private: Path, public: Path) -> None:
         url = f"http://127.0.0.1:{self.port}"
+        metrics_port = free_port()
         self.spawn(
             "controller",
             "--nats-url",
@@ -148,6 +150,8 @@ class DevStack:
             str(self.port),
             "--signing-key",
             str(private),
+            "--metrics-port",
+            str(metrics_port),
         )
         client = Client(url, self.api_key)
 
@@ -185,7 +189,9 @@ class DevStack:
         asyncio.run(until(online, "the agents", ignore=(httpx.HTTPError,)))
         console.print(
             f"[bold green]corral is up[/bold green]\n"
-            f"  API:      {url}\n  NATS:     {self.nats_url}\n"
+            f"  API:      {url}\n"
+            f"  metrics:  http://127.0.0.1:{metrics_port}/metrics\n"
+            f"  NATS:     {self.nats_url}\n"
             f"  Redis:    {self.redis_url}\n"
             f"  agents:   {self.agent_count}, each with its own host root for files under"
             f" {hosts}/<hostname>"
