@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/corral dev up --agents 3 --demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 # The mutating operation families for real, on THIS machine, as root: for a
 # disposable VM or container only (docs/operations.md). CI does not run it.
