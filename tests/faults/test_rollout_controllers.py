@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,25 @@ from controller.store.keys import rollout_key
 from controller.store.redis import as_text
 from controller.store.scripts import SHAS
 from tests.faults.checker import counter_runs
-from tests.faults.cluster import Cluster, counter_op
+from tests.faults.cluster import Cluster, counter_op, running_cluster
 from tests.faults.procs import CorralProcess
 from tests.faults.proxy import TcpProxy
 
 JOB_TIMEOUT = 60.0  # the whole rollout's deadline: far beyond what it needs
 BATCH_SIZE = 2
 CLAIM = SHAS["rollout_claim"].encode()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The suite's cluster, its agents drained all at once at the end (one after
+    another, as :meth:`Cluster.close` does, 20 of them take seconds)."""
+    async with running_cluster(tmp_path) as running:
+        try:
+            yield running
+        finally:
+            agents = running.agents.values()
+            await asyncio.gather(*(asyncio.to_thread(agent.stop) for agent in agents))
 
 
 def chunks(hosts: list[str]) -> list[list[str]]:
@@ -54,8 +67,7 @@ async def start(cluster: Cluster, hosts: list[str], *, proxied: str = "") -> dic
         if proxied:
             server = cluster.redis if proxied == "redis" else cluster.nats
             proxies[name] = await cluster.proxy(server.port)
-            scheme = "redis" if proxied == "redis" else "nats"
-            settings[f"{proxied}_url"] = f"{scheme}://127.0.0.1:{proxies[name].port}"
+            settings[f"{proxied}_url"] = f"{proxied}://127.0.0.1:{proxies[name].port}"
         await cluster.add_controller(name, **settings)
     async with asyncio.TaskGroup() as starting:
         for host in hosts:
