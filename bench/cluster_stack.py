@@ -17,7 +17,6 @@ measured (nats-server caches those decisions per subject).
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -83,16 +82,14 @@ class ClusterServers:
         return self
 
     def stop(self) -> None:
-        """Stop Redis, then the three nodes; remove their data (a run's is gigabytes)."""
+        """Stop Redis, then the three nodes (their logs stay under ``root``)."""
         try:
             if self._redis is not None:
                 self._redis.stop()
+        finally:
             if self._cluster is not None:
                 self._cluster.stop()
-        finally:
             self._redis = self._cluster = None
-            for name in ("nats", "redis"):
-                shutil.rmtree(self.root / name, ignore_errors=True)
 
     def node_pids(self) -> dict[str, int]:
         return {name: server.pid for name, server in self.cluster.nodes.items()}

@@ -26,6 +26,7 @@ rows of the table and a ``cluster_series`` entry per size in the JSON.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import statistics
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import ceilings, cpu, jobs
+from bench import ceilings, consumer_costs, cpu, jobs
 from bench.cluster_stack import ClusterServers, ClusterStack, used_memory
 from bench.report import Row, figure_row, time_row
 from bench.scenarios import split
@@ -154,7 +155,7 @@ async def _measure(stack: ClusterStack, servers: ClusterServers, count: int, rep
     point.redis_empty = await used_memory(stack)
 
     started = time.monotonic()
-    point.swarm_nodes = await stack.start_swarms(counts, within=120 + count / 50)
+    point.swarm_nodes = await stack.start_swarms(counts, within=60 + count / 20)
     point.online_after_s = round(time.monotonic() - started, 1)
     online = set(await stack.online())
 
@@ -266,11 +267,17 @@ def rows(point: Point) -> list[Row]:
 
 
 async def run(root: Path, counts: tuple[int, ...], reps: int) -> tuple[list[Row], list[Any]]:
-    """Every size in turn, each on a cluster of its own under ``root``."""
+    """Every size in turn, each on a cluster of its own under ``root``, then the
+    bare consumers of the same count (bench/consumer_costs.py), R1 and R3."""
     found: list[Row] = []
     series: list[Any] = []
     for count in counts:
         more, point = await measure(root, count, reps)
         found += more
+        point["bare_consumers"] = []
+        for replicas in (1, 3):
+            cost = await consumer_costs.measure(root, count, replicas)
+            found += consumer_costs.rows(cost)
+            point["bare_consumers"].append(dataclasses.asdict(cost))
         series.append(point)
     return found, series

@@ -41,7 +41,8 @@ SIZES = {
         big_swarm=1_000,
         reps=3,
         controller_jobs=100_000,
-        cluster_swarms=(1_000, 10_000),
+        # 10,000 did not come up on this project's 2-core machine (docs/scaling.md).
+        cluster_swarms=(1_000,),
     ),
     "quick": Sizes(
         ceiling_messages=20_000,
