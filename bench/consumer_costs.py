@@ -8,11 +8,14 @@ created 32 at a time as the controller's consumer workers do. Measured: the
 time to create them all and each node's RSS growth per consumer, with the
 consumers' own replica count at 3 (what an agent's consumer inherits from
 ``CORRAL_JOBS`` on a cluster today) and at 1 (state on one node only).
+With R1, also what one client connection with an agent's core
+subscriptions costs the node it joins (an agent process has one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from bench.stack import rss_bytes
 from devstack.nats_cluster import NODES
 
 STREAM = "BENCH_CONSUMERS"
+MAX_CONNECTIONS = 2_000  # one process's worth of sockets, well under its file limit
 IN_FLIGHT = 32  # the controller's consumer-request workers (controller/agent_consumers.py)
 
 
@@ -36,6 +40,7 @@ class ConsumerCost:
     count: int
     seconds: float
     rss_per_consumer: float  # bytes per consumer, mean of the nodes
+    rss_per_connection: float = 0.0  # bytes per client connection on the node they join
 
 
 def agent_like(index: int, replicas: int) -> ConsumerConfig:
@@ -56,7 +61,11 @@ async def measure(root: Path, count: int, replicas: int) -> ConsumerCost:
     servers = ClusterServers(root / f"consumers-r{replicas}-{count}")
     await asyncio.to_thread(servers.start)
     try:
-        return await _create(servers, count, replicas)
+        cost = await _create(servers, count, replicas)
+        if replicas == 1:
+            per_connection = await _connections(servers, min(count, MAX_CONNECTIONS))
+            cost = dataclasses.replace(cost, rss_per_connection=per_connection)
+        return cost
     finally:
         await asyncio.to_thread(servers.stop)
 
@@ -87,6 +96,27 @@ async def _create(servers: ClusterServers, count: int, replicas: int) -> Consume
     return ConsumerCost(replicas, count, round(seconds, 2), growth)
 
 
+async def _connections(servers: ClusterServers, count: int) -> float:
+    """RSS growth of ``nats-2`` per client connection holding an agent's core
+    subscriptions (its replies, cancels, drains), as an agent process has one."""
+    node = NODES[1]
+    pid = servers.node_pids()[node]
+    before = rss_bytes(pid)
+    clients = []
+    try:
+        for index in range(count):
+            nc = await nats.connect(servers.bench_url(node), name=f"bench-agent-{index}")
+            clients.append(nc)
+            for subject in (f"_INBOX_h{index}.>", "corral.control.cancel", f"bench.drain.h{index}"):
+                await nc.subscribe(subject)
+        for nc in clients:
+            await nc.flush()
+        return (rss_bytes(pid) - before) / count
+    finally:
+        for nc in clients:
+            await nc.close()
+
+
 def rows(cost: ConsumerCost) -> list[Row]:
     label = f"bare JetStream, {cost.count:,} R{cost.replicas} memory consumers"
     return [
@@ -101,5 +131,18 @@ def rows(cost: ConsumerCost) -> list[Row]:
             cost.rss_per_consumer / 1024,
             "KB",
             notes="per node, mean of 3 nodes",
+        ),
+        *(
+            [
+                figure_row(
+                    f"bare NATS, {min(cost.count, MAX_CONNECTIONS):,} client connections: "
+                    "nats-server RSS per connection",
+                    cost.rss_per_connection / 1024,
+                    "KB",
+                    notes="3 core subscriptions each, all on one node",
+                )
+            ]
+            if cost.rss_per_connection
+            else []
         ),
     ]
