@@ -253,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = dataclasses.replace(sizes, swarms=tuple(args.swarm))
     if args.cluster_swarm:
         sizes = dataclasses.replace(sizes, cluster_swarms=tuple(args.cluster_swarm))
+    if args.only == {CLUSTER} and not sizes.cluster_swarms:
+        parser.error(f"the {name} sizes run no {CLUSTER}; name its sizes with --cluster-swarm N")
     started = time.monotonic()
     meter = cpu.Meter()
     rows: list[Row] = []
