@@ -5,7 +5,8 @@ its own (no corral), one scratch stream with three replicas and ``count``
 durable consumers configured as an agent's is (controller/agent_consumers.py:
 explicit acks, state in memory, filtered to ``_all`` and its own host),
 created 32 at a time as the controller's consumer workers do. Measured: the
-time to create them all and each node's RSS growth per consumer, with the
+time to create them all, each node's RSS growth per consumer and the nodes' idle CPU
+after, with the
 consumers' own replica count at 3 (what an agent's consumer inherits from
 ``CORRAL_JOBS`` on a cluster today) and at 1 (state on one node only).
 With R1, also what one client connection with an agent's core
@@ -24,6 +25,7 @@ from pathlib import Path
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 
+from bench import cpu
 from bench.cluster_stack import ClusterServers
 from bench.report import Row, figure_row
 from bench.stack import rss_bytes
@@ -31,7 +33,8 @@ from devstack.nats_cluster import NODES
 
 STREAM = "BENCH_CONSUMERS"
 MAX_CONNECTIONS = 2_000  # one process's worth of sockets, well under its file limit
-IN_FLIGHT = 32  # the controller's consumer-request workers (controller/agent_consumers.py)
+IN_FLIGHT = 32
+IDLE_SECONDS = 10.0  # the controller's consumer-request workers (controller/agent_consumers.py)
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ConsumerCost:
     count: int
     seconds: float
     rss_per_consumer: float  # bytes per consumer, mean of the nodes
+    idle_cores: float  # CPU of the three nodes together, no message flowing
     rss_per_connection: float = 0.0  # bytes per client connection on the node they join
 
 
@@ -90,10 +94,22 @@ async def _create(servers: ClusterServers, count: int, replicas: int) -> Consume
             await asyncio.gather(*(js.add_consumer(STREAM, config) for config in chunk))
         seconds = time.monotonic() - started
         after = {name: rss_bytes(pid) for name, pid in servers.node_pids().items()}
+        idle = await _idle_cores(servers)
     finally:
         await nc.close()
     growth = statistics.mean((after[name] - before[name]) / count for name in before)
-    return ConsumerCost(replicas, count, round(seconds, 2), growth)
+    return ConsumerCost(replicas, count, round(seconds, 2), growth, idle)
+
+
+async def _idle_cores(servers: ClusterServers) -> float:
+    """The nodes' CPU over IDLE_SECONDS with the consumers and nothing else: what
+    keeping them costs (with R3, each one's Raft group)."""
+    pids = servers.node_pids()
+    before = cpu.sample(pids)
+    started = time.monotonic()
+    await asyncio.sleep(IDLE_SECONDS)  # a measurement window: nothing to wait for
+    spent = sum(cpu.sample(pids).values()) - sum(before.values())
+    return spent / (time.monotonic() - started)
 
 
 async def _connections(servers: ClusterServers, count: int) -> float:
@@ -131,6 +147,12 @@ def rows(cost: ConsumerCost) -> list[Row]:
             cost.rss_per_consumer / 1024,
             "KB",
             notes="per node, mean of 3 nodes",
+        ),
+        figure_row(
+            f"{label}: nats-server idle CPU, 3 nodes",
+            cost.idle_cores,
+            "cores",
+            notes=f"{IDLE_SECONDS:g} s after they were created, no message",
         ),
         *(
             [
