@@ -120,9 +120,7 @@ class Point:
         )
 
     def as_json(self) -> dict[str, Any]:
-        found = dict(self.__dict__)
-        found["broadcasts"] = [b.__dict__ for b in self.broadcasts]
-        return found
+        return dataclasses.asdict(self)
 
 
 def node_rss(servers: ClusterServers) -> dict[str, int]:
@@ -216,7 +214,7 @@ def rows(point: Point) -> list[Row]:
     where = f"{len(point.swarm_processes)} swarm processes on 3 nodes, R3"
     consumer_kb = statistics.mean(per_agent(point.rss_empty, point.rss_online, n).values()) / 1024
     runs = ", ".join(f"{b.seconds * 1000:.0f}" for b in point.broadcasts)
-    heartbeats = n / HEARTBEAT_INTERVAL * 1.0  # per second
+    heartbeats = n / HEARTBEAT_INTERVAL  # per second
     controller_idle = point.idle_cores.get(CONTROLLER, 0.0)
     return [
         time_row(
@@ -243,7 +241,8 @@ def rows(point: Point) -> list[Row]:
             f"{label}: controller CPU per heartbeat",
             controller_idle / heartbeats * 1e6 if heartbeats else 0.0,
             "µs",
-            notes=f"{controller_idle:.3f} cores for {heartbeats:,.0f} heartbeats/s",
+            notes=f"upper bound: all its idle CPU, {controller_idle:.3f} cores, "
+            f"over {heartbeats:,.0f} heartbeats/s",
         ),
         figure_row(
             f"{label}: controller CPU per agent-response",

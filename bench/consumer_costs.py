@@ -5,10 +5,10 @@ its own (no corral), one scratch stream with three replicas and ``count``
 durable consumers configured as an agent's is (controller/agent_consumers.py:
 explicit acks, state in memory, filtered to ``_all`` and its own host),
 created 32 at a time as the controller's consumer workers do. Measured: the
-time to create them all, each node's RSS growth per consumer and the nodes' idle CPU
-after, with the
-consumers' own replica count at 3 (what an agent's consumer inherits from
-``CORRAL_JOBS`` on a cluster today) and at 1 (state on one node only).
+time to create them all, each node's RSS growth per consumer and the
+nodes' idle CPU after, with the consumers' own replica count at 3 (what an
+agent's consumer inherits from ``CORRAL_JOBS`` on a cluster today) and at 1
+(state on one node only).
 With R1, also what one client connection with an agent's core
 subscriptions costs the node it joins (an agent process has one).
 """
