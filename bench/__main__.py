@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from bench import ceilings, cpu, fanout, scenarios, watchers
+from bench import ceilings, cluster_swarm, cpu, fanout, scenarios, watchers
 from bench.fold import fold_rate
 from bench.report import Row, memory_row, rate_row, table, time_row, write_json
 from bench.sizes import SIZES, Sizes
@@ -30,7 +32,8 @@ DEFAULT_OUT = Path(__file__).parent / "results" / "latest.json"
 TOP_UP_CHUNK = 10_000
 
 
-GROUPS = ("agents", "workers", "fold", "watchers", "processes", "swarm", "memory")
+CLUSTER = "cluster-swarm"  # on a three-node NATS cluster of its own (bench/cluster_swarm.py)
+GROUPS = ("agents", "workers", "fold", "watchers", "processes", "swarm", "memory", CLUSTER)
 # CPU per job, all processes: issue 15's target is 40 % under what a job cost
 # before it (docs/performance.md: about 1.1 ms over single POSTs, 0.85 batched).
 CPU_LIMIT_MS = {"single": 1.1 * 0.6, "batch": 0.85 * 0.6}
@@ -186,6 +189,34 @@ async def top_up(stack: Stack, missing: int) -> int:
     return done
 
 
+def single_node(
+    sizes: Sizes, meter: cpu.Meter, only: frozenset[str]
+) -> tuple[list[Row], dict[str, object]]:
+    """Every group but the cluster's, on one nats-server and one redis-server."""
+    with EmbeddedServers() as servers:
+        stack = Stack(servers)
+
+        async def go() -> tuple[list[Row], dict[str, object]]:
+            try:
+                return await run(sizes, stack, meter, only)
+            finally:
+                await stack.close()
+
+        return asyncio.run(go())
+
+
+def clustered(sizes: Sizes) -> tuple[list[Row], list[object]]:
+    """The cluster-swarm group; its run directory (logs) is kept only if it fails."""
+    root = Path(tempfile.mkdtemp(prefix="corral-cluster-bench-"))
+    try:
+        found = asyncio.run(cluster_swarm.run(root, sizes.cluster_swarms, sizes.reps))
+    except BaseException:
+        print(f"cluster-swarm logs kept under {root}", file=sys.stderr)
+        raise
+    shutil.rmtree(root, ignore_errors=True)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller counts, under 2 minutes")
@@ -197,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         metavar="N",
         help="swarm sizes to broadcast to instead of the size set's (repeatable), e.g. 10000",
+    )
+    parser.add_argument(
+        "--cluster-swarm",
+        type=int,
+        action="append",
+        metavar="N",
+        help=f"agents of the {CLUSTER} group instead of the size set's (repeatable), e.g. 30000",
     )
     parser.add_argument(
         "--only",
@@ -213,22 +251,24 @@ def main(argv: list[str] | None = None) -> int:
     sizes = SIZES[name]
     if args.swarm:
         sizes = dataclasses.replace(sizes, swarms=tuple(args.swarm))
+    if args.cluster_swarm:
+        sizes = dataclasses.replace(sizes, cluster_swarms=tuple(args.cluster_swarm))
+    if args.only == {CLUSTER} and not sizes.cluster_swarms:
+        parser.error(f"the {name} sizes run no {CLUSTER}; name its sizes with --cluster-swarm N")
     started = time.monotonic()
     meter = cpu.Meter()
-    with EmbeddedServers() as servers:
-        stack = Stack(servers)
-
-        async def go() -> tuple[list[Row], dict[str, object]]:
-            try:
-                return await run(sizes, stack, meter, args.only)
-            finally:
-                await stack.close()
-
-        try:
-            rows, extra = asyncio.run(go())
-        except (BenchFailure, ConditionTimeout) as exc:  # a stack that never came up fails too
-            print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-            return 1
+    rows: list[Row] = []
+    extra: dict[str, object] = {}
+    try:
+        if args.only - {CLUSTER}:
+            rows, extra = single_node(sizes, meter, args.only)
+        if CLUSTER in args.only and sizes.cluster_swarms:
+            found, series = clustered(sizes)
+            rows += found
+            extra["cluster_series"] = series
+    except (BenchFailure, ConditionTimeout) as exc:  # a stack that never came up fails too
+        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
+        return 1
     elapsed = time.monotonic() - started
     print(table(rows))
     if meter.rounds:

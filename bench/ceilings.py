@@ -32,9 +32,15 @@ from bench.stack import BenchFailure
 BATCH = 256
 
 
-async def nats_fanout(url: str, count: int, reps: int = 3) -> float:
-    """Median seconds from one publish to ``count`` answers collected."""
-    agents = await nats.connect(url, name="bench-fanout-agents", pending_size=0)
+async def nats_fanout(
+    url: str, count: int, reps: int = 3, *, answer_url: str | None = None
+) -> float:
+    """Median seconds from one publish to ``count`` answers collected.
+
+    ``answer_url``: where the answering connection connects, if not ``url``
+    (on a cluster, another node: the publish then crosses a route, as a job does).
+    """
+    agents = await nats.connect(answer_url or url, name="bench-fanout-agents", pending_size=0)
     boss = await nats.connect(url, name="bench-fanout-boss")
     try:
         for index in range(count):

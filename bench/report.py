@@ -89,6 +89,11 @@ def memory_row(scenario: str, rss: int, *, limit_mb: float | None = None, notes:
     )
 
 
+def figure_row(scenario: str, value: float, unit: str, *, notes: str = "") -> Row:
+    """A measured quantity with no target (a cost per agent, per job...)."""
+    return Row(scenario=scenario, value=round(value, 3), unit=unit, notes=notes)
+
+
 def table(rows: list[Row]) -> str:
     header = ("scenario", "corral", "target", "met", "ceiling (same run)", "ratio")
     lines = [header]

@@ -14,14 +14,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from redis.asyncio import Redis
 
 from common.signing import write_keypair
-from devstack.process import free_port
-from devstack.servers import EmbeddedServers
+from devstack.process import ServerProcess, free_port
 from devstack.until import until
 
 
@@ -37,10 +36,24 @@ def rss_bytes(pid: int) -> int:
     raise BenchFailure(f"no VmRSS for pid {pid}")
 
 
+class Servers(Protocol):
+    """What the stack runs on: a run directory, a NATS server (the one the
+    controller uses) and a Redis server; devstack's ``EmbeddedServers`` is one."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def nats(self) -> ServerProcess: ...
+
+    @property
+    def redis(self) -> ServerProcess: ...
+
+
 class Stack:
     """Servers + controller; agents and swarms come and go per scenario."""
 
-    def __init__(self, servers: EmbeddedServers) -> None:
+    def __init__(self, servers: Servers) -> None:
         self.servers = servers
         self.root = servers.root
         self.api_key = secrets.token_urlsafe(24)
@@ -63,8 +76,11 @@ class Stack:
     def nats_url(self) -> str:
         return str(self.servers.nats.url)
 
-    def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        env = {
+    def spawn(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """``python -m cli.main *args`` logging to ``<name>.log``; ``env`` on top of the stack's."""
+        environment = {
             **os.environ,
             "CORRAL_API_KEY": self.api_key,
             "CORRAL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
@@ -73,10 +89,11 @@ class Stack:
             # Each run's agents journal under its own root, not in the user's
             # state directory, where every earlier run's jobs would still be.
             "CORRAL_JOURNAL_DIR": str(self.root / "journals"),
+            **(env or {}),
         }
         log = (self.root / f"{name}.log").open("ab")
         child = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", *args], env=env, stdout=log, stderr=log
+            [sys.executable, "-m", "cli.main", *args], env=environment, stdout=log, stderr=log
         )
         self.names[child.pid] = name
         return child
