@@ -16,6 +16,7 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import nats.errors
 import structlog
 import uvicorn
 from nats.aio.client import Client as NATS
@@ -78,18 +79,36 @@ class Controller:
     rollouts: Rollouts  # rolling rollouts, woken by the change feed
 
 
+async def _streams_ensured(js: JetStreamContext, config: ControllerConfig) -> None:
+    """Create or update the streams, waiting out a cluster that cannot answer yet.
+
+    Controllers started together on a fresh cluster all create the replicated
+    streams at once; while the cluster elects their leaders an API call can
+    time out. That is worth waiting for, not a reason to exit.
+    """
+    delay = 0.2
+    while True:
+        try:
+            await ensure_streams(
+                js,
+                replicas=config.stream_replicas,
+                duplicate_window=config.duplicate_window,
+                claims_age=claims_max_age(config.retention, config.max_timeout),
+            )
+            return
+        except nats.errors.TimeoutError as exc:
+            log.warning("streams_not_ready", error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def build(
     config: ControllerConfig, nc: NATS, redis: RedisClient, bulk: RedisClient
 ) -> Controller:
     """Wire a controller on open connections; ``bulk`` runs the hot pipelines
     (controller/store/redis.py)."""
     js = nc.jetstream()
-    await ensure_streams(
-        js,
-        replicas=config.stream_replicas,
-        duplicate_window=config.duplicate_window,
-        claims_age=claims_max_age(config.retention, config.max_timeout),
-    )
+    await _streams_ensured(js, config)
     redactor = Redactor(config.redact_patterns)
     store = JobStore(redis, config.retention, redactor, bulk=bulk)
     control = ControlStore(redis, bulk=bulk)
