@@ -43,9 +43,13 @@ _RANK = {
     "acknowledged": 1,
     "started": 2,
     "failed": 0,
-    "skipped": 1,
     "cancelled": 1,
     "completed": 2,
+    # Its own rank: two terminal events of one agent and attempt tie only on
+    # a rank they share, and the apply script keeps the first of a tie where
+    # the fold takes the greater id (a controller's skip and cancel, both
+    # attempt 0, must not tie).
+    "skipped": 3,
     "timeout": 0,
 }
 _TIER = {"completed": 2, "failed": 2, "skipped": 2, "cancelled": 2, "timeout": 1}

@@ -281,6 +281,9 @@ async def serve(
             loops_stop.set()
 
 
+KEEP_ALIVE = 75  # seconds, as nginx's default
+
+
 def _http_server(app: Starlette, host: str, port: int) -> _Server:
     return _Server(
         uvicorn.Config(
@@ -291,6 +294,10 @@ def _http_server(app: Starlette, host: str, port: int) -> _Server:
             access_log=False,
             http="httptools",  # the C parser (docs/performance.md)
             lifespan="off",
+            # Longer than clients keep an idle connection (httpx: 5 s), so a
+            # client never reuses one the server is closing at that moment
+            # ("Server disconnected without sending a response").
+            timeout_keep_alive=KEEP_ALIVE,
         )
     )
 

@@ -237,3 +237,15 @@ def test_skipped_agents_leave_the_count_of_a_broadcast() -> None:
     assert final_status(3, completed=0, skipped=1) == "failed"
     assert final_status(3, completed=0, skipped=3) == "failed"
     assert final_status(3, completed=3) == "completed"
+
+
+def test_terminal_kinds_of_one_tier_never_share_a_rank() -> None:
+    # The apply script keeps the first of two heads that tie on (tier,
+    # attempt, rank, timestamp), the fold the greater event id: only kinds of
+    # distinct ranks keep the two in agreement (a cancel and a skip written
+    # by the controller at the same instant, both attempt 0).
+    from common.fold import terminal_order
+    from common.messages import TERMINAL_EVENTS
+
+    orders = [terminal_order(kind) for kind in TERMINAL_EVENTS]
+    assert len(set(orders)) == len(orders)
