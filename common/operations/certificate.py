@@ -41,9 +41,13 @@ u4mhdjP3QjVxwvakRLgCIQDT+3G5NiXS7/S7/yPzsGDyI6Z3htdkSODOUKY9edWP
 """
 
 
+# Any PEM private key header, whatever its algorithm (PKCS#8, RSA, EC, OpenSSH).
+PRIVATE_KEY_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY")
+
+
 def pem_der(content: str) -> bytes:
     """The DER bytes of the one certificate ``content`` holds; ValueError saying what is wrong."""
-    if "PRIVATE KEY-----" in content:
+    if PRIVATE_KEY_RE.search(content):
         raise ValueError("content holds a private key; give the certificate alone")
     blocks = PEM_RE.findall(content)
     if len(blocks) != 1:
