@@ -1,10 +1,11 @@
 """The table from operation type to handler. I/O only when binding a plugin (an import).
 
 Each ``agent/operations/<family>.py`` exports its ``HANDLERS``; the built-in
-ones are merged here, literally, so the full set is readable in one place
-and a test checks it matches the declarations (common/operations/catalog.py)
-one to one. A third-party family's handlers are bound at the agent's start,
-only when its allow-list names the family (agent/executor.py), from the
+ones are merged here from the modules named after the families the catalog
+declares (common/operations/catalog.py), so a family is listed in one place,
+and a test checks handlers and declarations match one to one. A
+third-party family's handlers are bound at the agent's start, only when its
+allow-list names the family (agent/executor.py), from the
 ``module:attribute`` its :class:`~common.operations.declaration.Family` names.
 """
 
@@ -14,53 +15,20 @@ import importlib
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from agent.operations import (
-    certificate,
-    command,
-    cron,
-    docker,
-    file,
-    group,
-    log,
-    network,
-    node,
-    ntp,
-    package,
-    power,
-    process,
-    service,
-    ssh_key,
-    sysctl,
-    test,
-    timezone,
-    user,
-)
 from agent.operations.base import Handler
+from common.operations.catalog import BUILTIN_FAMILIES
 from common.operations.declaration import Family
 
-BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(
-    {
-        **test.HANDLERS,
-        **node.HANDLERS,
-        **command.HANDLERS,
-        **network.HANDLERS,
-        **file.HANDLERS,
-        **service.HANDLERS,
-        **power.HANDLERS,
-        **process.HANDLERS,
-        **package.HANDLERS,
-        **certificate.HANDLERS,
-        **log.HANDLERS,
-        **user.HANDLERS,
-        **group.HANDLERS,
-        **ssh_key.HANDLERS,
-        **sysctl.HANDLERS,
-        **ntp.HANDLERS,
-        **timezone.HANDLERS,
-        **cron.HANDLERS,
-        **docker.HANDLERS,
-    }
-)
+
+def _builtin_handlers() -> dict[str, Handler]:
+    """Every built-in family's ``HANDLERS``, from the module named after it."""
+    merged: dict[str, Handler] = {}
+    for family in BUILTIN_FAMILIES:
+        merged.update(importlib.import_module(f"agent.operations.{family.name}").HANDLERS)
+    return merged
+
+
+BUILTIN_HANDLERS: Mapping[str, Handler] = MappingProxyType(_builtin_handlers())
 # The process's table: the built-ins, and plugin handlers once bound at start.
 HANDLERS: dict[str, Handler] = dict(BUILTIN_HANDLERS)
 
