@@ -198,9 +198,11 @@ class DrainRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class JobsChanged(msgspec.Struct, frozen=True, kw_only=True):
-    """Jobs whose record just changed, each with its status after the change."""
+    """Jobs whose record just changed, each with its status after the change, and
+    their operation types where the writer had them at hand (watchers look up the rest)."""
 
     jobs: dict[str, str]
+    operations: dict[str, str] = {}
 
 
 class ConsumerRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -123,7 +123,7 @@ async def build(
 
     metrics = ControllerMetrics()
     feed = ChangeFeed(nc)
-    watchers = Watchers(control.status)
+    watchers = Watchers(control.status, store.operation_type)
     await watchers.subscribe(nc)
     rollout_state = RolloutStore(redis)
     rollouts = Rollouts(

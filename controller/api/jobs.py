@@ -55,7 +55,7 @@ async def all_events(request: Request) -> Response:
     """Status changes of every job as Server-Sent Events, filtered by status and operation."""
     svc = authorize(request, "job:read")
     statuses, operation = live.firehose_filters(request)
-    return live.stream_response(live.firehose(svc.store, svc.watchers, statuses, operation))
+    return live.stream_response(live.firehose(svc.watchers, statuses, operation))
 
 
 async def delete_job(request: Request) -> Response:

@@ -277,7 +277,8 @@ class Collector:
         if await self._answer(good, ACK):
             self.folded += len(good)
         if self.feed is not None:
-            await self.feed.publish({job: status for job, status in changed.items() if status})
+            told = {job: status for job, status in changed.items() if status}
+            await self.feed.publish(told, {job: outcomes[job].operation for job in told})
 
     async def _settle(self, job_id: str, outcome: Applied) -> str | None:
         """Count what a batch did to one job, finalize it if the script could not;

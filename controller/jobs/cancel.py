@@ -103,7 +103,7 @@ class Canceller:
             raise Conflict(f"job {job_id} is already {status}", title="job already finished")
         log.info("job_cancelled", job_id=job_id)
         if self.feed is not None:
-            await self.feed.publish({job_id: "cancelled"})
+            await self.feed.publish({job_id: "cancelled"}, {job_id: meta.operation.type})
         if self.metrics is not None:
             self.metrics.job_finished("cancelled", meta.operation.type, meta.created)
         try:

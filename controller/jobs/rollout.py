@@ -52,7 +52,7 @@ from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
 from controller.store.rollouts import RolloutState, RolloutStore
 from controller.watch.changes import ChangeFeed
-from controller.watch.watchers import Watchers
+from controller.watch.watchers import Change, Watchers
 
 log = structlog.get_logger("corral.rollout")
 
@@ -275,7 +275,7 @@ class Rollouts:
         if applied.finished and self.metrics is not None:  # the stop's skips ended it
             self.metrics.job_finished(applied.status, applied.operation, applied.created)
         if self.feed is not None:
-            await self.feed.publish({job_id: applied.status})
+            await self.feed.publish({job_id: applied.status}, {job_id: applied.operation})
 
     async def _publish(self, meta: JobMeta, hosts: list[str]) -> None:
         """One signed copy per host on its subject; the acked ones noted."""
@@ -339,13 +339,13 @@ class Rollouts:
                 async with watchers.firehose() as changes:
                     await self._follow(changes, stop)
 
-    async def _follow(self, changes: asyncio.Queue[tuple[str, str]], stop: asyncio.Event) -> None:
+    async def _follow(self, changes: asyncio.Queue[list[Change]], stop: asyncio.Event) -> None:
         """Advance the unfinished rollouts the feed names, until none is left."""
         while not stop.is_set() and self.unfinished:
             with contextlib.suppress(TimeoutError):
-                job_id, _ = await asyncio.wait_for(changes.get(), FOLLOW_CHECK)
-                if job_id in self.unfinished:
-                    await self.advance(job_id)
+                for change in await asyncio.wait_for(changes.get(), FOLLOW_CHECK):
+                    if change.job_id in self.unfinished:
+                        await self.advance(change.job_id)
 
 
 async def _either(stop: asyncio.Event, wake: asyncio.Event) -> None:

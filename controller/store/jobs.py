@@ -320,6 +320,10 @@ class JobStore:
         blob = await self.redis.hget(job_key(job_id), "meta")
         return None if blob is None else META_DECODER.decode(as_bytes(blob))
 
+    async def operation_type(self, job_id: str) -> str:
+        """The job's operation type, "" for a job not stored."""
+        return as_text(await self.redis.hget(job_key(job_id), "op") or b"")
+
     async def due(self, now: float, limit: int = 100) -> list[str]:
         """Unfinished jobs whose deadline has passed."""
         ids = await self.redis.zrangebyscore(INDEX_OPEN, "-inf", now, start=0, num=limit)

@@ -116,12 +116,14 @@ class Sweeper:
 
     async def _tell(self, job_id: str, status: str) -> None:
         """Watchers and metrics learn of a job the deadline finished."""
+        if self.feed is None and self.metrics is None:
+            return
+        meta = await self.store.meta(job_id)
         if self.feed is not None:
-            await self.feed.publish({job_id: status})
-        if self.metrics is not None:
-            meta = await self.store.meta(job_id)
-            if meta is not None:
-                self.metrics.job_finished(status, meta.operation.type, meta.created)
+            operations = {} if meta is None else {job_id: meta.operation.type}
+            await self.feed.publish({job_id: status}, operations)
+        if self.metrics is not None and meta is not None:
+            self.metrics.job_finished(status, meta.operation.type, meta.created)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

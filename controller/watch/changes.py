@@ -26,13 +26,15 @@ class ChangeFeed:
     def __init__(self, nc: NATS) -> None:
         self.nc = nc
 
-    async def publish(self, jobs: Mapping[str, str]) -> None:
-        """Tell watchers that ``jobs`` (id -> status) changed; never raises."""
+    async def publish(
+        self, jobs: Mapping[str, str], operations: Mapping[str, str] | None = None
+    ) -> None:
+        """Tell watchers that ``jobs`` (id -> status) changed, with the operation types
+        the caller knows (id -> type); never raises."""
         if not jobs:
             return
+        told = JobsChanged(jobs=dict(jobs), operations=dict(operations or {}))
         try:
-            await self.nc.publish(
-                subjects.JOB_CHANGES, ENCODER.encode(JobsChanged(jobs=dict(jobs)))
-            )
+            await self.nc.publish(subjects.JOB_CHANGES, ENCODER.encode(told))
         except Exception as exc:  # noqa: BLE001 - the write is done; only a wake-up is lost
             log.warning("job_changes_not_sent", jobs=len(jobs), error=str(exc))

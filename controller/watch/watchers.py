@@ -8,7 +8,13 @@ One subscription per controller process to ``corral.watch.jobs``
   final already), then sleeps until a change names the job final or its
   time runs out;
 - :meth:`Watchers.job` is woken on every change of one job (its SSE stream);
-- :meth:`Watchers.firehose` receives every change of every job (``GET /events``).
+- :meth:`Watchers.firehose` receives every change of every job (``GET /events``),
+  filtered by status and operation.
+
+The firehose's work is done once per change message, not once per reader:
+each job's operation type is taken from the message (or looked up once), and
+every reader is handed one list per message, the changes its filters pass,
+so it writes once per message rather than once per change.
 
 Each registration is taken back when its request goes away (timeout, client
 gone, stream done), so nothing is left behind. With nobody registered a
@@ -20,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -33,16 +40,45 @@ from common.messages import JOBS_CHANGED_DECODER
 
 log = structlog.get_logger("corral.watch")
 StatusOf = Callable[[str], Awaitable[str | None]]
+OperationOf = Callable[[str], Awaitable[str]]
 Item = TypeVar("Item")
-FIREHOSE_BACKLOG = 10_000  # changes a slow firehose reader may fall behind by
+FIREHOSE_BACKLOG = 1_000  # change messages a slow firehose reader may fall behind by
+
+
+class Change(NamedTuple):
+    job_id: str
+    status: str
+    operation: str  # the job's operation type ("" for a job gone meanwhile)
+
+
+@dataclass(eq=False)
+class Hose:
+    """One firehose reader: its filters (empty: everything) and its backlog."""
+
+    statuses: frozenset[str]
+    operation: str | None
+    queue: asyncio.Queue[list[Change]] = field(
+        default_factory=lambda: asyncio.Queue(FIREHOSE_BACKLOG)
+    )
+
+    @property
+    def passes_all(self) -> bool:
+        return not self.statuses and self.operation is None
+
+    def passes(self, change: Change) -> bool:
+        return (not self.statuses or change.status in self.statuses) and (
+            self.operation is None or change.operation == self.operation
+        )
 
 
 class Watchers:
-    def __init__(self, status_of: StatusOf) -> None:
+    def __init__(self, status_of: StatusOf, operation_of: OperationOf) -> None:
+        """``status_of`` / ``operation_of``: a job's stored status / operation type."""
         self.status_of = status_of
+        self.operation_of = operation_of
         self.waiting: dict[str, set[asyncio.Future[str]]] = {}
         self.watching: dict[str, set[asyncio.Event]] = {}
-        self.hoses: set[asyncio.Queue[tuple[str, str]]] = set()
+        self.hoses: set[Hose] = set()
         self.subscription: Subscription | None = None
 
     async def subscribe(self, nc: NATS) -> None:
@@ -73,25 +109,30 @@ class Watchers:
             _discard(self.watching, job_id, changed)
 
     @contextlib.asynccontextmanager
-    async def firehose(self) -> AsyncIterator[asyncio.Queue[tuple[str, str]]]:
-        """A queue of (job id, status) for every change of every job."""
-        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(FIREHOSE_BACKLOG)
-        self.hoses.add(queue)
+    async def firehose(
+        self, statuses: frozenset[str] = frozenset(), operation: str | None = None
+    ) -> AsyncIterator[asyncio.Queue[list[Change]]]:
+        """A queue of the changes of every job, one non-empty list per change message,
+        only those with a status in ``statuses`` (if any) and of ``operation`` (if any)."""
+        hose = Hose(statuses, operation)
+        self.hoses.add(hose)
         try:
-            yield queue
+            yield hose.queue
         finally:
-            self.hoses.discard(queue)
+            self.hoses.discard(hose)
 
     async def _on_changes(self, msg: Msg) -> None:
         if not (self.waiting or self.watching or self.hoses):
             return
         try:
-            changed = JOBS_CHANGED_DECODER.decode(msg.data).jobs
+            changed = JOBS_CHANGED_DECODER.decode(msg.data)
         except ValueError as exc:
             log.warning("message_rejected", subject=msg.subject, reason=str(exc)[:200])
             return
-        for job_id, status in changed.items():
+        for job_id, status in changed.jobs.items():
             self._wake(job_id, status)
+        if self.hoses:
+            await self._pour(changed.jobs, changed.operations)
 
     def _wake(self, job_id: str, status: str) -> None:
         for changed in self.watching.get(job_id, ()):
@@ -100,9 +141,17 @@ class Watchers:
             for future in self.waiting.get(job_id, ()):
                 if not future.done():
                     future.set_result(status)
-        for queue in self.hoses:
-            with contextlib.suppress(asyncio.QueueFull):  # a reader that fell behind misses it
-                queue.put_nowait((job_id, status))
+
+    async def _pour(self, jobs: dict[str, str], operations: dict[str, str]) -> None:
+        changes = [
+            Change(job_id, status, operations.get(job_id) or await self.operation_of(job_id))
+            for job_id, status in jobs.items()
+        ]
+        for hose in list(self.hoses):  # a reader may leave while an operation is looked up
+            passed = changes if hose.passes_all else [c for c in changes if hose.passes(c)]
+            if passed:
+                with contextlib.suppress(asyncio.QueueFull):  # a reader that fell behind misses it
+                    hose.queue.put_nowait(passed)
 
 
 def _discard(table: dict[str, set[Item]], key: str, item: Item) -> None:

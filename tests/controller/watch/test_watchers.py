@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from controller.watch.changes import ChangeFeed
-from controller.watch.watchers import Watchers
+from controller.watch.watchers import Change, Watchers
 
 
 @pytest.fixture
@@ -20,11 +20,18 @@ async def nc(nats_url: str) -> AsyncIterator[NATS]:
     await client.close()
 
 
-def stored(statuses: dict[str, str]) -> Watchers:
+def stored(statuses: dict[str, str], looked_up: list[str] | None = None) -> Watchers:
+    """Watchers over ``statuses``; every operation looked up is noted in ``looked_up``."""
+
     async def status_of(job_id: str) -> str | None:
         return statuses.get(job_id)
 
-    return Watchers(status_of)
+    async def operation_of(job_id: str) -> str:
+        if looked_up is not None:
+            looked_up.append(job_id)
+        return "stored.op"
+
+    return Watchers(status_of, operation_of)
 
 
 async def test_a_change_naming_the_job_final_wakes_its_waiter(nc: NATS) -> None:
@@ -55,3 +62,30 @@ async def test_a_wait_that_runs_out_or_is_cancelled_leaves_nothing(nc: NATS) -> 
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert watchers.waiting == {}
+
+
+async def test_firehose_readers_get_one_filtered_list_per_message(nc: NATS) -> None:
+    looked_up: list[str] = []
+    watchers = stored({}, looked_up)
+    await watchers.subscribe(nc)
+    async with (
+        watchers.firehose() as everything,
+        watchers.firehose(frozenset({"completed"})) as completed,
+        watchers.firehose(operation="stored.op") as stored_op,
+    ):
+        feed = ChangeFeed(nc)
+        # j2's operation is not in the message: looked up once, not once per reader.
+        await feed.publish({"j1": "processing", "j2": "completed"}, {"j1": "node.status.get"})
+        await feed.publish({"j1": "completed"}, {"j1": "node.status.get"})
+        first = await asyncio.wait_for(everything.get(), 10)
+        assert first == [
+            Change("j1", "processing", "node.status.get"),
+            Change("j2", "completed", "stored.op"),
+        ]
+        assert await everything.get() == [Change("j1", "completed", "node.status.get")]
+        assert await completed.get() == [Change("j2", "completed", "stored.op")]
+        assert await completed.get() == [Change("j1", "completed", "node.status.get")]
+        assert await stored_op.get() == [Change("j2", "completed", "stored.op")]
+        assert stored_op.empty()  # the second message had nothing for it
+    assert looked_up == ["j2"]
+    assert watchers.hoses == set()
