@@ -11,10 +11,12 @@ One subscription per controller process to ``corral.watch.jobs``
 - :meth:`Watchers.firehose` receives every change of every job (``GET /events``),
   filtered by status and operation.
 
-The firehose's work is done once per change message, not once per reader:
-each job's operation type is taken from the message (or looked up once), and
-every reader is handed one list per message, the changes its filters pass,
-so it writes once per message rather than once per change.
+The firehose's work is done once per controller, not once per reader: each
+job's operation type is taken from the message (or looked up once), and the
+changes gather for ``FIREHOSE_FLUSH`` seconds before every reader is handed
+one list, those its filters pass. A reader then writes a few times a second
+however fast jobs change, and its write never lands on the path of a
+waiter's answer.
 
 Each registration is taken back when its request goes away (timeout, client
 gone, stream done), so nothing is left behind. With nobody registered a
@@ -42,7 +44,8 @@ log = structlog.get_logger("corral.watch")
 StatusOf = Callable[[str], Awaitable[str | None]]
 OperationOf = Callable[[str], Awaitable[str]]
 Item = TypeVar("Item")
-FIREHOSE_BACKLOG = 1_000  # change messages a slow firehose reader may fall behind by
+FIREHOSE_BACKLOG = 1_000  # lists of changes a slow firehose reader may fall behind by
+FIREHOSE_FLUSH = 0.05  # seconds changes gather before firehose readers get them
 
 
 class Change(NamedTuple):
@@ -79,6 +82,8 @@ class Watchers:
         self.waiting: dict[str, set[asyncio.Future[str]]] = {}
         self.watching: dict[str, set[asyncio.Event]] = {}
         self.hoses: set[Hose] = set()
+        self.gathered: list[Change] = []  # for the firehose, until the flush
+        self.flush: asyncio.TimerHandle | None = None
         self.subscription: Subscription | None = None
 
     async def subscribe(self, nc: NATS) -> None:
@@ -112,8 +117,8 @@ class Watchers:
     async def firehose(
         self, statuses: frozenset[str] = frozenset(), operation: str | None = None
     ) -> AsyncIterator[asyncio.Queue[list[Change]]]:
-        """A queue of the changes of every job, one non-empty list per change message,
-        only those with a status in ``statuses`` (if any) and of ``operation`` (if any)."""
+        """A queue of the changes of every job, in non-empty lists, only those with
+        a status in ``statuses`` (if any) and of ``operation`` (if any)."""
         hose = Hose(statuses, operation)
         self.hoses.add(hose)
         try:
@@ -143,11 +148,17 @@ class Watchers:
                     future.set_result(status)
 
     async def _pour(self, jobs: dict[str, str], operations: dict[str, str]) -> None:
-        changes = [
+        self.gathered += [
             Change(job_id, status, operations.get(job_id) or await self.operation_of(job_id))
             for job_id, status in jobs.items()
         ]
-        for hose in list(self.hoses):  # a reader may leave while an operation is looked up
+        if self.flush is None:
+            self.flush = asyncio.get_running_loop().call_later(FIREHOSE_FLUSH, self._hand_out)
+
+    def _hand_out(self) -> None:
+        self.flush = None
+        changes, self.gathered = self.gathered, []
+        for hose in self.hoses:
             passed = changes if hose.passes_all else [c for c in changes if hose.passes(c)]
             if passed:
                 with contextlib.suppress(asyncio.QueueFull):  # a reader that fell behind misses it

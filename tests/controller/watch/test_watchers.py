@@ -64,7 +64,15 @@ async def test_a_wait_that_runs_out_or_is_cancelled_leaves_nothing(nc: NATS) -> 
     assert watchers.waiting == {}
 
 
-async def test_firehose_readers_get_one_filtered_list_per_message(nc: NATS) -> None:
+async def gather(queue: asyncio.Queue[list[Change]], count: int) -> list[Change]:
+    """The next ``count`` changes from a firehose queue, however they were grouped."""
+    changes: list[Change] = []
+    while len(changes) < count:
+        changes += await asyncio.wait_for(queue.get(), 10)
+    return changes
+
+
+async def test_firehose_readers_get_the_changes_their_filters_pass(nc: NATS) -> None:
     looked_up: list[str] = []
     watchers = stored({}, looked_up)
     await watchers.subscribe(nc)
@@ -77,15 +85,31 @@ async def test_firehose_readers_get_one_filtered_list_per_message(nc: NATS) -> N
         # j2's operation is not in the message: looked up once, not once per reader.
         await feed.publish({"j1": "processing", "j2": "completed"}, {"j1": "node.status.get"})
         await feed.publish({"j1": "completed"}, {"j1": "node.status.get"})
-        first = await asyncio.wait_for(everything.get(), 10)
-        assert first == [
+        assert await gather(everything, 3) == [
             Change("j1", "processing", "node.status.get"),
             Change("j2", "completed", "stored.op"),
+            Change("j1", "completed", "node.status.get"),
         ]
-        assert await everything.get() == [Change("j1", "completed", "node.status.get")]
-        assert await completed.get() == [Change("j2", "completed", "stored.op")]
-        assert await completed.get() == [Change("j1", "completed", "node.status.get")]
-        assert await stored_op.get() == [Change("j2", "completed", "stored.op")]
-        assert stored_op.empty()  # the second message had nothing for it
+        assert await gather(completed, 2) == [
+            Change("j2", "completed", "stored.op"),
+            Change("j1", "completed", "node.status.get"),
+        ]
+        assert await gather(stored_op, 1) == [Change("j2", "completed", "stored.op")]
+        assert stored_op.empty()  # j1's changes were not for it
     assert looked_up == ["j2"]
     assert watchers.hoses == set()
+
+
+async def test_firehose_changes_gathered_before_a_flush_go_out_as_one_list() -> None:
+    watchers = stored({})
+    async with watchers.firehose() as everything:
+        # Neither call suspends (the operations are given): the flush cannot come between.
+        await watchers._pour({"j1": "processing"}, {"j1": "test.ping"})
+        await watchers._pour({"j1": "completed", "j2": "failed"}, {"j1": "test.ping", "j2": "x.y"})
+        changes = await asyncio.wait_for(everything.get(), 10)
+    assert changes == [
+        Change("j1", "processing", "test.ping"),
+        Change("j1", "completed", "test.ping"),
+        Change("j2", "failed", "x.y"),
+    ]
+    assert watchers.gathered == []
