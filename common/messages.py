@@ -199,10 +199,12 @@ class DrainRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 class JobsChanged(msgspec.Struct, frozen=True, kw_only=True):
     """Jobs whose record just changed, each with its status after the change, and
-    their operation types where the writer had them at hand (watchers look up the rest)."""
+    their operation types where the writer had them at hand (watchers look up the rest).
+    ``origin`` names the writer's process, whose own watchers were told directly."""
 
     jobs: dict[str, str]
     operations: dict[str, str] = {}
+    origin: str = ""
 
 
 class ConsumerRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -122,9 +122,9 @@ async def build(
         return nc.is_connected
 
     metrics = ControllerMetrics()
-    feed = ChangeFeed(nc)
     watchers = Watchers(control.status, store.operation_type)
     await watchers.subscribe(nc)
+    feed = ChangeFeed(nc, watchers)
     rollout_state = RolloutStore(redis)
     rollouts = Rollouts(
         store,

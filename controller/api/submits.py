@@ -83,7 +83,7 @@ async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) ->
     if await svc.watchers.final(job_id, wait) is None:
         status = await svc.control.status(job_id) or "submitted"
         return json_response({"job_id": job_id, "status": status}, 202)
-    detail = await svc.reader.body(job_id)
+    detail = await svc.reader.changed_body(job_id)
     if detail is None:  # deleted meanwhile
         raise NotFound(f"no job with id {job_id}")
     response = Response(detail, status_code=200 if replayed else 201, media_type="application/json")

@@ -274,11 +274,12 @@ class Collector:
             log.warning("events_store_failed", error=str(exc), events=len(good))
             await self._answer(good, NAK_LATER)
             return
-        if await self._answer(good, ACK):
-            self.folded += len(good)
         if self.feed is not None:
+            # Before the acks: the records are written, and a waiter here answers sooner.
             told = {job: status for job, status in changed.items() if status}
             await self.feed.publish(told, {job: outcomes[job].operation for job in told})
+        if await self._answer(good, ACK):
+            self.folded += len(good)
 
     async def _settle(self, job_id: str, outcome: Applied) -> str | None:
         """Count what a batch did to one job, finalize it if the script could not;

@@ -7,11 +7,16 @@ event, never awaited. Waiters and watchers in any controller replica learn
 from it without polling Redis; with nobody subscribed the server drops it.
 A lost message costs a waiter only its wake-up: it still reads the record
 itself (controller/watch/watchers.py).
+
+The writer's own process is told first, directly: its waiters need not wait
+for the message's trip through nats-server, and they ignore its echo (the
+message names the process it came from).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import structlog
 from nats.aio.client import Client as NATS
@@ -22,9 +27,19 @@ from common.messages import ENCODER, JobsChanged
 log = structlog.get_logger("corral.watch")
 
 
+class Listener(Protocol):
+    """This process's watchers (controller/watch/watchers.py)."""
+
+    origin: str  # names this process in the messages it sends
+
+    async def take(self, changed: JobsChanged) -> None: ...
+
+
 class ChangeFeed:
-    def __init__(self, nc: NATS) -> None:
+    def __init__(self, nc: NATS, local: Listener | None = None) -> None:
+        """``local``: told of every change here, before the other processes are."""
         self.nc = nc
+        self.local = local
 
     async def publish(
         self, jobs: Mapping[str, str], operations: Mapping[str, str] | None = None
@@ -33,7 +48,10 @@ class ChangeFeed:
         the caller knows (id -> type); never raises."""
         if not jobs:
             return
-        told = JobsChanged(jobs=dict(jobs), operations=dict(operations or {}))
+        origin = "" if self.local is None else self.local.origin
+        told = JobsChanged(jobs=dict(jobs), operations=dict(operations or {}), origin=origin)
+        if self.local is not None:
+            await self.local.take(told)
         try:
             await self.nc.publish(subjects.JOB_CHANGES, ENCODER.encode(told))
         except Exception as exc:  # noqa: BLE001 - the write is done; only a wake-up is lost

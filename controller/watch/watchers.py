@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
@@ -38,7 +39,7 @@ from nats.aio.subscription import Subscription
 
 from common import subjects
 from common.job import FINAL_STATUSES
-from common.messages import JOBS_CHANGED_DECODER
+from common.messages import JOBS_CHANGED_DECODER, JobsChanged
 
 log = structlog.get_logger("corral.watch")
 StatusOf = Callable[[str], Awaitable[str | None]]
@@ -79,12 +80,22 @@ class Watchers:
         """``status_of`` / ``operation_of``: a job's stored status / operation type."""
         self.status_of = status_of
         self.operation_of = operation_of
+        self.origin = uuid.uuid4().hex  # the change feed's messages from this process
         self.waiting: dict[str, set[asyncio.Future[str]]] = {}
         self.watching: dict[str, set[asyncio.Event]] = {}
         self.hoses: set[Hose] = set()
         self.gathered: list[Change] = []  # for the firehose, until the flush
         self.flush: asyncio.TimerHandle | None = None
         self.subscription: Subscription | None = None
+
+    async def take(self, changed: JobsChanged) -> None:
+        """Wake whoever waits for or watches the jobs ``changed`` names."""
+        if not (self.waiting or self.watching or self.hoses):
+            return
+        for job_id, status in changed.jobs.items():
+            self._wake(job_id, status)
+        if self.hoses:
+            await self._pour(changed.jobs, changed.operations)
 
     async def subscribe(self, nc: NATS) -> None:
         self.subscription = await nc.subscribe(subjects.JOB_CHANGES, cb=self._on_changes)
@@ -134,10 +145,8 @@ class Watchers:
         except ValueError as exc:
             log.warning("message_rejected", subject=msg.subject, reason=str(exc)[:200])
             return
-        for job_id, status in changed.jobs.items():
-            self._wake(job_id, status)
-        if self.hoses:
-            await self._pour(changed.jobs, changed.operations)
+        if changed.origin != self.origin:  # this process's own were taken directly
+            await self.take(changed)
 
     def _wake(self, job_id: str, status: str) -> None:
         for changed in self.watching.get(job_id, ()):

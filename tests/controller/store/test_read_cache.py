@@ -126,6 +126,21 @@ async def test_a_new_event_is_seen_at_once(store: JobStore) -> None:
     assert await reader.body(meta.id) is after
 
 
+async def test_a_changed_body_is_read_at_once_and_cached(store: JobStore) -> None:
+    meta = new_meta(["a.example"])
+    await create(store, meta)
+    reader = DetailReader(store.redis)
+    await reader.body(meta.id)
+    await apply(store, meta.id, answer(meta.id, "a.example", NOW + 1))
+
+    changed = await reader.changed_body(meta.id)
+
+    assert changed == await uncached(store, meta.id)
+    assert b'"completed"' in (changed or b"")
+    assert await reader.body(meta.id) is changed  # cached under its token
+    assert await reader.changed_body(str(uuid.uuid4())) is None
+
+
 async def test_a_status_change_alone_is_seen(store: JobStore) -> None:
     meta = new_meta(["a.example", "b.example"])
     await create(store, meta)

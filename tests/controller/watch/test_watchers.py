@@ -113,3 +113,30 @@ async def test_firehose_changes_gathered_before_a_flush_go_out_as_one_list() -> 
         Change("j2", "failed", "x.y"),
     ]
     assert watchers.gathered == []
+
+
+async def test_the_writers_own_watchers_are_told_directly(nc: NATS) -> None:
+    here = stored({"j1": "processing"})  # not subscribed: only the direct word reaches it
+    waiting = asyncio.create_task(here.final("j1", 10))
+    await asyncio.sleep(0)  # registered before the change is sent
+    await ChangeFeed(nc, here).publish({"j1": "completed"}, {"j1": "test.ping"})
+    assert await waiting == "completed"
+
+
+async def test_the_writers_own_watchers_ignore_the_echo(nc: NATS) -> None:
+    here, elsewhere = stored({}), stored({})
+    await here.subscribe(nc)
+    await elsewhere.subscribe(nc)
+    async with here.firehose() as mine, elsewhere.firehose() as theirs:
+        await ChangeFeed(nc, here).publish({"j1": "completed"}, {"j1": "test.ping"})
+        # Sent after j1's message on the same connection: j1's echo reaches here first.
+        await ChangeFeed(nc, elsewhere).publish({"j2": "failed"}, {"j2": "test.ping"})
+        assert await gather(mine, 2) == [
+            Change("j1", "completed", "test.ping"),
+            Change("j2", "failed", "test.ping"),
+        ]
+        # j2 was told there directly, most likely before j1's message came over NATS.
+        assert sorted(await gather(theirs, 2)) == [
+            Change("j1", "completed", "test.ping"),
+            Change("j2", "failed", "test.ping"),
+        ]
