@@ -11,6 +11,11 @@ the call (503 at the API, retried by the collector) rather than hanging it.
 Replies are bytes (``decode_responses`` off); :func:`as_text` and
 :func:`as_bytes` also accept ``str`` (a script's status reply).
 
+Commands are packed by hiredis's C packer where it is installed (the
+``controller`` extra has it): redis-py's asyncio connection packs in Python,
+which was an eighth of a busy controller's CPU (docs/performance.md). The
+bytes are the same; an argument hiredis does not take falls back to redis-py.
+
 ``redis+cluster://[user:password@]host:port[,host:port...]`` selects Redis
 Cluster (redis-py's :class:`~redis.asyncio.cluster.RedisCluster`): the hosts
 are seeds, the client learns the rest. Every command and script the store
@@ -22,12 +27,14 @@ splits them per node.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, TypeAlias
 from urllib.parse import unquote
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
@@ -80,6 +87,36 @@ def unavailable(exc: BaseException) -> bool:
     return type(exc) is RedisClusterException and str(exc).startswith(_TOPOLOGY_FAILURES)
 
 
+c_pack_command: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+
+    c_pack_command = _hiredis_pack
+except ImportError:  # pragma: no cover - hiredis is optional: redis-py packs alone
+    c_pack_command = None
+
+
+class CPackedConnection(AbstractConnection):
+    """Packs with hiredis (mixed in before a redis-py connection class)."""
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        name = args[0] if args else b""
+        # redis-py splits a multi-word command name ("CONFIG GET"); hiredis does not.
+        if c_pack_command is None or b" " in (name.encode() if isinstance(name, str) else name):
+            return super().pack_command(*args)
+        try:
+            return [c_pack_command(args)]
+        except TypeError:  # e.g. a bytearray: redis-py encodes what hiredis does not
+            return super().pack_command(*args)
+
+
+def c_packed(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
+    """``connection_class`` packing with hiredis; itself without hiredis."""
+    if c_pack_command is None or issubclass(connection_class, CPackedConnection):
+        return connection_class
+    return type(f"CPacked{connection_class.__name__}", (CPackedConnection, connection_class), {})
+
+
 def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> RedisClient:
     """A client that rides out short outages: a few retries with jittered backoff
     (bounded, so a request during a long outage fails fast with 503), a
@@ -102,7 +139,10 @@ def connect_redis(url: str, *, read_timeout: float | None = READ_TIMEOUT) -> Red
             password=password,
             **options,
         )
-    return Redis.from_url(url, **options)
+    client = Redis.from_url(url, **options)
+    pool = client.connection_pool
+    pool.connection_class = c_packed(pool.connection_class)
+    return client
 
 
 def cluster_seeds(url: str) -> tuple[list[tuple[str, int]], str | None, str | None]:

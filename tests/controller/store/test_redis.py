@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import redis.exceptions
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import Connection
 from redis.crc import key_slot
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.typing import EncodableT
 
 from controller.store import redis as pipelines
 from controller.store.keys import (
@@ -61,6 +63,34 @@ async def test_a_frozen_redis_fails_the_pipeline_then_the_client_recovers(
             assert await run_pipeline(pipe) == [b"1"]
     finally:
         await bulk.aclose()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("EVALSHA", "a" * 40, 1, "corral:job:{x}", b"\x00\xffbytes", 1733234567.123456, -3),
+        ("HSET", "k", "f", "h\u00e9llo", 1e-07, 123456789012345678),
+        ("SET", "k", bytearray(b"not for hiredis")),  # redis-py packs it
+        ("CONFIG GET", "maxmemory"),  # a two-word name: redis-py splits it
+    ],
+)
+def test_commands_pack_to_the_same_bytes_as_redis_py(args: tuple[EncodableT, ...]) -> None:
+    client = connect_redis("redis://127.0.0.1:1/0")
+    assert isinstance(client, Redis)
+    connection_class = client.connection_pool.connection_class
+    assert issubclass(connection_class, pipelines.CPackedConnection)
+    packed = connection_class().pack_command(*args)
+    assert b"".join(packed) == b"".join(Connection().pack_command(*args))
+
+
+async def test_a_c_packed_client_writes_and_reads(redis_server: ServerProcess) -> None:
+    client = connect_redis(redis_server.url)
+    try:
+        await client.hset("h", mapping={"f": 1.5, "g": b"\xff", "\u00e9": "v"})
+        assert await client.hgetall("h") == {b"f": b"1.5", b"g": b"\xff", "\u00e9".encode(): b"v"}
+        assert await client.config_get("maxmemory") == {"maxmemory": "0"}
+    finally:
+        await client.aclose()
 
 
 def test_a_cluster_url_names_its_seeds_and_credentials() -> None:
