@@ -265,19 +265,21 @@ class Collector:
         grouped, good, bad = decode_batch(batch, self.rejected)
         await self._answer(bad, TERM)
         try:
-            outcomes = await self.store.apply(grouped)
+            outcomes, moved = await self.store.apply_events(grouped)
             changed = {job_id: await self._settle(job_id, o) for job_id, o in outcomes.items()}
             if self.metrics is not None:
                 self.metrics.count_skipped(grouped, outcomes)
             self.fold_lag = _oldest_age(grouped, self.clock())
+            if self.feed is not None:
+                # The records are written: a waiter here reads its answer while the
+                # listing is re-filed and the events acked.
+                told = {job: status for job, status in changed.items() if status}
+                await self.feed.publish(told, {job: outcomes[job].operation for job in told})
+            await self.store.refile(moved)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
             await self._answer(good, NAK_LATER)
             return
-        if self.feed is not None:
-            # Before the acks: the records are written, and a waiter here answers sooner.
-            told = {job: status for job, status in changed.items() if status}
-            await self.feed.publish(told, {job: outcomes[job].operation for job in told})
         if await self._answer(good, ACK):
             self.folded += len(good)
 

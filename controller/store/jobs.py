@@ -186,13 +186,25 @@ class JobStore:
         await execute(self.bulk, commands)
 
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
+        """Store a batch of events grouped by job (:meth:`apply_events`), then re-file
+        the jobs that moved in the listing index (:meth:`refile`): two round trips."""
+        outcomes, moved = await self.apply_events(batch)
+        await self.refile(moved)
+        return outcomes
+
+    async def apply_events(
+        self, batch: dict[str, list[tuple[Event, bytes]]]
+    ) -> tuple[dict[str, Applied], list[tuple[Any, ...]]]:
         """Store a batch of events grouped by job: one script call per job, one round trip.
 
-        Then one more round trip re-files in the listing index the jobs that
-        moved (to processing, or to the final status the script wrote).
+        Returns each job's outcome and the commands that re-file in the listing
+        index the jobs that moved (to processing, or to the final status the
+        script wrote), for :meth:`refile`. Until then a job's detail may show a
+        status its listing does not yet, as it may for any reader between the
+        two round trips.
         """
         if not batch:
-            return {}
+            return {}, []
         sha, redactor = SHAS["apply"], self.redactor
         commands = [
             (
@@ -224,9 +236,12 @@ class JobStore:
                 or (status == "processing" and outcome.new_events)
             ):
                 index.append(index_command(job_id, status, 0))
-        if index:
-            await execute(self.bulk, index)
-        return outcomes
+        return outcomes, index
+
+    async def refile(self, moved: list[tuple[Any, ...]]) -> None:
+        """Run :meth:`apply_events`'s re-filing commands: one round trip, if any."""
+        if moved:
+            await execute(self.bulk, moved)
 
     async def set_final(self, job_id: str, status: str) -> str | None:
         """Give the job ``status`` unless it has one of equal or higher rank: the one

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import nats
 import pytest
@@ -81,10 +82,12 @@ class GatedStore(JobStore):
         self.entered = asyncio.Event()
         self.gate = asyncio.Event()
 
-    async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
+    async def apply_events(
+        self, batch: dict[str, list[tuple[Event, bytes]]]
+    ) -> tuple[dict[str, Applied], list[tuple[Any, ...]]]:
         self.entered.set()
         await self.gate.wait()
-        return await super().apply(batch)
+        return await super().apply_events(batch)
 
 
 @pytest.fixture
