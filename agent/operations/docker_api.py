@@ -20,12 +20,13 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from agent.operations.errors import OperationFailed, OperationSkipped
 from agent.operations.host import Host
+
+if TYPE_CHECKING:
+    import httpx
 
 API_VERSION = "1.44"
 SOCKET = "/var/run/docker.sock"
@@ -146,6 +147,8 @@ async def engine(host: Host, limit: float) -> AsyncIterator[Engine]:
     :class:`OperationFailed`: Docker is installed but broken, which whoever
     runs the host wants to hear about.
     """
+    import httpx  # on the first docker operation: an agent that runs none never holds it
+
     socket = require_socket(host)
     if len(os.fsencode(socket)) > _UNIX_PATH_MAX:
         raise OperationFailed(f"the docker socket's path is too long to connect to: {socket}")

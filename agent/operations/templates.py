@@ -16,22 +16,30 @@ Rendering runs in a thread: a heavy template holds up this job, not the agent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import platform
 import shlex
 import socket
-from typing import Any
-
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any
 
 from agent.operations.base import OperationContext, OperationFailed
 from agent.operations.host import Host
 from agent.operations.node import meminfo
 
-_ENVIRONMENT = SandboxedEnvironment(
-    undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
-)
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
+
+
+@functools.cache
+def _environment() -> SandboxedEnvironment:
+    # Imported on the first template: an agent that renders none never holds Jinja2.
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
 
 
 def os_release(host: Host) -> dict[str, str]:
@@ -64,8 +72,10 @@ def facts(ctx: OperationContext) -> dict[str, Any]:
 
 
 def _render(source: str, variables: dict[str, Any]) -> str:
+    from jinja2 import TemplateError
+
     try:
-        return _ENVIRONMENT.from_string(source).render(variables)
+        return _environment().from_string(source).render(variables)
     except TemplateError as exc:
         raise OperationFailed(f"template: {type(exc).__name__}: {exc}") from None
 
