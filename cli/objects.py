@@ -7,13 +7,16 @@ What ``file.deploy`` deploys with ``object`` and ``sha256`` (docs/api.md);
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.options import client_options, with_client
 from cli.output import Format, emit, output_option
 from cli.render import print_objects
-from corral_sdk.client import Client
+
+if TYPE_CHECKING:
+    from corral_sdk.client import Client
 
 
 @click.group("object")

@@ -11,7 +11,7 @@ controller, which knows every operation its agents may run;
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.shell_completion import CompletionItem
@@ -28,7 +28,9 @@ from common.api import Accepted
 from common.operations import plugins
 from common.operations.catalog import BUILTIN_FAMILIES, OPERATIONS, add_families
 from common.operations.declaration import Declaration
-from corral_sdk.client import Client
+
+if TYPE_CHECKING:
+    from corral_sdk.client import Client
 
 # The flags of `corral run` itself: a params field cannot take these names.
 RESERVED = (

@@ -1,19 +1,21 @@
 """What every client command shares: the API address and key options, and error output.
 
-I/O: HTTP through :class:`corral_sdk.client.Client`, stderr on errors.
+I/O: HTTP through :class:`corral_sdk.client.Client`, stderr on errors. The client
+and httpx are imported when a command runs: ``corral agent`` never loads them.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
-from corral_sdk.client import Client
 from corral_sdk.errors import ApiError
+
+if TYPE_CHECKING:
+    from corral_sdk.client import Client
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _URL_HELP = "Controller API address."
@@ -41,11 +43,15 @@ def client_options(func: Any) -> Any:
 def make_client(url: str, api_key: str) -> Client:
     if not api_key:
         raise click.UsageError("an API key is required: --api-key or CORRAL_API_KEY")
+    from corral_sdk.client import Client
+
     return Client(url, api_key)
 
 
 def with_client(url: str, api_key: str, action: Callable[[Client], Any]) -> None:
     """Run ``action`` with a client; an API error or an unreachable API exits 2."""
+    import httpx
+
     client = make_client(url, api_key)
     try:
         action(client)

@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
-import httpx
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -28,8 +28,10 @@ from cli.progress import JobProgress, exit_code, plain_lines
 from cli.render import print_detail
 from common.detail import JobDetail
 from common.job import FINAL_STATUSES
-from corral_sdk.client import Client
 from corral_sdk.sse import JobEvent
+
+if TYPE_CHECKING:
+    from corral_sdk.client import Client
 
 _VIEW = "agents finished, counts by state, the slowest still running"
 _EXIT_CODES = "Exit code: 0 completed; 1 failed, partial_failure or cancelled; 2 API error."
@@ -85,6 +87,8 @@ def live_frame(progress: JobProgress, now: float) -> RenderableType:
 
 def _stream(client: Client, progress: JobProgress, lock: threading.Lock, on: OnEvent) -> None:
     """Take every event until the final one or the stream's end; resume after a drop."""
+    import httpx
+
     drops = 0
     while progress.final is None:
         try:
