@@ -2,7 +2,7 @@
 
 Jinja2 (file templates) and httpx (the Docker Engine API, and the CLI's
 client commands) were a fifth of an idle agent's memory (docs/performance.md,
-"Idle agent memory"): the agent imports every handler at start, and starts
+"A lighter idle agent"): the agent imports every handler at start, and starts
 from the CLI, so those modules import them on first use.
 """
 
