@@ -174,7 +174,23 @@ class Registry:
         await nc.subscribe(subjects.HEARTBEATS, cb=self.on_heartbeat)
 
     async def flush_until(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        """Write changed agents to Redis, batched; keeps trying while Redis is down."""
+        """Write changed agents to Redis, batched; keeps trying while Redis is down.
+
+        Once ``stop`` is set, what changed since the last write is written too:
+        a controller restarted at once knows every agent this one knew, rather
+        than waiting for their next heartbeats.
+        """
+        try:
+            await self._flush_while(stop, interval)
+        finally:
+            if self._dirty:
+                pending, self._dirty = self._dirty, {}
+                try:
+                    await self.stored.save_agents(pending.values())
+                except Exception as exc:  # noqa: BLE001 - stopping: the next heartbeats tell
+                    log.warning("registry_flush_failed", error=str(exc))
+
+    async def _flush_while(self, stop: asyncio.Event, interval: float) -> None:
         while not stop.is_set():
             try:
                 if time.monotonic() >= self._next_forget:

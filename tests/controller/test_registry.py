@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from common.messages import Heartbeat
 from controller.api.views import agent_view
 from controller.registry import Registry
 from controller.store.agents import AgentStore
+from devstack.until import until
 
 WEEK = 7 * 24 * 3600.0
 
@@ -81,3 +83,21 @@ async def test_the_drained_set_survives_a_restart_and_leaves_expected_sets(
     assert registry.drained_for(parse_target("_all"), now) == ["web-1.example"]
     await agents.set_drained("web-1.example", False, now)
     assert await agents.load_drained() == {}
+
+
+async def test_what_changed_just_before_a_stop_is_written(agents: AgentStore) -> None:
+    registry = Registry(agents, heartbeat_timeout=15.0)
+    stop = asyncio.Event()
+    flushing = asyncio.create_task(registry.flush_until(stop, interval=3600.0))
+    registry.observe(beat("first.example"), time.time())
+
+    async def first_written() -> bool:
+        return [r.hostname for r in await agents.load_agents()] == ["first.example"]
+
+    await until(first_written, "the first write")
+    # Seen while the flusher waits out its interval: only the stop writes it.
+    registry.observe(beat("late.example"), time.time())
+    stop.set()
+    await flushing
+    stored = sorted(r.hostname for r in await agents.load_agents())
+    assert stored == ["first.example", "late.example"]
