@@ -2,8 +2,10 @@
 
 I/O: HTTP, stdin, stdout. Opens ``COUNT`` ``GET /events`` streams (the API
 key from ``CORRAL_API_KEY``), prints ``subscribed`` once every stream is
-open, reads them until stdin closes, then prints the change events each
-read, as a JSON list, and exits. A process of its own so that reading the
+open, and reads them. When stdin gives a line, the id of a last change the
+parent made (a fence: the controller hands changes out in order, gathered
+for 50 ms), it waits until every stream has shown that id, then prints the
+change events each read, as a JSON list, and exits. A process of its own so that reading the
 streams never delays the measuring client's loop (bench/watchers.py): the
 cost left is what watchers cost the controller and the cores.
 """
@@ -18,6 +20,7 @@ import sys
 import httpx
 
 CHANGE = b"event: change\n"
+FENCE_TAIL = 4096  # bytes of a stream kept to find the fence in, across chunks
 SUBSCRIBED = "subscribed"
 SUBSCRIBE_WITHIN = 30.0
 
@@ -28,6 +31,9 @@ class Readers:
     def __init__(self, count: int) -> None:
         self.changes = [0] * count
         self.open = [asyncio.Event() for _ in range(count)]
+        self.fence = b""  # the last change's job id, once the parent names it
+        self.tails = [b""] * count  # each stream's last bytes, to find the fence in
+        self.fenced = [asyncio.Event() for _ in range(count)]
 
     async def read(self, client: httpx.AsyncClient, index: int) -> None:
         """One stream, its change events counted in the raw bytes: no more parsing than that."""
@@ -41,6 +47,19 @@ class Readers:
                 seen = carried + chunk
                 self.changes[index] += seen.count(CHANGE)
                 carried = seen[-(len(CHANGE) - 1) :]
+                self.tails[index] = (self.tails[index] + chunk)[-FENCE_TAIL:]
+                if self.fence and self.fence in self.tails[index]:
+                    self.fenced[index].set()
+
+    async def all_fenced(self, fence: str) -> None:
+        """Until every stream has shown the change of job ``fence``."""
+        self.fence = fence.encode()
+        for tail, fenced in zip(self.tails, self.fenced, strict=True):
+            if self.fence in tail:  # arrived before the parent named it
+                fenced.set()
+        async with asyncio.timeout(SUBSCRIBE_WITHIN):
+            for fenced in self.fenced:
+                await fenced.wait()
 
 
 async def subscribed(readers: Readers, tasks: list[asyncio.Task[None]]) -> None:
@@ -67,7 +86,9 @@ async def watch(url: str, count: int, key: str) -> list[int]:
         try:
             await subscribed(readers, tasks)
             print(SUBSCRIBED, flush=True)  # the parent reads it
-            await asyncio.to_thread(sys.stdin.read)  # until the parent closes it
+            fence = (await asyncio.to_thread(sys.stdin.readline)).strip()
+            if fence:
+                await readers.all_fenced(fence)
         finally:
             for task in tasks:
                 task.cancel()

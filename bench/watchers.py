@@ -18,14 +18,18 @@ import json
 import os
 import statistics
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
+
+import nats
 
 from bench import scenarios
 from bench.fold import fold_rate
 from bench.report import Row, rate_row, time_row
 from bench.stack import BenchFailure, Stack
 from bench.watch_clients import SUBSCRIBE_WITHIN, SUBSCRIBED
+from controller.watch.changes import ChangeFeed
 
 WATCHERS = 10
 ROUNDS = 3  # alternations of a run without and a run with the watchers
@@ -52,6 +56,10 @@ async def watching(stack: Stack, count: int = WATCHERS) -> AsyncIterator[list[in
         if await _line(child, "subscribed") != SUBSCRIBED:
             raise BenchFailure(f"the watchers did not subscribe (exit status {await child.wait()})")
         yield changes
+        # A last change after the run's, which every reader must see before it counts.
+        fence = await _fence(stack)
+        child.stdin.write(f"{fence}\n".encode())
+        await child.stdin.drain()
         child.stdin.close()
         changes += json.loads(await _line(child, "their counts"))
         if not all(changes):
@@ -60,6 +68,18 @@ async def watching(stack: Stack, count: int = WATCHERS) -> AsyncIterator[list[in
         if child.returncode is None:
             child.terminate()  # our own child, by its PID
         await child.wait()
+
+
+async def _fence(stack: Stack) -> str:
+    """Tell the watchers of a made-up job's change, on the change feed, after the run's."""
+    fence = f"bench-fence-{uuid.uuid4()}"
+    nc = await nats.connect(stack.nats_url, name="bench-fence")
+    try:
+        await ChangeFeed(nc).publish({fence: "completed"}, {fence: "bench.fence"})
+        await nc.flush()
+    finally:
+        await nc.close()
+    return fence
 
 
 async def _line(child: asyncio.subprocess.Process, what: str) -> str:
