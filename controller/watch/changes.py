@@ -51,7 +51,10 @@ class ChangeFeed:
         origin = "" if self.local is None else self.local.origin
         told = JobsChanged(jobs=dict(jobs), operations=dict(operations or {}), origin=origin)
         if self.local is not None:
-            await self.local.take(told)
+            try:
+                await self.local.take(told)  # may look an operation up in Redis
+            except Exception as exc:  # noqa: BLE001 - as below: only a wake-up is lost
+                log.warning("job_changes_not_taken", jobs=len(jobs), error=str(exc))
         try:
             await self.nc.publish(subjects.JOB_CHANGES, ENCODER.encode(told))
         except Exception as exc:  # noqa: BLE001 - the write is done; only a wake-up is lost

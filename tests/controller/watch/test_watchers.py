@@ -140,3 +140,17 @@ async def test_the_writers_own_watchers_ignore_the_echo(nc: NATS) -> None:
             Change("j1", "completed", "test.ping"),
             Change("j2", "failed", "test.ping"),
         ]
+
+
+async def test_a_failed_lookup_here_costs_a_wake_up_never_the_writer(nc: NATS) -> None:
+    async def operation_of(job_id: str) -> str:
+        raise ConnectionError("Redis is down")
+
+    here = Watchers(stored({}).status_of, operation_of)
+    elsewhere = stored({})
+    await elsewhere.subscribe(nc)
+    async with here.firehose(), elsewhere.firehose() as theirs:
+        # No operation named: the lookup here fails; publish returns, and the
+        # other replicas are still told (their own lookup works).
+        await ChangeFeed(nc, here).publish({"j1": "failed"})
+        assert await gather(theirs, 1) == [Change("j1", "failed", "stored.op")]
