@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,29 +183,44 @@ async def running_stack(
 
 
 @contextlib.asynccontextmanager
-async def _running_stack(
-    nats_url: str, redis_url: str, workdir: Path, **overrides: Any
-) -> AsyncIterator[Stack]:
-    private, public = write_keypair(workdir / "keys")
-    port = free_port()
-    config = controller_config(nats_url, redis_url, private, port, **overrides)
+async def serving(
+    config: ControllerConfig,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Callable[[], Awaitable[None]]]]:
+    """A controller serving ``config`` in this process, an admin client of its API,
+    and a call that stops the controller early (it is stopped on exit anyway)."""
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve_controller(config, stop, ready))
     await wait_for_event(ready, task)
     api = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{config.port}",
         headers={"Authorization": f"Bearer {ADMIN_KEY}"},
         timeout=10.0,
     )
-    stack = Stack(
-        nats_url=nats_url, redis_url=redis_url, api=api, public_key=public, workdir=workdir
-    )
-    try:
-        yield stack
-    finally:
-        for running in stack.agents.values():
-            if not running.task.done():
-                await running.shutdown()
-        await api.aclose()
+
+    async def halt() -> None:
         stop.set()
         await task
+
+    try:
+        yield api, halt
+    finally:
+        await api.aclose()
+        await halt()
+
+
+@contextlib.asynccontextmanager
+async def _running_stack(
+    nats_url: str, redis_url: str, workdir: Path, **overrides: Any
+) -> AsyncIterator[Stack]:
+    private, public = write_keypair(workdir / "keys")
+    config = controller_config(nats_url, redis_url, private, free_port(), **overrides)
+    async with serving(config) as (api, _):
+        stack = Stack(
+            nats_url=nats_url, redis_url=redis_url, api=api, public_key=public, workdir=workdir
+        )
+        try:
+            yield stack
+        finally:
+            for running in stack.agents.values():
+                if not running.task.done():
+                    await running.shutdown()

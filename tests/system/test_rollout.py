@@ -13,12 +13,11 @@ import httpx
 from redis.asyncio import Redis
 
 from common.signing import write_keypair
-from controller.server import serve as serve_controller
 from controller.store.keys import rollout_key
 from devstack.process import ServerProcess, free_port
 from devstack.until import until
 from tests.catalogs import restored_tables
-from tests.harness import ADMIN_KEY, Stack, controller_config, wait_for_event
+from tests.harness import Stack, controller_config, serving
 
 HOSTS = [f"r{i:02d}.test" for i in range(20)]
 
@@ -126,26 +125,9 @@ async def test_a_rollout_stops_after_the_batch_holding_the_second_failure_and_ca
 async def controller(
     nats_url: str, redis_url: str, private: Path, name: str
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Callable[[], Awaitable[None]]]]:
-    port = free_port()
-    config = controller_config(nats_url, redis_url, private, port, name=name)
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve_controller(config, stop, ready))
-    await wait_for_event(ready, task)
-    api = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=10.0,
-    )
-
-    async def halt() -> None:
-        stop.set()
-        await task
-
-    try:
-        yield api, halt
-    finally:
-        await api.aclose()
-        await halt()
+    config = controller_config(nats_url, redis_url, private, free_port(), name=name)
+    async with serving(config) as running:
+        yield running
 
 
 async def test_a_rollout_resumes_on_another_controller_after_its_own_stopped_between_batches(
