@@ -175,7 +175,9 @@ async def build(
         metrics=metrics,
         rollouts=rollouts,
     )
-    collector = Collector(nc, store, config.fetch_batch, feed=feed, metrics=metrics)
+    collector = Collector(
+        nc, store, config.fetch_batch, feed=feed, metrics=metrics, reader=services.reader
+    )
     consumers = AgentConsumers(nc, js)
     return Controller(
         services,

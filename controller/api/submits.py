@@ -80,10 +80,12 @@ def wait_param(request: Request, most: float) -> float | None:
 
 async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) -> Response:
     """The job's detail once it is final (201, or 200 for a replay); 202 if ``wait`` runs out."""
-    if await svc.watchers.final(job_id, wait) is None:
+    final = await svc.watchers.final(job_id, wait)
+    if final is None:
         status = await svc.control.status(job_id) or "submitted"
         return json_response({"job_id": job_id, "status": status}, 202)
-    detail = await svc.reader.changed_body(job_id)
+    # Read back by the collector here with the change, or read now.
+    detail = final.body or await svc.reader.changed_body(job_id)
     if detail is None:  # deleted meanwhile
         raise NotFound(f"no job with id {job_id}")
     response = Response(detail, status_code=200 if replayed else 201, media_type="application/json")

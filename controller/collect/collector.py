@@ -10,7 +10,10 @@ mid-batch loses nothing: JetStream redelivers and the store's first-copy-wins
 write makes the replay harmless. The apply script gives a job its final
 status in the call that stores its last expected answer, so a batch costs
 two round trips (the scripts, then the listing index) however many jobs it
-finishes; only a job the script could not decide is finalized here.
+finishes; only a job the script could not decide is finalized here. A job
+that a request in this process waits for (``POST /job?wait=``) is read back
+in the first of those round trips, and a final one's detail goes to the
+waiter with the change (controller/watch/), so its answer needs no read.
 
 A message holds one event or several of one job (a quick job's progress
 rides with its terminal event: agent/events.py); each event is folded on its
@@ -27,16 +30,19 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import structlog
 from nats.aio.client import Client as NATS
 
 from common import limits, subjects
+from common.job import FINAL_STATUSES
 from common.messages import ENCODER, EVENT_MESSAGE_DECODER, Event, event_id, event_kind
 from controller.collect.event_pull import Delivery, EventPuller
 from controller.metrics import ControllerMetrics
 from controller.store.jobs import JobStore
+from controller.store.read_cache import DetailReader
 from controller.store.scripts import Applied
 from controller.upkeep.finalize import finalize
 from controller.watch.changes import ChangeFeed
@@ -185,10 +191,13 @@ class Collector:
         consumer: str = subjects.COLLECTOR_CONSUMER,
         feed: ChangeFeed | None = None,
         metrics: ControllerMetrics | None = None,
+        reader: DetailReader | None = None,
     ) -> None:
-        """``feed``: where to tell watchers which jobs a batch changed."""
+        """``feed``: where to tell watchers which jobs a batch changed; ``reader``: the
+        API's, to render the details of the jobs waited for here."""
         self.nc = nc
         self.feed = feed
+        self.reader = reader
         self.metrics = metrics
         self.fold_lag = 0.0  # age of the oldest event in the last batch written
         self.stream = stream
@@ -265,7 +274,9 @@ class Collector:
         grouped, good, bad = decode_batch(batch, self.rejected)
         await self._answer(bad, TERM)
         try:
-            outcomes, moved = await self.store.apply_events(grouped)
+            outcomes, moved, snapshots = await self.store.apply_events(
+                grouped, self._waited(grouped)
+            )
             changed = {job_id: await self._settle(job_id, o) for job_id, o in outcomes.items()}
             if self.metrics is not None:
                 self.metrics.count_skipped(grouped, outcomes)
@@ -274,7 +285,8 @@ class Collector:
                 # The records are written: a waiter here reads its answer while the
                 # listing is re-filed and the events acked.
                 told = {job: status for job, status in changed.items() if status}
-                await self.feed.publish(told, {job: outcomes[job].operation for job in told})
+                operations = {job: outcomes[job].operation for job in told}
+                await self.feed.publish(told, operations, self._details(told, snapshots))
             await self.store.refile(moved)
         except Exception as exc:  # noqa: BLE001 - no ack: JetStream redelivers the batch
             log.warning("events_store_failed", error=str(exc), events=len(good))
@@ -282,6 +294,30 @@ class Collector:
             return
         if await self._answer(good, ACK):
             self.folded += len(good)
+
+    def _waited(self, job_ids: Iterable[str]) -> list[str]:
+        """The jobs to read back with the batch: those waited for here."""
+        if self.feed is None or self.reader is None:  # (a reader with nothing cached is falsy)
+            return []
+        return self.feed.waited(job_ids)
+
+    def _details(self, told: dict[str, str], snapshots: dict[str, list[Any]]) -> dict[str, bytes]:
+        """The details of the waited jobs read back final, in the status the change
+        names (a job finalized after the read is not: its waiter reads it itself)."""
+        details: dict[str, bytes] = {}
+        if self.reader is None:
+            return details
+        for job_id, snapshot in snapshots.items():
+            if told.get(job_id) not in FINAL_STATUSES:
+                continue
+            try:
+                found = self.reader.from_snapshot(job_id, snapshot)
+            except Exception as exc:  # noqa: BLE001 - the batch is stored: never undo its ack
+                log.warning("detail_not_rendered", job_id=job_id, error=str(exc))
+                continue
+            if found is not None and found[0] == told[job_id]:
+                details[job_id] = found[1]
+        return details
 
     async def _settle(self, job_id: str, outcome: Applied) -> str | None:
         """Count what a batch did to one job, finalize it if the script could not;

@@ -15,8 +15,8 @@ SCANs.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import msgspec
 from redis.exceptions import RedisClusterException, RedisError
@@ -41,7 +41,21 @@ from controller.store.keys import (
     terminal_key,
 )
 from controller.store.redis import RedisClient, as_bytes, as_text, execute, run_pipeline
-from controller.store.scripts import SHAS, Applied, apply_args, index_command
+from controller.store.scripts import (
+    SHAS,
+    Applied,
+    apply_args,
+    index_command,
+    snapshot_command,
+)
+
+
+class AppliedBatch(NamedTuple):
+    """What :meth:`JobStore.apply_events` did to a batch."""
+
+    outcomes: dict[str, Applied]  # per job
+    moved: list[tuple[Any, ...]]  # the re-filing commands, for :meth:`JobStore.refile`
+    snapshots: dict[str, list[Any]]  # the jobs read back, as stored after the batch
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -188,23 +202,25 @@ class JobStore:
     async def apply(self, batch: dict[str, list[tuple[Event, bytes]]]) -> dict[str, Applied]:
         """Store a batch of events grouped by job (:meth:`apply_events`), then re-file
         the jobs that moved in the listing index (:meth:`refile`): two round trips."""
-        outcomes, moved = await self.apply_events(batch)
-        await self.refile(moved)
-        return outcomes
+        applied = await self.apply_events(batch)
+        await self.refile(applied.moved)
+        return applied.outcomes
 
     async def apply_events(
-        self, batch: dict[str, list[tuple[Event, bytes]]]
-    ) -> tuple[dict[str, Applied], list[tuple[Any, ...]]]:
+        self, batch: dict[str, list[tuple[Event, bytes]]], read_back: Iterable[str] = ()
+    ) -> AppliedBatch:
         """Store a batch of events grouped by job: one script call per job, one round trip.
 
         Returns each job's outcome and the commands that re-file in the listing
         index the jobs that moved (to processing, or to the final status the
         script wrote), for :meth:`refile`. Until then a job's detail may show a
         status its listing does not yet, as it may for any reader between the
-        two round trips.
+        two round trips. The jobs of the batch named in ``read_back`` are read
+        in the same round trip, as they are once the batch is stored
+        (``snapshot_command`` replies, for controller/store/read_cache.py).
         """
         if not batch:
-            return {}, []
+            return AppliedBatch({}, [], {})
         sha, redactor = SHAS["apply"], self.redactor
         commands = [
             (
@@ -220,10 +236,12 @@ class JobStore:
             )
             for job_id, events in batch.items()
         ]
+        reads = [job_id for job_id in read_back if job_id in batch]
+        commands += [snapshot_command(job_id) for job_id in reads]
         replies = await execute(self.bulk, commands)
         outcomes: dict[str, Applied] = {}
         index: list[tuple[Any, ...]] = []
-        for job_id, reply in zip(batch, replies, strict=True):
+        for job_id, reply in zip(batch, replies[: len(batch)], strict=True):
             status = as_text(reply[0])
             outcome = applied(status, reply)
             outcomes[job_id] = outcome
@@ -236,7 +254,8 @@ class JobStore:
                 or (status == "processing" and outcome.new_events)
             ):
                 index.append(index_command(job_id, status, 0))
-        return outcomes, index
+        snapshots = dict(zip(reads, replies[len(batch) :], strict=True))
+        return AppliedBatch(outcomes, index, snapshots)
 
     async def refile(self, moved: list[tuple[Any, ...]]) -> None:
         """Run :meth:`apply_events`'s re-filing commands: one round trip, if any."""

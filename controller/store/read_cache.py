@@ -15,7 +15,7 @@ folded from the events or fixed in the meta (results are redacted before
 they are stored); rendering reads no clock.
 
 The token is read by one script, so atomically. A miss reads meta, status,
-``updated`` and all events in one MULTI/EXEC (a consistent snapshot), folds,
+``updated`` and all events in one script (a consistent snapshot), folds,
 renders and encodes, and caches the body under the snapshot's own token, so
 a cached body is always a state the job really was in, and a hit returns it
 only while the job is still in that state.
@@ -35,14 +35,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from common.detail import DETAIL_ENCODER, render
 from common.fold import JobRecord, fold_all
 from common.job import FINAL_STATUSES, META_DECODER
 from common.messages import EVENT_DECODER
 from controller.store.keys import events_key, job_key
-from controller.store.redis import RedisClient, as_bytes, as_text
+from controller.store.redis import RedisClient, as_bytes, as_text, execute
+from controller.store.scripts import snapshot_command
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 # Unfinished jobs whose folded record is kept, so the next miss folds only
@@ -141,10 +142,23 @@ class DetailReader:
         return loaded
 
     async def _load(self, job_id: str) -> tuple[Token, bytes] | None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hmget(job_key(job_id), "meta", "status", "updated")
-            pipe.hvals(events_key(job_id))
-            (meta, status, updated), blobs = await pipe.execute()
+        [snapshot] = await execute(self.redis, [snapshot_command(job_id)])
+        return self._render(job_id, snapshot)
+
+    def from_snapshot(self, job_id: str, snapshot: list[Any]) -> tuple[str, bytes] | None:
+        """The status and detail of a job read in someone else's round trip (the
+        collector's, for a waiter here), cached like a read of its own; None if gone."""
+        self.misses += 1
+        loaded = self._render(job_id, snapshot)
+        if loaded is None:
+            self._drop(job_id)
+            return None
+        self._store(job_id, *loaded)
+        return as_text(loaded[0][0]), loaded[1]
+
+    def _render(self, job_id: str, snapshot: list[Any]) -> tuple[Token, bytes] | None:
+        """A ``snapshot_command`` reply folded, rendered and encoded, with its token."""
+        meta, status, updated, blobs = snapshot
         if meta is None:
             return None
         text = as_text(status)

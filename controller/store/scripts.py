@@ -24,7 +24,7 @@ from common import messages
 from common.fold import order_key, terminal_order
 from common.job import CONTROLLER, FINAL_STATUSES, JOB_STATUSES, STATUS_RANK
 from common.messages import ENCODER, Event, event_kind
-from controller.store.keys import INDEX_KEYS
+from controller.store.keys import INDEX_KEYS, events_key, job_key
 
 
 def _lua_table(entries: dict[str, str]) -> str:
@@ -325,6 +325,14 @@ return claimed
 )
 
 
+# A job's detail as stored (controller/store/read_cache.py): its meta, status,
+# ``updated`` and every event, in one atomic read; false where missing.
+DETAIL_SNAPSHOT = """
+local job = redis.call('HMGET', KEYS[1], 'meta', 'status', 'updated')
+return {job[1], job[2], job[3], redis.call('HVALS', KEYS[2])}
+"""
+
+
 # By name, run by SHA (controller/store/redis.py ``execute``).
 SCRIPTS: dict[str, str] = {
     "apply": APPLY_EVENTS,
@@ -333,6 +341,7 @@ SCRIPTS: dict[str, str] = {
     "mark": MARK_DISPATCHED,
     "cancel": CANCEL_JOB,
     "rollout_claim": ROLLOUT_CLAIM,
+    "snapshot": DETAIL_SNAPSHOT,
 }
 SHAS = {
     name: hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
@@ -396,3 +405,8 @@ def index_command(job_id: str, status: str, created: float) -> tuple[Any, ...]:
     """INDEX_STATUS as a raw EVALSHA, for :func:`~controller.store.redis.execute`."""
     where = (JOB_STATUSES.index(status) + 1, STATUS_RANK[status], created)
     return ("EVALSHA", SHAS["index"], len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)
+
+
+def snapshot_command(job_id: str) -> tuple[Any, ...]:
+    """DETAIL_SNAPSHOT as a raw EVALSHA; its reply is ``[meta, status, updated, blobs]``."""
+    return ("EVALSHA", SHAS["snapshot"], 2, job_key(job_id), events_key(job_id))

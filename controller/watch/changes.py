@@ -10,12 +10,14 @@ itself (controller/watch/watchers.py).
 
 The writer's own process is told first, directly: its waiters need not wait
 for the message's trip through nats-server, and they ignore its echo (the
-message names the process it came from).
+message names the process it came from). Only they can be handed the final
+details the writer read back for them (:meth:`ChangeFeed.waited`); the
+message names jobs and statuses, never details.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import structlog
@@ -32,7 +34,11 @@ class Listener(Protocol):
 
     origin: str  # names this process in the messages it sends
 
-    async def take(self, changed: JobsChanged) -> None: ...
+    def waited(self, job_ids: Iterable[str]) -> list[str]: ...
+
+    async def take(
+        self, changed: JobsChanged, bodies: Mapping[str, bytes] | None = None
+    ) -> None: ...
 
 
 class ChangeFeed:
@@ -41,18 +47,27 @@ class ChangeFeed:
         self.nc = nc
         self.local = local
 
+    def waited(self, job_ids: Iterable[str]) -> list[str]:
+        """Those of ``job_ids`` a request in this process waits for: a writer that
+        reads them back after its write hands their details over with the change."""
+        return [] if self.local is None else self.local.waited(job_ids)
+
     async def publish(
-        self, jobs: Mapping[str, str], operations: Mapping[str, str] | None = None
+        self,
+        jobs: Mapping[str, str],
+        operations: Mapping[str, str] | None = None,
+        bodies: Mapping[str, bytes] | None = None,
     ) -> None:
         """Tell watchers that ``jobs`` (id -> status) changed, with the operation types
-        the caller knows (id -> type); never raises."""
+        the caller knows (id -> type) and the final details it read back for this
+        process's waiters (id -> encoded detail); never raises."""
         if not jobs:
             return
         origin = "" if self.local is None else self.local.origin
         told = JobsChanged(jobs=dict(jobs), operations=dict(operations or {}), origin=origin)
         if self.local is not None:
             try:
-                await self.local.take(told)  # may look an operation up in Redis
+                await self.local.take(told, bodies)  # may look an operation up in Redis
             except Exception as exc:  # noqa: BLE001 - as below: only a wake-up is lost
                 log.warning("job_changes_not_taken", jobs=len(jobs), error=str(exc))
         try:

@@ -6,7 +6,10 @@ One subscription per controller process to ``corral.watch.jobs``
 - :meth:`Watchers.final` waits for one job to be final (``POST /job?wait=``):
   it registers first, then checks the stored status once (the job may be
   final already), then sleeps until a change names the job final or its
-  time runs out;
+  time runs out. The collector in the same process reads a waited job back
+  in the round trip that stores its events (:meth:`Watchers.waited`) and
+  hands the waiter the final detail with the change, so the answer needs
+  no read of its own;
 - :meth:`Watchers.job` is woken on every change of one job (its SSE stream);
 - :meth:`Watchers.firehose` receives every change of every job (``GET /events``),
   filtered by status and operation.
@@ -28,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -47,6 +50,13 @@ OperationOf = Callable[[str], Awaitable[str]]
 Item = TypeVar("Item")
 FIREHOSE_BACKLOG = 1_000  # lists of changes a slow firehose reader may fall behind by
 FIREHOSE_FLUSH = 0.05  # seconds changes gather before firehose readers get them
+
+
+class Final(NamedTuple):
+    """A waited job's final status, and its detail when the change brought it."""
+
+    status: str
+    body: bytes | None = None  # the encoded detail of ``GET /job/{id}``
 
 
 class Change(NamedTuple):
@@ -81,33 +91,40 @@ class Watchers:
         self.status_of = status_of
         self.operation_of = operation_of
         self.origin = uuid.uuid4().hex  # the change feed's messages from this process
-        self.waiting: dict[str, set[asyncio.Future[str]]] = {}
+        self.waiting: dict[str, set[asyncio.Future[Final]]] = {}
         self.watching: dict[str, set[asyncio.Event]] = {}
         self.hoses: set[Hose] = set()
         self.gathered: list[Change] = []  # for the firehose, until the flush
         self.flush: asyncio.TimerHandle | None = None
         self.subscription: Subscription | None = None
 
-    async def take(self, changed: JobsChanged) -> None:
-        """Wake whoever waits for or watches the jobs ``changed`` names."""
+    def waited(self, job_ids: Iterable[str]) -> list[str]:
+        """Those of ``job_ids`` that a request here waits for."""
+        waiting = self.waiting
+        return [job_id for job_id in job_ids if job_id in waiting] if waiting else []
+
+    async def take(self, changed: JobsChanged, bodies: Mapping[str, bytes] | None = None) -> None:
+        """Wake whoever waits for or watches the jobs ``changed`` names; ``bodies``:
+        the final details the writer read back (job id -> encoded detail)."""
         if not (self.waiting or self.watching or self.hoses):
             return
+        bodies = bodies or {}
         for job_id, status in changed.jobs.items():
-            self._wake(job_id, status)
+            self._wake(job_id, status, bodies.get(job_id))
         if self.hoses:
             await self._pour(changed.jobs, changed.operations)
 
     async def subscribe(self, nc: NATS) -> None:
         self.subscription = await nc.subscribe(subjects.JOB_CHANGES, cb=self._on_changes)
 
-    async def final(self, job_id: str, within: float) -> str | None:
+    async def final(self, job_id: str, within: float) -> Final | None:
         """The job's final status once it has one, or None if ``within`` seconds pass first."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Final] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(job_id, set()).add(future)
         try:
             status = await self.status_of(job_id)
             if status in FINAL_STATUSES:
-                return status
+                return Final(status)
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(future, within)
             return None
@@ -148,13 +165,13 @@ class Watchers:
         if changed.origin != self.origin:  # this process's own were taken directly
             await self.take(changed)
 
-    def _wake(self, job_id: str, status: str) -> None:
+    def _wake(self, job_id: str, status: str, body: bytes | None) -> None:
         for changed in self.watching.get(job_id, ()):
             changed.set()
         if status in FINAL_STATUSES:
             for future in self.waiting.get(job_id, ()):
                 if not future.done():
-                    future.set_result(status)
+                    future.set_result(Final(status, body))
 
     async def _pour(self, jobs: dict[str, str], operations: dict[str, str]) -> None:
         self.gathered += [

@@ -30,6 +30,8 @@ async def test_the_answer_is_the_final_detail(stack: Stack) -> None:
     assert detail["hostname"] == HOST
     assert detail["result"] == {"pong": True}
     assert [e["event"] for e in detail["timeline"]][-1] == "completed"
+    # Read back by the collector, byte for byte what a read gives.
+    assert response.content == (await stack.api.get(f"/job/{detail['id']}")).content
 
 
 async def test_a_failed_job_is_answered_failed(stack: Stack) -> None:

@@ -8,6 +8,7 @@ hand it over (subject, ack subject, payload).
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,8 +23,14 @@ from common import subjects
 from common.job import CONTROLLER, JobMeta
 from common.messages import ENCODER, Completed, Event, Failed, Operation, Submitted, event_id
 from controller.collect.collector import Collector
+from controller.store.control import ControlStore
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key, terminal_key
+from controller.store.read_cache import DetailReader
+from controller.watch.changes import ChangeFeed
+from controller.watch.watchers import Final, Watchers
+from devstack.until import until
+from tests.controller.store.test_read_cache import uncached
 
 NOW = time.time()
 
@@ -128,6 +135,43 @@ async def test_one_batch_finishes_jobs_rejects_the_bad_and_acks_the_rest(
     info = await jet.consumer_info(stream, "c")
     assert info.num_ack_pending == 0
     assert info.num_pending == 0
+
+
+async def test_a_job_waited_for_here_goes_to_its_waiter_with_its_detail(
+    store: JobStore, js: tuple[NATS, JetStreamContext, str], namespace: str
+) -> None:
+    nc, jet, stream = js
+    read_back = await new_job(store, None)
+    undecided = await new_job(store, ["a.example"])  # finalized after the read: not read back
+    await store.redis.hset(terminal_key(undecided.id), "a.example", "old-format-id")
+    await store.redis.hset(job_key(undecided.id), "done", 1)
+
+    async def operation_of(job_id: str) -> str:
+        return "node.ping"
+
+    watchers = Watchers(ControlStore(store.redis).status, operation_of)
+    jobs = (read_back, undecided)
+    waits = {job.id: asyncio.create_task(watchers.final(job.id, 10)) for job in jobs}
+    await until(lambda: len(watchers.waiting) == 2, "both waiters registered")
+    for job in jobs:
+        await jet.publish(
+            f"{namespace}.{subjects.encode_token('a.example')}",
+            ENCODER.encode(completed(job.id, "a.example")),
+        )
+    sub = await jet.pull_subscribe_bind("c", stream=stream)
+    msgs = await sub.fetch(2, timeout=5)
+    reader = DetailReader(store.redis)
+    feed = ChangeFeed(nc, watchers)
+    collector = Collector(nc, store, stream=stream, consumer="c", feed=feed, reader=reader)
+
+    await collector.handle([(m.subject.encode(), m.reply, m.data) for m in msgs])
+
+    answered = await waits[read_back.id]
+    assert answered is not None
+    assert answered.status == "completed"
+    assert answered.body == await uncached(store, read_back.id)
+    assert await reader.body(read_back.id) is answered.body  # and cached for the next read
+    assert await waits[undecided.id] == Final("completed")  # its waiter reads it itself
 
 
 async def test_events_from_an_agent_the_job_did_not_ask_are_counted_and_acked(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import nats
 import pytest
@@ -26,9 +25,8 @@ from bus import raw as raw_replies
 from common import subjects
 from common.messages import ENCODER, Acknowledged, Event, Started, event_id
 from controller.collect.collector import Collector
-from controller.store.jobs import JobStore
+from controller.store.jobs import AppliedBatch, JobStore
 from controller.store.keys import events_key, job_key
-from controller.store.scripts import Applied
 from devstack.process import ServerProcess
 from devstack.until import until
 from tests.controller.collect.test_collector import NOW, completed, new_job
@@ -83,11 +81,11 @@ class GatedStore(JobStore):
         self.gate = asyncio.Event()
 
     async def apply_events(
-        self, batch: dict[str, list[tuple[Event, bytes]]]
-    ) -> tuple[dict[str, Applied], list[tuple[Any, ...]]]:
+        self, batch: dict[str, list[tuple[Event, bytes]]], read_back: Iterable[str] = ()
+    ) -> AppliedBatch:
         self.entered.set()
         await self.gate.wait()
-        return await super().apply_events(batch)
+        return await super().apply_events(batch, read_back)
 
 
 @pytest.fixture

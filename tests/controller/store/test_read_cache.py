@@ -141,6 +141,28 @@ async def test_a_changed_body_is_read_at_once_and_cached(store: JobStore) -> Non
     assert await reader.changed_body(str(uuid.uuid4())) is None
 
 
+async def test_a_job_read_back_with_its_events_is_its_detail_and_is_cached(
+    store: JobStore,
+) -> None:
+    meta = new_meta(["a.example"])
+    await create(store, meta)
+    reader = DetailReader(store.redis)
+    events = answer(meta.id, "a.example", NOW + 1)
+    gone = str(uuid.uuid4())
+    batch = {meta.id: [(e, ENCODER.encode(e)) for e in events]}
+
+    applied = await store.apply_events(batch, read_back=[gone, meta.id])
+
+    assert list(applied.snapshots) == [meta.id]  # only the batch's own jobs are read
+    found = reader.from_snapshot(meta.id, applied.snapshots[meta.id])
+    assert found is not None
+    status, body = found
+    assert status == "completed"
+    assert body == await uncached(store, meta.id)
+    assert await reader.body(meta.id) is body  # cached under its token
+    assert reader.from_snapshot(gone, [None, None, None, []]) is None
+
+
 async def test_a_status_change_alone_is_seen(store: JobStore) -> None:
     meta = new_meta(["a.example", "b.example"])
     await create(store, meta)

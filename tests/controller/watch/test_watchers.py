@@ -10,7 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from controller.watch.changes import ChangeFeed
-from controller.watch.watchers import Change, Watchers
+from controller.watch.watchers import Change, Final, Watchers
 
 
 @pytest.fixture
@@ -41,13 +41,13 @@ async def test_a_change_naming_the_job_final_wakes_its_waiter(nc: NATS) -> None:
     await asyncio.sleep(0)  # registered before the change is sent
     await ChangeFeed(nc).publish({"j2": "completed", "j1": "processing"})
     await ChangeFeed(nc).publish({"j1": "partial_failure"})
-    assert await waiting == "partial_failure"
+    assert await waiting == Final("partial_failure")
     assert watchers.waiting == {}
 
 
 async def test_a_job_final_already_is_answered_at_once(nc: NATS) -> None:
     watchers = stored({"j1": "failed"})
-    assert await watchers.final("j1", 10) == "failed"
+    assert await watchers.final("j1", 10) == Final("failed")
     assert watchers.waiting == {}
 
 
@@ -120,7 +120,23 @@ async def test_the_writers_own_watchers_are_told_directly(nc: NATS) -> None:
     waiting = asyncio.create_task(here.final("j1", 10))
     await asyncio.sleep(0)  # registered before the change is sent
     await ChangeFeed(nc, here).publish({"j1": "completed"}, {"j1": "test.ping"})
-    assert await waiting == "completed"
+    assert await waiting == Final("completed")
+
+
+async def test_a_detail_read_back_by_the_writer_reaches_the_waiter_here_only(nc: NATS) -> None:
+    here, elsewhere = stored({"j1": "processing"}), stored({"j1": "processing"})
+    await elsewhere.subscribe(nc)
+    waits = [asyncio.create_task(w.final("j1", 10)) for w in (here, elsewhere)]
+    await asyncio.sleep(0)  # registered before the change is sent
+    feed = ChangeFeed(nc, here)
+    assert feed.waited(["j2", "j1"]) == ["j1"]
+    assert ChangeFeed(nc).waited(["j1"]) == []  # no process of its own: nobody to hand it to
+
+    await feed.publish({"j1": "completed"}, {"j1": "test.ping"}, {"j1": b'{"id":"j1"}'})
+
+    assert await waits[0] == Final("completed", b'{"id":"j1"}')
+    assert await waits[1] == Final("completed")  # the message carries no detail
+    assert here.waited(["j1"]) == []
 
 
 async def test_the_writers_own_watchers_ignore_the_echo(nc: NATS) -> None:
