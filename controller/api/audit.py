@@ -6,10 +6,17 @@ response, the entry is written to the audit log (controller/store/audit.py)
 and logged (``audit``) first, so a client that got an answer was audited.
 Routes add what only they know (the job id, the target) with :func:`note`;
 the key's name comes from the authenticator (never the key itself).
+
+A call whose answer waits for more than its own change (``POST /job?wait=``
+waits for the job to end) has its entry written as soon as the change is
+made (:func:`write_early`: the job created, 201), while it waits; its answer
+still starts only once that entry is written. An answer with another status
+(the wait ran out: 202) gets an entry of its own as well.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -23,6 +30,9 @@ log = structlog.get_logger("corral.audit")
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REFUSED = frozenset({401, 403})
 _NOTES = "corral_audit"
+_EARLY = "corral_audit_early"
+# Early writes in flight: the loop holds tasks only weakly.
+_early_writes: set[asyncio.Task[None]] = set()
 
 
 def note(request: Request, **fields: str) -> None:
@@ -45,10 +55,26 @@ class Auditing:
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await write(self.audit, scope, int(message["status"]))
+                status = int(message["status"])
+                early: tuple[int, asyncio.Task[None]] | None = scope.get("state", {}).get(_EARLY)
+                if early is not None:
+                    await asyncio.shield(early[1])
+                if early is None or early[0] != status:
+                    await write(self.audit, scope, status)
             await send(message)
 
         await self.app(scope, receive, sending)
+
+
+def write_early(request: Request, audit: AuditLog | None, status: int) -> None:
+    """Start writing this request's entry now, as answered ``status``, for a call that
+    goes on waiting once its change is made; its notes must be complete."""
+    if audit is None:
+        return
+    task = asyncio.create_task(write(audit, request.scope, status))
+    _early_writes.add(task)
+    task.add_done_callback(_early_writes.discard)
+    request.scope.setdefault("state", {})[_EARLY] = (status, task)
 
 
 async def write(audit: AuditLog, scope: Scope, status: int) -> None:

@@ -18,7 +18,7 @@ from common.errors import (
 )
 from common.job import JobMeta
 from controller.api import batch
-from controller.api.audit import note
+from controller.api.audit import note, write_early
 from controller.api.auth import check_operation
 from controller.api.batch import fingerprint, validate_batch
 from controller.api.bodies import (
@@ -62,6 +62,7 @@ async def submit_job(request: Request) -> Response:
     note(request, job_id=str(created["job_id"]), target=str(submission.target))
     if wait is None:
         return created_response(created, replayed)
+    write_early(request, svc.audit, 200 if replayed else 201)  # the job exists: say so now
     return await when_final(svc, str(created["job_id"]), wait, replayed)
 
 

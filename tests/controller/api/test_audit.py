@@ -37,6 +37,23 @@ async def test_a_submit_is_audited_with_key_route_target_and_job(stack: Stack) -
     assert "test-admin-key" not in str(items)  # the key's name, never the key
 
 
+async def test_a_waited_submit_is_audited_as_created_and_again_if_its_wait_runs_out(
+    stack: Stack,
+) -> None:
+    await stack.start_agent(HOST)
+    ping = {"operation": {"type": "test.ping"}, "target": HOST}
+    done = await stack.api.post("/job?wait=10", json=ping)
+    assert done.status_code == 201
+    items = (await audit(stack, job_id=done.json()["id"]))["items"]
+    assert [(e["route"], e["status"], e["target"]) for e in items] == [("/job", 201, HOST)]
+
+    sleep = {"operation": {"type": "test.sleep", "data": {"seconds": 1}}, "target": HOST}
+    ran_out = await stack.api.post("/job?wait=0.2", json=sleep)
+    assert ran_out.status_code == 202
+    items = (await audit(stack, job_id=ran_out.json()["job_id"]))["items"]
+    assert [e["status"] for e in items] == [202, 201]  # newest first
+
+
 async def test_denied_requests_are_audited_too(stack: Stack) -> None:
     base = str(stack.api.base_url)
     async with httpx.AsyncClient(base_url=base) as anonymous:
