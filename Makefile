@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test host-test check lint types fmt bench bench-quick clean
+.PHONY: run test host-test check lint types fmt bench bench-quick bench-pairs clean
 
 $(STAMP): pyproject.toml examples/corral-example/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# Before and after in one run (docs/performance.md): BEFORE=<revision>, and
+# ONLY=<groups> (agents by default), SIZES=full|quick, ROUNDS=<pairs of runs>.
+bench-pairs: $(STAMP)
+	$(BIN)/python -m bench.pairs $(or $(BEFORE),$(error set BEFORE=<revision>)) \
+		--only $(or $(ONLY),agents) --sizes $(or $(SIZES),quick) --rounds $(or $(ROUNDS),2)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

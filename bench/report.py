@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,12 @@ def table(rows: list[Row]) -> str:
         ceiling = f"{row.ceiling:,g} ({row.ceiling_name})" if row.ceiling is not None else ""
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
         lines.append((row.scenario, f"{row.value:,g} {row.unit}", row.target, met, ceiling, ratio))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return columns(lines)
+
+
+def columns(lines: Sequence[Sequence[str]]) -> str:
+    """Lines of cells as aligned text columns, the first line a header ruled off."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = [
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
     ]
