@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import uvloop
 
@@ -20,3 +21,14 @@ def test_run_runs_the_coroutine_on_the_chosen_loop() -> None:
 
     assert run(loop_type(), {}) is uvloop.Loop
     assert run(loop_type(), {"CORRAL_EVENT_LOOP": "asyncio"}) is not uvloop.Loop
+
+
+def test_what_exists_when_the_loop_starts_is_out_of_the_collectors_view() -> None:
+    async def frozen() -> int:
+        return gc.get_freeze_count()
+
+    gc.unfreeze()
+    try:
+        assert run(frozen(), {}) > 1000  # the imported modules' objects, at least
+    finally:
+        gc.unfreeze()  # the test process's other tests collect as before
