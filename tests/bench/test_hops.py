@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from bench.hops import gaps
+from bench.pairs import GIT, ROOT
 
 
 def test_steps_are_timed_in_order_and_missing_ones_skipped(tmp_path: Path) -> None:
@@ -32,3 +34,15 @@ def test_steps_are_timed_in_order_and_missing_ones_skipped(tmp_path: Path) -> No
 def test_without_trace_points_only_the_total_is_timed(tmp_path: Path) -> None:
     found = gaps([("j1", 1.0, 1.5)], tmp_path / "absent.log")
     assert found == {"client sends -> client reads": [0.5], "total": [0.5]}
+
+
+def test_the_trace_points_still_apply_to_this_tree() -> None:
+    """A change to a traced line needs the patch made again (docs/performance.md)."""
+    done = subprocess.run(
+        [GIT, "apply", "--check", "bench/hops.patch"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
