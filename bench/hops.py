@@ -2,8 +2,9 @@
 
 I/O: processes, HTTP. Runs ``JOBS`` sequential ``POST /job?wait=`` round trips
 (``test.ping`` to ``TARGET``, ``_any`` by default) against three agent
-processes, like the bench's round trip, and prints the median time between
-consecutive steps of a job's path, read from the trace points the processes
+processes, like the bench's round trip, and prints the time between
+consecutive steps of a job's path (median, 90th and 99th percentiles: the
+last two say which steps make the tail), read from the trace points the processes
 wrote to ``CORRAL_TRACE_FILE``. The trace points are not in the code: apply
 ``bench/hops.patch`` first (``git apply bench/hops.patch``) and take it out
 afterwards (``git apply -R bench/hops.patch``). Without the patch the steps
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -25,7 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench import loadgen
-from bench.scenarios import SUBMIT, WAIT
+from bench.scenarios import SUBMIT, WAIT, quantile
 from bench.stack import Stack
 from devstack.servers import EmbeddedServers
 
@@ -104,7 +104,8 @@ def main() -> None:
         warm = done[count // 5 :]  # the first fifth warms the stack
         for pair, seconds in gaps(warm, trace).items():
             if len(seconds) >= len(warm) // 2:  # a pair most jobs took
-                print(f"{pair:34s} p50 {statistics.median(seconds) * 1000:7.3f} ms")
+                p50, p90, p99 = (quantile(seconds, q) * 1000 for q in (0.5, 0.9, 0.99))
+                print(f"{pair:34s} p50 {p50:7.3f} ms  p90 {p90:7.3f} ms  p99 {p99:7.3f} ms")
 
 
 if __name__ == "__main__":
