@@ -5,6 +5,7 @@ I/O: Redis and NATS, through the dispatcher and the idempotency keys.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from controller.api.http import (
 from controller.api.idempotency import Claim, canonical
 from controller.jobs.dispatcher import Submission
 from controller.jobs.sealing import SealError
+from controller.watch.watchers import Final
 
 
 async def submit_job(request: Request) -> Response:
@@ -52,6 +54,8 @@ async def submit_job(request: Request) -> Response:
     check_operation(key, submission.operation.type)
     idem = request.headers.get("idempotency-key")
     if idem is None:
+        if wait is not None:
+            return await submit_and_wait(request, svc, submission, wait)
         meta = await svc.dispatcher.submit(submission)
         created, replayed = {"job_id": meta.id, "status": "submitted"}, False
     else:
@@ -64,6 +68,20 @@ async def submit_job(request: Request) -> Response:
         return created_response(created, replayed)
     write_early(request, svc.audit, 200 if replayed else 201)  # the job exists: say so now
     return await when_final(svc, str(created["job_id"]), wait, replayed)
+
+
+async def submit_and_wait(
+    request: Request, svc: Services, submission: Submission, wait: float
+) -> Response:
+    """A new job's detail once it is final: its waiter registered before the job
+    exists, so the collector always finds it and nothing is read twice."""
+    job_id = str(uuid.uuid4())
+    with svc.watchers.awaiting(job_id) as future:
+        await svc.dispatcher.submit(submission, job_id=job_id)
+        note(request, job_id=job_id, target=str(submission.target))
+        write_early(request, svc.audit, 201)  # the job exists: say so now
+        final = await svc.watchers.within(future, wait)
+    return await answer_final(svc, job_id, final, replayed=False)
 
 
 def wait_param(request: Request, most: float) -> float | None:
@@ -82,6 +100,13 @@ def wait_param(request: Request, most: float) -> float | None:
 async def when_final(svc: Services, job_id: str, wait: float, replayed: bool) -> Response:
     """The job's detail once it is final (201, or 200 for a replay); 202 if ``wait`` runs out."""
     final = await svc.watchers.final(job_id, wait)
+    return await answer_final(svc, job_id, final, replayed=replayed)
+
+
+async def answer_final(
+    svc: Services, job_id: str, final: Final | None, *, replayed: bool
+) -> Response:
+    """The answer to a wait that ended with ``final`` (None: it ran out)."""
     if final is None:
         status = await svc.control.status(job_id) or "submitted"
         return json_response({"job_id": job_id, "status": status}, 202)

@@ -6,7 +6,9 @@ One subscription per controller process to ``corral.watch.jobs``
 - :meth:`Watchers.final` waits for one job to be final (``POST /job?wait=``):
   it registers first, then checks the stored status once (the job may be
   final already), then sleeps until a change names the job final or its
-  time runs out. The collector in the same process reads a waited job back
+  time runs out. A new job's waiter registers before the job exists
+  (:meth:`Watchers.awaiting`, then :meth:`Watchers.within`): nothing to
+  check, and no change can come before it. The collector in the same process reads a waited job back
   in the round trip that stores its events (:meth:`Watchers.waited`) and
   hands the waiter the final detail with the change, so the answer needs
   no read of its own;
@@ -31,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -119,17 +121,28 @@ class Watchers:
 
     async def final(self, job_id: str, within: float) -> Final | None:
         """The job's final status once it has one, or None if ``within`` seconds pass first."""
-        future: asyncio.Future[Final] = asyncio.get_running_loop().create_future()
-        self.waiting.setdefault(job_id, set()).add(future)
-        try:
+        with self.awaiting(job_id) as future:
             status = await self.status_of(job_id)
             if status in FINAL_STATUSES:
                 return Final(status)
-            with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(future, within)
-            return None
+            return await self.within(future, within)
+
+    @contextlib.contextmanager
+    def awaiting(self, job_id: str) -> Iterator[asyncio.Future[Final]]:
+        """A future that a change naming ``job_id`` final sets, for the block's length."""
+        future: asyncio.Future[Final] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(job_id, set()).add(future)
+        try:
+            yield future
         finally:
             _discard(self.waiting, job_id, future)
+
+    @staticmethod
+    async def within(future: asyncio.Future[Final], seconds: float) -> Final | None:
+        """What ``future`` (from :meth:`awaiting`) brings, or None if ``seconds`` pass first."""
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(future, seconds)
+        return None
 
     @contextlib.asynccontextmanager
     async def job(self, job_id: str) -> AsyncIterator[asyncio.Event]:

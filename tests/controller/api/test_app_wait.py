@@ -34,6 +34,17 @@ async def test_the_answer_is_the_final_detail(stack: Stack) -> None:
     assert response.content == (await stack.api.get(f"/job/{detail['id']}")).content
 
 
+async def test_a_replayed_key_answers_the_same_job_final_once_more(stack: Stack) -> None:
+    await stack.start_agent(HOST)
+    headers = {"Idempotency-Key": "wait-once"}
+    body = {"operation": {"type": "test.ping"}}
+    first = await stack.api.post("/job?wait=10", json=body, headers=headers)
+    again = await stack.api.post("/job?wait=10", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.content == first.content  # the same final detail, read again
+
+
 async def test_a_failed_job_is_answered_failed(stack: Stack) -> None:
     await stack.start_agent(HOST)
     response = await submit(stack, "10", {"type": "test.fail", "data": {"message": "boom"}})

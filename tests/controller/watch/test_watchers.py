@@ -64,6 +64,26 @@ async def test_a_wait_that_runs_out_or_is_cancelled_leaves_nothing(nc: NATS) -> 
     assert watchers.waiting == {}
 
 
+async def test_a_waiter_registered_before_its_job_exists_reads_nothing(nc: NATS) -> None:
+    looked_up: list[str] = []
+
+    async def status_of(job_id: str) -> str | None:
+        looked_up.append(job_id)
+        return None
+
+    here = Watchers(status_of, stored({}).operation_of)
+    feed = ChangeFeed(nc, here)
+    with here.awaiting("j1") as future:
+        assert feed.waited(["j1"]) == ["j1"]  # the writer reads it back from the start
+        await feed.publish({"j1": "completed"}, {"j1": "test.ping"}, {"j1": b"{}"})
+        assert await here.within(future, 10) == Final("completed", b"{}")
+    assert here.waiting == {}
+    assert looked_up == []  # a new job's stored status is never read
+    with here.awaiting("j2") as future:
+        assert await here.within(future, 0.01) is None  # its time ran out
+    assert here.waiting == {}
+
+
 async def gather(queue: asyncio.Queue[list[Change]], count: int) -> list[Change]:
     """The next ``count`` changes from a firehose queue, however they were grouped."""
     changes: list[Change] = []
