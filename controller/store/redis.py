@@ -176,21 +176,32 @@ async def execute(client: RedisClient, commands: list[tuple[Any, ...]]) -> list[
     redis-py's script objects check every registered script with a SCRIPT
     EXISTS round trip before each pipeline; this sends EVALSHA by the SHAs
     of :data:`~controller.store.scripts.SCRIPTS` and loads them only when
-    Redis answers NOSCRIPT (it restarted or flushed them). Retrying is safe:
-    every script there is idempotent.
+    Redis answers NOSCRIPT (it restarted or flushed them, or they are being
+    loaded as the pipeline runs). Then only the commands that got NOSCRIPT
+    run again: the others ran, and a second run of a script would answer
+    for a state it made itself (an apply finding its events already stored).
+    Raises the first error any command got.
     """
-    for attempt in (1, 2):
-        async with client.pipeline(transaction=False) as pipe:
-            for command in commands:
-                pipe.execute_command(*command)
-            try:
-                return await run_pipeline(pipe)
-            except NoScriptError:
-                if attempt == 2:
-                    raise
+    replies = await _pipelined(client, commands)
+    unloaded = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+    if unloaded:
         for text in SCRIPTS.values():
             await client.script_load(text)
-    raise AssertionError("unreachable")
+        again = await _pipelined(client, [commands[i] for i in unloaded])
+        for i, reply in zip(unloaded, again, strict=True):
+            replies[i] = reply
+    error = next((reply for reply in replies if isinstance(reply, Exception)), None)
+    if error is not None:
+        raise error
+    return replies
+
+
+async def _pipelined(client: RedisClient, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Each command's reply, or the error it got, in one round trip."""
+    async with client.pipeline(transaction=False) as pipe:
+        for command in commands:
+            pipe.execute_command(*command)
+        return await run_pipeline(pipe, raise_on_error=False)
 
 
 def as_text(value: Any) -> str:

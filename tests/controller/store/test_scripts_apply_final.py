@@ -38,7 +38,7 @@ from common.messages import (
 )
 from controller.store.jobs import JobStore
 from controller.store.keys import job_key, terminal_key
-from controller.store.scripts import UNDECIDED
+from controller.store.scripts import SCRIPTS, UNDECIDED
 from controller.upkeep.finalize import decide_status, finalize
 
 pytestmark = pytest.mark.both_redis  # the store must act alike on both
@@ -231,6 +231,20 @@ async def test_scripts_are_reloaded_after_redis_forgets_them(store: JobStore) ->
     assert (outcome.finished, outcome.status) == (True, "completed")
     assert await store.redis.zscore("corral:{index}:status:completed", meta.id) == NOW
     assert await store.redis.zscore("corral:{index}:open", meta.id) is None
+
+
+async def test_scripts_loaded_by_halves_answer_each_command_as_run_once(store: JobStore) -> None:
+    """Redis has the apply script but not the snapshot one (another pipeline is loading
+    them): the apply's answer is its own run's, not that of a run again after the load."""
+    meta = new_meta("host")
+    await create(store, meta)
+    await store.redis.script_flush()
+    await store.redis.script_load(SCRIPTS["apply"])
+    done = make(meta.id, "a.example", "completed", 1, 1.0)
+    applied = await store.apply_events({meta.id: [(done, ENCODER.encode(done))]}, [meta.id])
+    outcome = applied.outcomes[meta.id]
+    assert (outcome.finished, outcome.new_events, outcome.status) == (True, 1, "completed")
+    assert applied.snapshots[meta.id][1] == b"completed"  # read after the apply
 
 
 async def test_a_dispatch_mark_reloads_its_script_and_leaves_the_undispatched_index(
