@@ -17,7 +17,7 @@ from common.errors import (
     InvalidRequest,
     NotFound,
 )
-from common.job import JobMeta
+from common.job import FINAL_STATUSES, JobMeta
 from controller.api import batch
 from controller.api.audit import note, write_early
 from controller.api.auth import check_operation
@@ -109,7 +109,9 @@ async def answer_final(
     """The answer to a wait that ended with ``final`` (None: it ran out)."""
     if final is None:
         status = await svc.control.status(job_id) or "submitted"
-        return json_response({"job_id": job_id, "status": status}, 202)
+        if status not in FINAL_STATUSES:
+            return json_response({"job_id": job_id, "status": status}, 202)
+        final = Final(status)  # final by now, its wake-up lost: answered all the same
     # Read back by the collector here with the change, or read now.
     detail = final.body or await svc.reader.changed_body(job_id)
     if detail is None:  # deleted meanwhile

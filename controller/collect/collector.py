@@ -321,7 +321,7 @@ class Collector:
 
     async def _settle(self, job_id: str, outcome: Applied) -> str | None:
         """Count what a batch did to one job, finalize it if the script could not;
-        its status if the batch changed its record."""
+        its status if the batch changed its record, or found it final already."""
         if outcome.rejected:
             # Stored nowhere: the record only takes the agents the job asked.
             self.rejected["not_asked"] += outcome.rejected
@@ -347,7 +347,10 @@ class Collector:
                 self._finished(status, outcome)
             log.debug("job_finished", job_id=job_id, status=status)
             return status
-        return outcome.status if outcome.new_events or outcome.finished else None
+        # A final job whose events were all stored before: a batch redelivered after
+        # its first pass failed, perhaps before it told the job's waiters. Told again.
+        again = outcome.status in FINAL_STATUSES and not outcome.new_events
+        return outcome.status if outcome.new_events or outcome.finished or again else None
 
     def _finished(self, status: str, outcome: Applied) -> None:
         if self.metrics is not None:

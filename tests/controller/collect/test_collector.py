@@ -174,6 +174,32 @@ async def test_a_job_waited_for_here_goes_to_its_waiter_with_its_detail(
     assert await waits[undecided.id] == Final("completed")  # its waiter reads it itself
 
 
+async def test_a_batch_redelivered_after_its_job_was_final_tells_its_waiters_again(
+    store: JobStore, js: tuple[NATS, JetStreamContext, str], namespace: str
+) -> None:
+    """The first pass stored the events, then failed before it told anyone."""
+    nc, jet, stream = js
+    job = await new_job(store, None)
+    payload = ENCODER.encode(completed(job.id, "a.example"))
+    await store.apply({job.id: [(completed(job.id, "a.example"), payload)]})  # the first pass
+    await jet.publish(f"{namespace}.{subjects.encode_token('a.example')}", payload)
+    sub = await jet.pull_subscribe_bind("c", stream=stream)
+    [msg] = await sub.fetch(1, timeout=5)
+
+    async def operation_of(job_id: str) -> str:
+        return "node.ping"
+
+    watchers = Watchers(ControlStore(store.redis).status, operation_of)
+    reader = DetailReader(store.redis)
+    feed = ChangeFeed(nc, watchers)
+    collector = Collector(nc, store, stream=stream, consumer="c", feed=feed, reader=reader)
+    with watchers.awaiting(job.id) as future:
+        await collector.handle([(msg.subject.encode(), msg.reply, msg.data)])
+        assert future.done()
+        assert future.result() == Final("completed", await uncached(store, job.id))
+    assert collector.finished == 0  # counted by the first pass, not again
+
+
 async def test_events_from_an_agent_the_job_did_not_ask_are_counted_and_acked(
     store: JobStore, js: tuple[NATS, JetStreamContext, str], namespace: str
 ) -> None:
