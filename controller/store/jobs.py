@@ -55,7 +55,7 @@ class AppliedBatch(NamedTuple):
 
     outcomes: dict[str, Applied]  # per job
     moved: list[tuple[Any, ...]]  # the re-filing commands, for :meth:`JobStore.refile`
-    snapshots: dict[str, list[Any]]  # the jobs read back, as stored after the batch
+    snapshots: dict[str, list[Any]]  # the jobs read back final, as stored after the batch
 
 
 class JobSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -216,8 +216,9 @@ class JobStore:
         script wrote), for :meth:`refile`. Until then a job's detail may show a
         status its listing does not yet, as it may for any reader between the
         two round trips. The jobs of the batch named in ``read_back`` are read
-        in the same round trip, as they are once the batch is stored
-        (``snapshot_command`` replies, for controller/store/read_cache.py).
+        in the same round trip, as they are once the batch is stored, if they
+        are final by then (``snapshot_command`` replies, for
+        controller/store/read_cache.py).
         """
         if not batch:
             return AppliedBatch({}, [], {})
@@ -237,7 +238,7 @@ class JobStore:
             for job_id, events in batch.items()
         ]
         reads = [job_id for job_id in read_back if job_id in batch]
-        commands += [snapshot_command(job_id) for job_id in reads]
+        commands += [snapshot_command(job_id, final_only=True) for job_id in reads]
         replies = await execute(self.bulk, commands)
         outcomes: dict[str, Applied] = {}
         index: list[tuple[Any, ...]] = []
@@ -254,7 +255,8 @@ class JobStore:
                 or (status == "processing" and outcome.new_events)
             ):
                 index.append(index_command(job_id, status, 0))
-        snapshots = dict(zip(reads, replies[len(batch) :], strict=True))
+        read = zip(reads, replies[len(batch) :], strict=True)
+        snapshots = {job_id: snapshot for job_id, snapshot in read if snapshot}
         return AppliedBatch(outcomes, index, snapshots)
 
     async def refile(self, moved: list[tuple[Any, ...]]) -> None:

@@ -326,11 +326,17 @@ return claimed
 
 
 # A job's detail as stored (controller/store/read_cache.py): its meta, status,
-# ``updated`` and every event, in one atomic read; false where missing.
-DETAIL_SNAPSHOT = """
+# ``updated`` and every event, in one atomic read; false where missing. With
+# ARGV[1] = "final", an empty reply unless the job is final: a waited job read
+# back with each batch of its events costs its events once, not once a batch.
+DETAIL_SNAPSHOT = _script(
+    """
+local FINAL = $FINAL
 local job = redis.call('HMGET', KEYS[1], 'meta', 'status', 'updated')
+if ARGV[1] == 'final' and not (job[2] and FINAL[job[2]]) then return {} end
 return {job[1], job[2], job[3], redis.call('HVALS', KEYS[2])}
 """
+)
 
 
 # By name, run by SHA (controller/store/redis.py ``execute``).
@@ -407,6 +413,8 @@ def index_command(job_id: str, status: str, created: float) -> tuple[Any, ...]:
     return ("EVALSHA", SHAS["index"], len(INDEX_KEYS), *INDEX_KEYS, job_id, *where)
 
 
-def snapshot_command(job_id: str) -> tuple[Any, ...]:
-    """DETAIL_SNAPSHOT as a raw EVALSHA; its reply is ``[meta, status, updated, blobs]``."""
-    return ("EVALSHA", SHAS["snapshot"], 2, job_key(job_id), events_key(job_id))
+def snapshot_command(job_id: str, *, final_only: bool = False) -> tuple[Any, ...]:
+    """DETAIL_SNAPSHOT as a raw EVALSHA; its reply is ``[meta, status, updated, blobs]``
+    (``[]`` if ``final_only`` and the job is not final)."""
+    mode = "final" if final_only else "any"
+    return ("EVALSHA", SHAS["snapshot"], 2, job_key(job_id), events_key(job_id), mode)

@@ -8,10 +8,10 @@ One subscription per controller process to ``corral.watch.jobs``
   final already), then sleeps until a change names the job final or its
   time runs out. A new job's waiter registers before the job exists
   (:meth:`Watchers.awaiting`, then :meth:`Watchers.within`): nothing to
-  check, and no change can come before it. The collector in the same process reads a waited job back
-  in the round trip that stores its events (:meth:`Watchers.waited`) and
-  hands the waiter the final detail with the change, so the answer needs
-  no read of its own;
+  check, and no change can come before it. The collector in the same
+  process reads a waited job back in the round trip that stores its events
+  (:meth:`Watchers.waited`) and hands the waiter the final detail with the
+  change, so the answer needs no read of its own;
 - :meth:`Watchers.job` is woken on every change of one job (its SSE stream);
 - :meth:`Watchers.firehose` receives every change of every job (``GET /events``),
   filtered by status and operation.

@@ -163,6 +163,18 @@ async def test_a_job_read_back_with_its_events_is_its_detail_and_is_cached(
     assert reader.from_snapshot(gone, [None, None, None, []]) is None
 
 
+async def test_a_job_its_batch_leaves_unfinished_is_not_read_back(store: JobStore) -> None:
+    meta = new_meta(["a.example", "b.example"])
+    await create(store, meta)
+    events = answer(meta.id, "a.example", NOW + 1)  # one of its two agents
+    batch = {meta.id: [(e, ENCODER.encode(e)) for e in events]}
+
+    applied = await store.apply_events(batch, read_back=[meta.id])
+
+    assert applied.outcomes[meta.id].status == "processing"
+    assert applied.snapshots == {}  # its events are read once, when it is final
+
+
 async def test_a_status_change_alone_is_seen(store: JobStore) -> None:
     meta = new_meta(["a.example", "b.example"])
     await create(store, meta)
