@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import nats
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 from redis.asyncio import Redis
 
 from common import subjects
@@ -38,6 +39,9 @@ ADMIN_KEY = "faults-admin-key"
 READER_KEY = "faults-reader-key"
 # Short enough that deadlines pass within a test, long enough for a loaded box.
 SWEEP_INTERVAL = 0.2
+# The test's own JetStream API calls: longer than nats-py's 5 s default, which
+# a consumer update on a fresh R3 stream under the whole suite's load outlasted.
+JS_API_TIMEOUT = 30.0
 HEARTBEAT_INTERVAL = 0.5
 
 
@@ -205,11 +209,17 @@ class Cluster:
             )
         return self._bus
 
+    async def js(self) -> JetStreamContext:
+        """JetStream on :meth:`bus` for a change the test cannot go on without, its
+        API calls given as long as a fresh three-node cluster on a loaded machine
+        takes to answer (polled checks keep the short default and try again)."""
+        return (await self.bus()).jetstream(timeout=JS_API_TIMEOUT)
+
     async def shared_ack_wait(self, seconds: float) -> None:
         """Give the shared ``corral-any`` consumer another ack wait (30 s as the
         controller makes it), so a redelivery comes within a test's time."""
         config = dataclasses.replace(any_consumer_config(), ack_wait=seconds)
-        await (await self.bus()).jetstream().add_consumer(subjects.JOBS_STREAM, config)
+        await (await self.js()).add_consumer(subjects.JOBS_STREAM, config)
 
     def refused(self, reason: str) -> dict[str, int]:
         """Agents that logged a refusal for ``reason``, with how many."""

@@ -84,7 +84,7 @@ class ClusteredCorral:
         ACK_WAIT: a message delivered, or an ack sent, through a node that stopped
         comes back within the test. Again after each controller start."""
         await self.corral.shared_ack_wait(ACK_WAIT)
-        js = (await self.corral.bus()).jetstream()
+        js = await self.corral.js()
         info = await js.consumer_info(subjects.EVENTS_STREAM, subjects.COLLECTOR_CONSUMER)
         shorter = dataclasses.replace(info.config, ack_wait=ACK_WAIT)
         await js.add_consumer(subjects.EVENTS_STREAM, shorter)
